@@ -1,0 +1,3 @@
+from link_assistant_router.cli import main
+
+main()

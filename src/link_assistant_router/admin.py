@@ -1,0 +1,132 @@
+"""The admin API for keys: ``/api/tokens*``.
+
+With ``TOKEN_ADMIN_KEY`` set, callers must present it (``Authorization: Bearer`` or
+``x-api-key``). Without it, only loopback clients that came through no proxy (no ``Forwarded``
+or ``X-Forwarded-For`` header) are served, so a router published behind a reverse proxy does
+not hand out keys to the internet.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import time
+from typing import Any
+
+import orjson
+from aiohttp import web
+from pydantic import SecretStr
+
+from link_assistant_router.errors import AuthenticationFailed, InvalidRequest, PermissionDenied
+from link_assistant_router.headers import client_key
+from link_assistant_router.keys import KeyService
+from link_assistant_router.storage import KeyRecord
+
+_PROXY_HEADERS = ("forwarded", "x-forwarded-for")
+
+
+def iso(epoch: float | None) -> str | None:
+    """RFC 3339 UTC text for a UNIX time, as the API shows times."""
+    if epoch is None:
+        return None
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+def key_view(record: KeyRecord) -> dict[str, Any]:
+    """A key's record as the API and CLI show it: never the key itself."""
+    return {
+        "id": record.id,
+        "label": record.label,
+        "created_at": iso(record.created_at),
+        "expires_at": iso(record.expires_at),
+        "revoked_at": iso(record.revoked_at),
+        "last_used_at": iso(record.last_used_at),
+    }
+
+
+def _is_loopback(remote: str | None) -> bool:
+    if not remote:
+        return False
+    try:
+        return ipaddress.ip_address(remote.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def check_admin(request: web.Request, admin_key: SecretStr | None) -> None:
+    """Allow the request to use the admin API, or raise saying why not."""
+    if admin_key is not None:
+        presented = client_key(request.headers)
+        if presented is None:
+            raise AuthenticationFailed("the admin API needs TOKEN_ADMIN_KEY as a Bearer token")
+        if not hmac.compare_digest(presented.encode(), admin_key.get_secret_value().encode()):
+            raise AuthenticationFailed("invalid admin key")
+        return
+    if not _is_loopback(request.remote) or any(h in request.headers for h in _PROXY_HEADERS):
+        raise PermissionDenied(
+            "the admin API answers only local clients while TOKEN_ADMIN_KEY is unset"
+        )
+
+
+async def _json_object(request: web.Request) -> dict[str, Any]:
+    raw = await request.read()
+    if not raw.strip():
+        return {}
+    try:
+        document = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"request body is not valid JSON: {exc}") from exc
+    if not isinstance(document, dict):
+        raise InvalidRequest("request body must be a JSON object")
+    return document
+
+
+def _json(data: Any) -> web.Response:
+    return web.Response(body=orjson.dumps(data), content_type="application/json")
+
+
+class TokenAdmin:
+    """Handlers for ``/api/tokens*``."""
+
+    def __init__(self, keys: KeyService, admin_key: SecretStr | None) -> None:
+        self._keys = keys
+        self._admin_key = admin_key
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.post("/api/tokens", self.issue),
+            web.get("/api/tokens/list", self.list),
+            web.post("/api/tokens/revoke", self.revoke),
+            web.get("/api/tokens/{id}", self.show),
+        ]
+
+    async def issue(self, request: web.Request) -> web.Response:
+        check_admin(request, self._admin_key)
+        document = await _json_object(request)
+        unknown = set(document) - {"ttl_hours", "label"}
+        if unknown:
+            raise InvalidRequest(f"unknown field(s): {', '.join(sorted(unknown))}")
+        issued = await self._keys.issue(document.get("ttl_hours", 24), document.get("label", ""))
+        ttl = document.get("ttl_hours", 24)
+        return _json(
+            {
+                "token": issued.token,
+                "id": issued.record.id,
+                "ttl_hours": ttl,
+                "label": issued.record.label,
+                "expires_at": iso(issued.record.expires_at),
+            }
+        )
+
+    async def list(self, request: web.Request) -> web.Response:
+        check_admin(request, self._admin_key)
+        return _json({"data": [key_view(record) for record in await self._keys.list()]})
+
+    async def show(self, request: web.Request) -> web.Response:
+        check_admin(request, self._admin_key)
+        return _json(key_view(await self._keys.get(request.match_info["id"])))
+
+    async def revoke(self, request: web.Request) -> web.Response:
+        check_admin(request, self._admin_key)
+        document = await _json_object(request)
+        return _json(key_view(await self._keys.revoke(document.get("id"))))

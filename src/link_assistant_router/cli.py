@@ -1,0 +1,205 @@
+"""The command line: ``serve`` (the default), ``tokens ...``, ``doctor``.
+
+Every command takes every setting as a flag, built from ``config.setting_specs``; flags win
+over environment variables, which win over ``.env``. The ``tokens`` commands work on the store
+directly, with or without a running server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import orjson
+from pydantic import ValidationError
+
+from link_assistant_router import __version__
+from link_assistant_router.admin import key_view
+from link_assistant_router.config import Settings, setting_specs
+from link_assistant_router.errors import RouterError
+from link_assistant_router.keys import KeyService, load_signing_secret
+from link_assistant_router.storage import KeyRecord, open_store
+
+F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
+_FIELDS = {spec.field for spec in setting_specs()}
+
+
+def settings_options(command: F) -> F:
+    """Add one flag per setting to a command."""
+    for spec in reversed(setting_specs()):
+        click_type: Any = (
+            click.Path(path_type=Path) if spec.python_type is Path else spec.python_type
+        )
+        command = click.option(
+            spec.flag,
+            spec.field,
+            type=click_type,
+            default=None,
+            help=f"{spec.help} [env {spec.env}; default: {spec.default_text}]",
+        )(command)
+    return command
+
+
+def load_settings(options: dict[str, Any]) -> Settings:
+    """Settings from flags (those given) over the environment and .env, or a clear CLI error."""
+    given = {
+        name: value for name, value in options.items() if name in _FIELDS and value is not None
+    }
+    env_names = {spec.field: spec.env for spec in setting_specs()}
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors(include_input=False):
+            field = str(error["loc"][0]) if error["loc"] else "settings"
+            problems.append(f"{env_names.get(field, field)}: {error['msg']}")
+        raise click.UsageError("invalid settings:\n  " + "\n  ".join(problems)) from exc
+
+
+def run(coroutine: Coroutine[Any, Any, T]) -> T:
+    try:
+        return asyncio.run(coroutine)
+    except RouterError as exc:
+        raise click.ClickException(exc.message) from exc
+
+
+def emit(as_json: bool, data: Any, text: str) -> None:
+    click.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() if as_json else text)
+
+
+@click.group(invoke_without_command=True)
+@click.version_option(__version__, prog_name="link-assistant-router")
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """Link.Assistant.Router: a self-hosted gateway for the Anthropic API.
+
+    Without a command, runs `serve`.
+    """
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(serve)
+
+
+@cli.command()
+@settings_options
+def serve(**options: Any) -> None:
+    """Run the router (the default command)."""
+    from link_assistant_router.server import serve as run_server
+
+    settings = load_settings(options)
+    try:
+        run_server(settings)
+    except RouterError as exc:
+        raise click.ClickException(exc.message) from exc
+
+
+@cli.group()
+def tokens() -> None:
+    """Issue, list, show and revoke la_sk_ keys (works on the store, no server needed)."""
+
+
+def with_keys(
+    action: Callable[..., Coroutine[Any, Any, Any]],
+) -> Callable[..., Any]:
+    """Run ``action(keys, **arguments)`` with an open store, from a synchronous command."""
+
+    @functools.wraps(action)
+    def command(**options: Any) -> Any:
+        settings = load_settings(options)
+        arguments = {name: value for name, value in options.items() if name not in _FIELDS}
+
+        async def main() -> Any:
+            store = open_store(settings.store_url)
+            await store.open()
+            try:
+                keys = KeyService(store, load_signing_secret(settings))
+                return await action(keys, **arguments)
+            finally:
+                await store.close()
+
+        return run(main())
+
+    return command
+
+
+def _key_line(record: KeyRecord) -> str:
+    view = key_view(record)
+    state = "revoked" if record.revoked_at else "active"
+    return (
+        f"{view['id']}  {state:7}  expires {view['expires_at']}  "
+        f"last used {view['last_used_at'] or 'never'}  {view['label']!r}"
+    )
+
+
+@tokens.command("issue")
+@click.option("--ttl-hours", type=float, default=24, show_default=True, help="Lifetime in hours.")
+@click.option("--label", default="", help="A name to recognise the key by.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@settings_options
+@with_keys
+async def tokens_issue(keys: KeyService, ttl_hours: float, label: str, as_json: bool) -> None:
+    """Issue a key and print it (this is the only time it is shown)."""
+    ttl: float | int = int(ttl_hours) if ttl_hours.is_integer() else ttl_hours
+    issued = await keys.issue(ttl, label)
+    view = key_view(issued.record)
+    data = {"token": issued.token, "ttl_hours": ttl, **view}
+    text = (
+        f"{issued.token}\n\nid: {view['id']}\nlabel: {view['label']!r}\n"
+        f"expires: {view['expires_at']}\nThe key is shown only once: store it now."
+    )
+    emit(as_json, data, text)
+
+
+@tokens.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@settings_options
+@with_keys
+async def tokens_list(keys: KeyService, as_json: bool) -> None:
+    """List keys (never the keys themselves)."""
+    records = await keys.list()
+    text = "\n".join(_key_line(record) for record in records) or "no keys issued yet"
+    emit(as_json, {"data": [key_view(record) for record in records]}, text)
+
+
+@tokens.command("show")
+@click.argument("key_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@settings_options
+@with_keys
+async def tokens_show(keys: KeyService, key_id: str, as_json: bool) -> None:
+    """Show one key's record."""
+    record = await keys.get(key_id)
+    emit(as_json, key_view(record), _key_line(record))
+
+
+@tokens.command("revoke")
+@click.argument("key_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@settings_options
+@with_keys
+async def tokens_revoke(keys: KeyService, key_id: str, as_json: bool) -> None:
+    """Revoke a key; every worker and replica refuses it within KEY_CACHE_TTL_S."""
+    record = await keys.revoke(key_id)
+    emit(as_json, key_view(record), "revoked: " + _key_line(record))
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@settings_options
+def doctor(as_json: bool, **options: Any) -> None:
+    """Check the settings, the store, the upstream credential and the upstream."""
+    from link_assistant_router.doctor import diagnose, render
+
+    settings = load_settings(options)
+    report = asyncio.run(diagnose(settings))
+    emit(as_json, report, render(report))
+    if not report["ok"]:
+        raise SystemExit(1)
+
+
+def main() -> None:
+    cli(prog_name="link-assistant-router")

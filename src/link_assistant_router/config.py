@@ -1,0 +1,330 @@
+"""Settings: the one place that reads the environment, ``.env`` and command-line flags.
+
+Every setting is declared once below, with its env var, default and help text. The CLI builds
+its flags from these declarations (``setting_specs``), and so does the README's table
+(``scripts/settings_table.py``), so the three can't drift apart.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Values copied from documentation examples: a gateway started with one of these is one
+# whose keys anybody can forge, so it refuses to start.
+PLACEHOLDER_SECRETS = frozenset(
+    {
+        "your-secure-secret-here",
+        "your-secret-here",
+        "your-secret",
+        "your-secret-key",
+        "your-admin-key",
+        "your-admin-key-here",
+        "change-me",
+        "changeme",
+        "change-this",
+        "replace-me",
+        "secret",
+        "password",
+        "example",
+        "test",
+    }
+)
+MIN_SECRET_BYTES = 32
+
+_LOG_LEVELS = {
+    "trace": "DEBUG",
+    "debug": "DEBUG",
+    "info": "INFO",
+    "warn": "WARNING",
+    "warning": "WARNING",
+    "error": "ERROR",
+    "critical": "CRITICAL",
+    "off": "CRITICAL",
+}
+
+
+def _default_claude_home() -> Path:
+    return Path.home() / ".claude"
+
+
+def _default_data_dir() -> Path:
+    return Path.home() / ".local" / "share" / "link-assistant-router"
+
+
+def _env(*names: str) -> AliasChoices:
+    return AliasChoices(*names)
+
+
+class Settings(BaseSettings):
+    """The router's configuration, parsed once at start-up and passed down, frozen."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+        populate_by_name=True,
+    )
+
+    token_secret: SecretStr | None = Field(
+        None,
+        validation_alias=_env("TOKEN_SECRET"),
+        description="HS256 secret that signs la_sk_ keys. Unset: generated on first start and "
+        "kept (mode 0600) in DATA_DIR/token_secret. Under 32 bytes: a warning; "
+        "documentation placeholders are refused.",
+        json_schema_extra={"default_text": "generated, kept in DATA_DIR"},
+    )
+    router_host: str = Field(
+        "0.0.0.0", validation_alias=_env("ROUTER_HOST"), description="Address to listen on."
+    )
+    router_port: int = Field(
+        8080, ge=1, le=65535, validation_alias=_env("ROUTER_PORT"), description="Port to listen on."
+    )
+    router_workers: int = Field(
+        1,
+        ge=1,
+        le=64,
+        validation_alias=_env("ROUTER_WORKERS"),
+        description="Worker processes sharing the port (SO_REUSEPORT), one event loop each.",
+    )
+    claude_code_home: Path = Field(
+        default_factory=_default_claude_home,
+        validation_alias=_env("CLAUDE_CODE_HOME", "CLAUDE_CONFIG_DIR"),
+        description="Directory holding the Claude Code login (.credentials.json).",
+        json_schema_extra={"default_text": "$CLAUDE_CONFIG_DIR or ~/.claude"},
+    )
+    upstream_base_url: str = Field(
+        "https://api.anthropic.com",
+        validation_alias=_env("UPSTREAM_BASE_URL"),
+        description="Base URL of the Anthropic API.",
+    )
+    upstream_api_key: SecretStr | None = Field(
+        None,
+        validation_alias=_env("UPSTREAM_API_KEY"),
+        description="An Anthropic API key (sk-ant-api...) to use instead of the Claude Code "
+        "login; sent as x-api-key.",
+    )
+    upstream_oauth_token: SecretStr | None = Field(
+        None,
+        validation_alias=_env("UPSTREAM_OAUTH_TOKEN"),
+        description="A long-lived OAuth token from `claude setup-token` to use instead of the "
+        "Claude Code login.",
+    )
+    data_dir: Path = Field(
+        default_factory=_default_data_dir,
+        validation_alias=_env("DATA_DIR"),
+        description="Where the router keeps its state (SQLite store, generated secret).",
+        json_schema_extra={"default_text": "~/.local/share/link-assistant-router"},
+    )
+    database_url: str | None = Field(
+        None,
+        validation_alias=_env("DATABASE_URL"),
+        description="SQLAlchemy URL of the store: sqlite+aiosqlite:///PATH or "
+        "postgresql+asyncpg://USER@HOST/DB.",
+        json_schema_extra={"default_text": "sqlite+aiosqlite:///$DATA_DIR/router.db"},
+    )
+    token_admin_key: SecretStr | None = Field(
+        None,
+        validation_alias=_env("TOKEN_ADMIN_KEY"),
+        description="Admin key for /api/tokens*. Unset: the admin API answers only loopback "
+        "clients that sent no Forwarded/X-Forwarded-For header.",
+    )
+    max_request_body_mb: float = Field(
+        32,
+        gt=0,
+        validation_alias=_env("MAX_REQUEST_BODY_MB"),
+        description="Larger request bodies get 413 request_too_large before they are read.",
+    )
+    upstream_connect_timeout_s: float = Field(
+        10,
+        gt=0,
+        validation_alias=_env("UPSTREAM_CONNECT_TIMEOUT_S"),
+        description="Timeout for connecting to the upstream (504 when it passes).",
+    )
+    upstream_idle_timeout_s: float = Field(
+        600,
+        gt=0,
+        validation_alias=_env("UPSTREAM_IDLE_TIMEOUT_S"),
+        description="Longest silence allowed from the upstream; there is no total-duration limit.",
+    )
+    upstream_max_connections: int = Field(
+        256,
+        ge=1,
+        validation_alias=_env("UPSTREAM_MAX_CONNECTIONS"),
+        description="Size of the keep-alive connection pool to the upstream, per worker.",
+    )
+    key_cache_ttl_s: float = Field(
+        2,
+        ge=0,
+        validation_alias=_env("KEY_CACHE_TTL_S"),
+        description="How long a worker trusts its cached copy of a key's record; a revocation "
+        "made elsewhere takes effect within this time.",
+    )
+    log_level: str = Field(
+        "info",
+        validation_alias=_env("LOG_LEVEL", "RUST_LOG"),
+        description="trace, debug, info, warn, error (RUST_LOG is read too).",
+    )
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        validation_alias=_env("LOG_FORMAT"),
+        description="text, or json for one JSON object per line.",
+    )
+
+    @field_validator("token_secret", "token_admin_key")
+    @classmethod
+    def _refuse_placeholders(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        raw = value.get_secret_value().strip()
+        if not raw:
+            return None
+        if raw.lower() in PLACEHOLDER_SECRETS:
+            raise ValueError(
+                "is a placeholder from the documentation; generate one with "
+                "`openssl rand -base64 48` (or leave TOKEN_SECRET unset to have one generated)"
+            )
+        return value
+
+    @field_validator("upstream_api_key", "upstream_oauth_token")
+    @classmethod
+    def _blank_is_unset(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        return SecretStr(value.get_secret_value().strip())
+
+    @field_validator("upstream_base_url")
+    @classmethod
+    def _check_base_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("claude_code_home", "data_dir")
+    @classmethod
+    def _expand_user(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @field_validator("log_level")
+    @classmethod
+    def _parse_log_level(cls, value: str) -> str:
+        # RUST_LOG may look like "info" or "link_assistant_router=debug,hyper=warn":
+        # the first level named wins.
+        for part in value.replace(",", " ").split():
+            level = part.rsplit("=", 1)[-1].strip().lower()
+            if level in _LOG_LEVELS:
+                return _LOG_LEVELS[level]
+        raise ValueError(f"unknown log level {value!r}; use one of {', '.join(_LOG_LEVELS)}")
+
+    @property
+    def store_url(self) -> str:
+        """The store's SQLAlchemy URL, with the SQLite default filled in."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.data_dir / 'router.db'}"
+
+    @property
+    def max_request_body_bytes(self) -> int:
+        return int(self.max_request_body_mb * 1024 * 1024)
+
+    def warnings(self) -> list[str]:
+        """Things that work but that an operator should hear about at start-up."""
+        found = []
+        secret = self.token_secret
+        if secret is not None and len(secret.get_secret_value().encode()) < MIN_SECRET_BYTES:
+            found.append(
+                f"TOKEN_SECRET is shorter than {MIN_SECRET_BYTES} bytes; "
+                "use `openssl rand -base64 48`"
+            )
+        if self.token_admin_key is None:
+            found.append(
+                "TOKEN_ADMIN_KEY is not set: the admin API (/api/tokens*) answers only "
+                "loopback clients without proxy headers"
+            )
+        try:
+            host_is_public = not ipaddress.ip_address(self.router_host).is_loopback
+        except ValueError:
+            host_is_public = self.router_host != "localhost"
+        if host_is_public and self.upstream_base_url.startswith("http://"):
+            found.append("UPSTREAM_BASE_URL is plain http:// while the router listens publicly")
+        return found
+
+    def masked(self) -> dict[str, Any]:
+        """Every setting by env var name, secrets replaced by whether they are set."""
+        shown: dict[str, Any] = {}
+        for spec in setting_specs():
+            value = getattr(self, spec.field)
+            if isinstance(value, SecretStr):
+                value = f"set ({len(value.get_secret_value())} chars)"
+            elif value is None:
+                value = "unset" if spec.secret else None
+            elif isinstance(value, Path):
+                value = str(value)
+            shown[spec.env] = value
+        shown["store"] = _mask_url(self.store_url)
+        return shown
+
+
+def _mask_url(url: str) -> str:
+    """Hide a password in a database URL."""
+    scheme, sep, rest = url.partition("://")
+    if "@" not in rest or not sep:
+        return url
+    credentials, _, host = rest.rpartition("@")
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in credentials else url
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    """One setting as the CLI and the README show it."""
+
+    field: str
+    env: str
+    flag: str
+    python_type: type
+    default_text: str
+    help: str
+    secret: bool
+
+
+def _base_type(annotation: Any) -> type:
+    """``int`` for ``int``, ``SecretStr`` for ``SecretStr | None``, ``str`` for a Literal."""
+    args = [arg for arg in get_args(annotation) if arg is not type(None)]
+    if get_origin(annotation) is Literal or (not isinstance(annotation, type) and not args):
+        return str
+    if args and get_origin(annotation) is not Literal:
+        return _base_type(args[0])
+    return annotation if isinstance(annotation, type) else str
+
+
+def setting_specs() -> list[SettingSpec]:
+    """The settings in declaration order, for building flags and documentation."""
+    specs = []
+    for name, info in Settings.model_fields.items():
+        alias = info.validation_alias
+        env = alias.choices[0] if isinstance(alias, AliasChoices) else name.upper()
+        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+        python_type = _base_type(info.annotation)
+        secret = python_type is SecretStr
+        default_text = extra.get("default_text")
+        if default_text is None:
+            default_text = "unset" if info.default is None else str(info.default)
+        specs.append(
+            SettingSpec(
+                field=name,
+                env=str(env),
+                flag="--" + name.replace("_", "-"),
+                python_type=python_type if python_type in (int, float, Path) else str,
+                default_text=str(default_text),
+                help=info.description or "",
+                secret=secret,
+            )
+        )
+    return specs

@@ -1,0 +1,85 @@
+"""The router's own errors.
+
+Everything the gateway decides by itself is one of these; errors from aiohttp, PyJWT,
+SQLAlchemy and the file system are translated where they happen (``raise X from exc``),
+and ``app.py`` turns a ``RouterError`` into an HTTP response in exactly one place.
+
+    RouterError                      (500 api_error)
+    ├── ConfigError                  bad settings; refused at start-up, never an HTTP answer
+    ├── InvalidRequest               400 invalid_request_error
+    ├── AuthenticationFailed         401 authentication_error (missing, malformed, forged, expired)
+    ├── PermissionDenied             403 permission_error (revoked key, admin API refused)
+    ├── NotFound                     404 not_found_error
+    ├── RequestTooLarge              413 request_too_large
+    ├── StoreError                   500 api_error (the store is unreachable or failed)
+    └── UpstreamError                502 api_error
+        ├── NoCredential             502: no upstream credential is loaded
+        ├── UpstreamUnreachable      502: connecting to the upstream failed
+        └── UpstreamTimeout          504 timeout_error
+
+Upstream *responses*, errors included, are never turned into these: they pass through as sent.
+"""
+
+from __future__ import annotations
+
+
+class RouterError(Exception):
+    """Base of every error the router raises on purpose."""
+
+    status = 500
+    error_type = "api_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConfigError(RouterError):
+    """The settings cannot work (a placeholder secret, an unusable URL, ...)."""
+
+
+class InvalidRequest(RouterError):
+    status = 400
+    error_type = "invalid_request_error"
+
+
+class AuthenticationFailed(RouterError):
+    status = 401
+    error_type = "authentication_error"
+
+
+class PermissionDenied(RouterError):
+    status = 403
+    error_type = "permission_error"
+
+
+class NotFound(RouterError):
+    status = 404
+    error_type = "not_found_error"
+
+
+class RequestTooLarge(RouterError):
+    status = 413
+    error_type = "request_too_large"
+
+
+class StoreError(RouterError):
+    """The store could not be reached or a query failed."""
+
+
+class UpstreamError(RouterError):
+    status = 502
+    error_type = "api_error"
+
+
+class NoCredential(UpstreamError):
+    """No upstream credential is loaded (missing or corrupt Claude Code login, ...)."""
+
+
+class UpstreamUnreachable(UpstreamError):
+    """The upstream could not be connected to, or it dropped the connection before answering."""
+
+
+class UpstreamTimeout(UpstreamError):
+    status = 504
+    error_type = "timeout_error"

@@ -1,0 +1,105 @@
+"""Which headers cross the proxy, and how the upstream credential is put on a request.
+
+Pure functions of data: they never see a socket, so every rule here is unit-tested directly.
+Request headers are forwarded verbatim except for hop-by-hop headers (RFC 9110 §7.6.1: the fixed
+list plus whatever ``Connection`` names), ``Host``, ``Content-Length`` (recomputed) and the
+client's own key (``Authorization``, ``x-api-key``), which the upstream credential replaces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from multidict import CIMultiDict
+
+from link_assistant_router.credentials import Credential
+
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+_REQUEST_DROPPED = HOP_BY_HOP | {"host", "authorization", "x-api-key", "content-length"}
+_RESPONSE_DROPPED = HOP_BY_HOP | {"content-length"}
+
+OAUTH_BETA = "oauth-2025-04-20"
+BETA_HEADER = "anthropic-beta"
+
+
+def _connection_listed(headers: Iterable[tuple[str, str]]) -> frozenset[str]:
+    named: set[str] = set()
+    for name, value in headers:
+        if name.lower() == "connection":
+            named.update(token.strip().lower() for token in value.split(",") if token.strip())
+    return frozenset(named)
+
+
+def client_key(headers: Mapping[str, str]) -> str | None:
+    """The key a client presented: ``x-api-key`` first, else an ``Authorization: Bearer`` token."""
+    key = headers.get("x-api-key")
+    if key:
+        return key.strip()
+    authorization = headers.get("authorization")
+    if authorization:
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            return token.strip()
+    return None
+
+
+def merge_beta(values: list[str], required: str) -> list[str]:
+    """The ``anthropic-beta`` header values with ``required`` present, the client's kept in order.
+
+    Values the client sent are returned byte-for-byte; the required flag is appended to the
+    last one only when no value already lists it.
+    """
+    for value in values:
+        if any(token.strip() == required for token in value.split(",")):
+            return values
+    if not values:
+        return [required]
+    last = values[-1].rstrip()
+    return [*values[:-1], f"{last},{required}" if last else required]
+
+
+def upstream_request_headers(
+    incoming: Iterable[tuple[str, str]], credential: Credential
+) -> CIMultiDict[str]:
+    """The headers to send upstream for a client request, with the credential swapped in."""
+    pairs = list(incoming)
+    dropped = _REQUEST_DROPPED | _connection_listed(pairs)
+    outgoing: CIMultiDict[str] = CIMultiDict()
+    betas: list[str] = []
+    for name, value in pairs:
+        lowered = name.lower()
+        if lowered in dropped:
+            continue
+        if lowered == BETA_HEADER:
+            betas.append(value)
+            continue
+        outgoing.add(name, value)
+    if credential.kind == "oauth":
+        outgoing["Authorization"] = f"Bearer {credential.token}"
+        betas = merge_beta(betas, OAUTH_BETA)
+    else:
+        outgoing["x-api-key"] = credential.token
+    for value in betas:
+        outgoing.add(BETA_HEADER, value)
+    return outgoing
+
+
+def client_response_headers(upstream: Iterable[tuple[str, str]]) -> CIMultiDict[str]:
+    """The upstream's response headers minus hop-by-hop ones (``Content-Length`` is set apart)."""
+    pairs = list(upstream)
+    dropped = _RESPONSE_DROPPED | _connection_listed(pairs)
+    outgoing: CIMultiDict[str] = CIMultiDict()
+    for name, value in pairs:
+        if name.lower() not in dropped:
+            outgoing.add(name, value)
+    return outgoing

@@ -1,0 +1,221 @@
+"""``la_sk_`` keys: mint, verify, revoke.
+
+A key is ``la_sk_`` followed by an HS256 JWT with the claims ``sub`` (the key's id, a uuid4),
+``iat``, ``exp`` and ``label``. The store keeps the id and the key's metadata, never the key.
+Verification is pinned to HS256 and checks the signature, the expiry and the store's revocation.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jwt
+
+from link_assistant_router.config import Settings
+from link_assistant_router.errors import (
+    AuthenticationFailed,
+    ConfigError,
+    InvalidRequest,
+    NotFound,
+    PermissionDenied,
+)
+from link_assistant_router.storage import KeyRecord, Store
+
+log = logging.getLogger(__name__)
+
+KEY_PREFIX = "la_sk_"
+ALGORITHM = "HS256"
+MAX_TTL_HOURS = 24 * 366 * 10
+MAX_LABEL_CHARS = 200
+_SECRET_FILE = "token_secret"  # noqa: S105 (a file name, not a secret)
+_VERIFIED_CACHE_MAX = 10_000
+
+
+def load_signing_secret(settings: Settings) -> bytes:
+    """TOKEN_SECRET if set; else the secret kept in DATA_DIR, generated there on first use."""
+    if settings.token_secret is not None:
+        return settings.token_secret.get_secret_value().encode()
+    path = settings.data_dir / _SECRET_FILE
+    try:
+        return _read_secret_file(path)
+    except FileNotFoundError:
+        pass
+    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    generated = secrets.token_urlsafe(48)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process generated it first: use theirs
+        return _read_secret_file(path)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(generated + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    log.warning(
+        "TOKEN_SECRET is not set: generated one and stored it in %s (mode 0600). "
+        "Keys stay valid as long as that file does; back it up or set TOKEN_SECRET.",
+        path,
+    )
+    return generated.encode()
+
+
+def _read_secret_file(path: Path) -> bytes:
+    value = path.read_text(encoding="utf-8").strip()
+    if len(value) < 16:
+        raise ConfigError(f"{path} holds no usable secret; delete it to have a new one generated")
+    return value.encode()
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedKey:
+    """A newly minted key: the only moment the key itself exists outside the client."""
+
+    token: str
+    record: KeyRecord
+
+
+def validate_issue_request(ttl_hours: Any, label: Any) -> tuple[float, str]:
+    """Check the values of an issue request, in terms a user can act on."""
+    if isinstance(ttl_hours, bool) or not isinstance(ttl_hours, int | float):
+        raise InvalidRequest("ttl_hours must be a number of hours")
+    if not 0 < ttl_hours <= MAX_TTL_HOURS:
+        raise InvalidRequest(f"ttl_hours must be greater than 0 and at most {MAX_TTL_HOURS}")
+    if not isinstance(label, str):
+        raise InvalidRequest("label must be a string")
+    if len(label) > MAX_LABEL_CHARS:
+        raise InvalidRequest(f"label must be at most {MAX_LABEL_CHARS} characters")
+    return float(ttl_hours), label
+
+
+class KeyService:
+    """Issues and verifies keys; caches store lookups for ``cache_ttl_s`` seconds per worker."""
+
+    def __init__(
+        self,
+        store: Store,
+        secret: bytes,
+        *,
+        cache_ttl_s: float = 2.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._secret = secret
+        self._cache_ttl_s = cache_ttl_s
+        self._clock = clock
+        self._verified: dict[str, tuple[str, float]] = {}
+        self._records: dict[str, tuple[KeyRecord, float]] = {}
+        self._last_used: dict[str, float] = {}
+
+    async def issue(self, ttl_hours: Any = 24, label: Any = "") -> IssuedKey:
+        ttl, label = validate_issue_request(ttl_hours, label)
+        now = self._clock()
+        record = KeyRecord(
+            id=str(uuid.uuid4()), label=label, created_at=now, expires_at=now + ttl * 3600
+        )
+        claims = {
+            "sub": record.id,
+            "iat": int(now),
+            "exp": int(record.expires_at),
+            "label": label,
+        }
+        token = KEY_PREFIX + jwt.encode(claims, self._secret, algorithm=ALGORITHM)
+        await self._store.insert_key(record)
+        return IssuedKey(token=token, record=record)
+
+    def verify_signature(self, token: str) -> str | None:
+        """The key id of a valid, unexpired ``la_sk_`` token.
+
+        None when the token is not one of ours (no prefix); ``AuthenticationFailed`` when it
+        is ours but malformed, forged or expired.
+        """
+        if not token.startswith(KEY_PREFIX):
+            return None
+        now = self._clock()
+        cached = self._verified.get(token)
+        if cached is not None:
+            key_id, expires_at = cached
+            if now < expires_at:
+                return key_id
+        try:
+            claims = jwt.decode(
+                token[len(KEY_PREFIX) :],
+                self._secret,
+                algorithms=[ALGORITHM],
+                options={"require": ["sub", "exp", "iat"], "verify_exp": False},
+            )
+        except jwt.InvalidSignatureError as exc:
+            raise AuthenticationFailed(
+                "invalid la_sk_ key: the signature does not match (forged, or issued by a "
+                "router with another TOKEN_SECRET)"
+            ) from exc
+        except jwt.PyJWTError as exc:
+            raise AuthenticationFailed("malformed la_sk_ key") from exc
+        expires_at = float(claims["exp"])
+        if now >= expires_at:
+            when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(expires_at))
+            raise AuthenticationFailed(f"la_sk_ key expired at {when}; ask for a new one")
+        key_id = str(claims["sub"])
+        if len(self._verified) >= _VERIFIED_CACHE_MAX:
+            self._verified.clear()
+        self._verified[token] = (key_id, expires_at)
+        return key_id
+
+    async def authenticate(self, token: str | None) -> KeyRecord:
+        """The record of the key a client presented, or an error saying what is wrong with it."""
+        if not token:
+            raise AuthenticationFailed(
+                "missing key: send your la_sk_ key as x-api-key or Authorization: Bearer"
+            )
+        key_id = self.verify_signature(token)
+        if key_id is None:
+            raise AuthenticationFailed("invalid key: this router accepts only la_sk_ keys")
+        record = await self._record(key_id)
+        if record is None:
+            raise AuthenticationFailed("unknown la_sk_ key: it is not in this router's store")
+        if record.revoked_at is not None:
+            raise PermissionDenied("this la_sk_ key has been revoked")
+        self._last_used[key_id] = self._clock()
+        return record
+
+    async def _record(self, key_id: str) -> KeyRecord | None:
+        now = self._clock()
+        cached = self._records.get(key_id)
+        if cached is not None and now - cached[1] < self._cache_ttl_s:
+            return cached[0]
+        record = await self._store.get_key(key_id)
+        if record is not None:
+            self._records[key_id] = (record, now)
+        return record
+
+    async def get(self, key_id: str) -> KeyRecord:
+        record = await self._store.get_key(key_id)
+        if record is None:
+            raise NotFound(f"no key with id {key_id!r}")
+        return record
+
+    async def list(self) -> list[KeyRecord]:
+        return await self._store.list_keys()
+
+    async def revoke(self, key_id: Any) -> KeyRecord:
+        if not isinstance(key_id, str) or not key_id:
+            raise InvalidRequest("id must be the key's id (a string)")
+        record = await self._store.revoke_key(key_id, self._clock())
+        if record is None:
+            raise NotFound(f"no key with id {key_id!r}")
+        self._records.pop(key_id, None)
+        log.info("key revoked: id=%s label=%r", record.id, record.label)
+        return record
+
+    async def flush_last_used(self) -> None:
+        """Write the batched last-used times (called periodically and at shutdown)."""
+        if not self._last_used:
+            return
+        batch, self._last_used = self._last_used, {}
+        await self._store.touch_keys(batch)

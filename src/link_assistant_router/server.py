@@ -1,0 +1,106 @@
+"""Running the router: one process, or several workers sharing the port with SO_REUSEPORT.
+
+Each worker is a separate process with its own event loop (uvloop where available). The parent
+prepares what the workers must agree on before starting them: the signing secret (generated
+once) and the store's schema (migrated once); everything else they share lives in the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import signal
+from collections.abc import Coroutine
+from typing import Any
+
+from aiohttp import web
+
+from link_assistant_router.app import create_app
+from link_assistant_router.config import Settings
+from link_assistant_router.keys import load_signing_secret
+from link_assistant_router.logs import configure_logging
+from link_assistant_router.storage import open_store
+
+log = logging.getLogger(__name__)
+
+
+def make_runner(app: web.Application) -> web.AppRunner:
+    """The runner for an app: handlers are cancelled when their client goes away."""
+    return web.AppRunner(app, handler_cancellation=True, access_log=None)
+
+
+def run_loop(main: Coroutine[Any, Any, None]) -> None:
+    try:
+        import uvloop
+    except ImportError:  # no uvloop on this platform
+        asyncio.run(main)
+    else:
+        uvloop.run(main)
+
+
+async def _prepare_store(settings: Settings) -> None:
+    store = open_store(settings.store_url)
+    await store.open()
+    await store.close()
+
+
+async def _serve(settings: Settings) -> None:
+    runner = make_runner(create_app(settings))
+    await runner.setup()
+    try:
+        site = web.TCPSite(
+            runner,
+            settings.router_host,
+            settings.router_port,
+            reuse_port=settings.router_workers > 1,
+            backlog=1024,
+        )
+        await site.start()
+        log.info(
+            "listening on http://%s:%d (upstream %s)",
+            settings.router_host,
+            settings.router_port,
+            settings.upstream_base_url,
+        )
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stopping.set)
+        await stopping.wait()
+        log.info("shutting down")
+    finally:
+        await runner.cleanup()
+
+
+def _worker(settings: Settings) -> None:
+    configure_logging(settings.log_level, settings.log_format)
+    run_loop(_serve(settings))
+
+
+def serve(settings: Settings) -> None:
+    """Run the router until SIGTERM or SIGINT."""
+    configure_logging(settings.log_level, settings.log_format)
+    load_signing_secret(settings)
+    run_loop(_prepare_store(settings))
+    if settings.router_workers == 1:
+        run_loop(_serve(settings))
+        return
+    context = multiprocessing.get_context("spawn")
+    workers = [
+        context.Process(target=_worker, args=(settings,), name=f"router-worker-{n}")
+        for n in range(settings.router_workers)
+    ]
+    for worker in workers:
+        worker.start()
+    log.info("started %d workers", len(workers))
+
+    def stop(signum: int, _frame: object) -> None:
+        for worker in workers:
+            if worker.is_alive() and worker.pid is not None:
+                worker.terminate()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for worker in workers:
+        worker.join()

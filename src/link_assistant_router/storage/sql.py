@@ -1,0 +1,205 @@
+"""The store on SQLAlchemy 2 (async Core): SQLite through aiosqlite, PostgreSQL through asyncpg.
+
+One set of queries serves both. Every SQLAlchemy or driver error is translated to
+``StoreError`` here, so nothing above this module knows which database it runs on.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Coroutine, Mapping
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+from sqlalchemy import (
+    Column,
+    Float,
+    MetaData,
+    String,
+    Table,
+    bindparam,
+    event,
+    func,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.engine import Row, make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from link_assistant_router.errors import StoreError
+from link_assistant_router.storage.base import KeyRecord
+from link_assistant_router.storage.migrations import migrate
+
+_metadata = MetaData()
+
+# The current shape of the tables, for queries; migrations.py owns how they came to be.
+api_keys = Table(
+    "api_keys",
+    _metadata,
+    Column("id", String(36), primary_key=True),
+    Column("label", String(200), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("revoked_at", Float),
+    Column("last_used_at", Float),
+)
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def _translated(
+    method: Callable[P, Coroutine[Any, Any, T]],
+) -> Callable[P, Coroutine[Any, Any, T]]:
+    """Turn database errors into StoreError, keeping the message free of URLs and parameters."""
+
+    @functools.wraps(method)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return await method(*args, **kwargs)
+        except (SQLAlchemyError, OSError) as exc:
+            cause = getattr(exc, "orig", None) or exc
+            first_line = str(cause).splitlines()[0] if str(cause) else ""
+            raise StoreError(f"store error: {type(cause).__name__}: {first_line}") from exc
+
+    return wrapper
+
+
+def _record(row: Row[Any]) -> KeyRecord:
+    return KeyRecord(
+        id=row.id,
+        label=row.label,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        revoked_at=row.revoked_at,
+        last_used_at=row.last_used_at,
+    )
+
+
+def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets readers in other workers proceed while one writes; busy_timeout makes a
+    # second writer wait instead of failing at once.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+class SqlStore:
+    """The ``Store`` for any SQLAlchemy async URL this router supports."""
+
+    def __init__(self, url: str) -> None:
+        try:
+            self._url = make_url(url)
+        except ArgumentError as exc:
+            raise StoreError("DATABASE_URL is not a valid SQLAlchemy URL") from exc
+        if self._url.drivername not in ("sqlite+aiosqlite", "postgresql+asyncpg"):
+            raise StoreError(
+                f"unsupported DATABASE_URL driver {self._url.drivername!r}: "
+                "use sqlite+aiosqlite:///PATH or postgresql+asyncpg://..."
+            )
+        self._engine: AsyncEngine | None = None
+
+    @property
+    def dialect(self) -> str:
+        return self._url.get_backend_name()
+
+    @property
+    def engine(self) -> AsyncEngine:
+        if self._engine is None:
+            raise StoreError("the store is not open")
+        return self._engine
+
+    @_translated
+    async def open(self) -> None:
+        if self.dialect == "sqlite":
+            database = self._url.database
+            if database and database != ":memory:":
+                Path(database).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            engine = create_async_engine(self._url)
+            event.listen(engine.sync_engine, "connect", _tune_sqlite)
+        else:
+            engine = create_async_engine(self._url, pool_size=5, pool_pre_ping=True)
+        try:
+            async with engine.begin() as conn:
+                await migrate(conn)
+        except BaseException:
+            await engine.dispose()
+            raise
+        self._engine = engine
+
+    async def close(self) -> None:
+        if self._engine is not None:
+            await self._engine.dispose()
+            self._engine = None
+
+    @_translated
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    @_translated
+    async def insert_key(self, record: KeyRecord) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                api_keys.insert().values(
+                    id=record.id,
+                    label=record.label,
+                    created_at=record.created_at,
+                    expires_at=record.expires_at,
+                    revoked_at=record.revoked_at,
+                    last_used_at=record.last_used_at,
+                )
+            )
+
+    @_translated
+    async def get_key(self, key_id: str) -> KeyRecord | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(api_keys).where(api_keys.c.id == key_id))).first()
+        return _record(row) if row is not None else None
+
+    @_translated
+    async def list_keys(self) -> list[KeyRecord]:
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(api_keys).order_by(api_keys.c.created_at.desc(), api_keys.c.id)
+            )
+            return [_record(row) for row in rows]
+
+    @_translated
+    async def revoke_key(self, key_id: str, at: float) -> KeyRecord | None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(api_keys)
+                .where(api_keys.c.id == key_id)
+                .values(revoked_at=func.coalesce(api_keys.c.revoked_at, at))
+            )
+            row = (await conn.execute(select(api_keys).where(api_keys.c.id == key_id))).first()
+        return _record(row) if row is not None else None
+
+    @_translated
+    async def touch_keys(self, last_used: Mapping[str, float]) -> None:
+        if not last_used:
+            return
+
+        statement = (
+            update(api_keys)
+            .where(api_keys.c.id == bindparam("key_id"))
+            .where(
+                or_(api_keys.c.last_used_at.is_(None), api_keys.c.last_used_at < bindparam("at"))
+            )
+            .values(last_used_at=bindparam("at"))
+        )
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                statement, [{"key_id": key, "at": at} for key, at in last_used.items()]
+            )
+
+
+def open_store(url: str) -> SqlStore:
+    """The store for a URL, not yet opened (call ``await store.open()``)."""
+    return SqlStore(url)
