@@ -1,0 +1,143 @@
+"""Shared fixtures: factories for settings, a fake upstream and a real router on loopback."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from aiohttp import web
+
+from link_assistant_router.app import ROUTER, Router, create_app
+from link_assistant_router.config import Settings
+from link_assistant_router.server import make_runner
+from tests.fakes.upstream import FakeUpstream, running_fake_upstream
+
+POSTGRES_URL = os.environ.get(
+    "TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+)
+OAUTH_TOKEN = "sk-ant-oat01-test-access-token-DO-NOT-LEAK"
+REFRESH_TOKEN = "sk-ant-ort01-test-refresh-token-DO-NOT-LEAK"
+TEST_SECRET = "test-signing-secret-" + "x" * 32
+
+
+def write_credentials(home: Path, document: Any, name: str = ".credentials.json") -> Path:
+    home.mkdir(parents=True, exist_ok=True)
+    path = home / name
+    path.write_bytes(document if isinstance(document, bytes) else orjson.dumps(document))
+    path.chmod(0o600)
+    return path
+
+
+def claude_login(access: str = OAUTH_TOKEN, expires_at_ms: int = 4_102_444_800_000) -> dict[str, Any]:
+    return {
+        "claudeAiOauth": {
+            "accessToken": access,
+            "refreshToken": REFRESH_TOKEN,
+            "expiresAt": expires_at_ms,
+            "scopes": ["user:inference"],
+            "subscriptionType": "max",
+            "rateLimitTier": "default_claude_max_20x",
+        },
+        "mcpOAuth": {"keep": "me"},
+    }
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path) -> Callable[..., Settings]:
+    """Settings isolated in tmp_path: no environment, no .env, no real home."""
+
+    def factory(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "data_dir": tmp_path / "data",
+            "claude_code_home": tmp_path / "claude",
+            "upstream_base_url": "http://127.0.0.1:9",
+            "token_secret": TEST_SECRET,
+            "log_level": "debug",
+        }
+        values.update(overrides)
+        return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+    return factory
+
+
+@pytest.fixture
+async def fake_upstream() -> AsyncIterator[FakeUpstream]:
+    async with running_fake_upstream() as fake:
+        yield fake
+
+
+@dataclass
+class RunningRouter:
+    url: str
+    app: web.Application
+
+    @property
+    def parts(self) -> Router:
+        return self.app[ROUTER]
+
+    async def issue_key(self, label: str = "test", ttl_hours: float = 1) -> str:
+        return (await self.parts.keys.issue(ttl_hours, label)).token
+
+
+@pytest.fixture
+async def start_router(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> AsyncIterator[Callable[..., Awaitable[RunningRouter]]]:
+    """Start real routers on 127.0.0.1 (a Claude Code login in tmp_path unless told otherwise)."""
+    runners: list[web.AppRunner] = []
+
+    async def factory(login: Any = "default", **overrides: Any) -> RunningRouter:
+        settings = make_settings(**overrides)
+        if login == "default":
+            write_credentials(settings.claude_code_home, claude_login())
+        app = create_app(settings)
+        runner = make_runner(app)
+        await runner.setup()
+        runners.append(runner)
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        host, port = runner.addresses[0][:2]
+        return RunningRouter(url=f"http://{host}:{port}", app=app)
+
+    yield factory
+    for runner in runners:
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def router(
+    start_router: Callable[..., Awaitable[RunningRouter]], fake_upstream: FakeUpstream
+) -> RunningRouter:
+    return await start_router(upstream_base_url=fake_upstream.url)
+
+
+@pytest.fixture
+async def postgres_url() -> AsyncIterator[str]:
+    """A fresh PostgreSQL database for one test, dropped afterwards."""
+    import asyncpg  # type: ignore[import-untyped]
+
+    admin_dsn = POSTGRES_URL.replace("postgresql+asyncpg://", "postgresql://")
+    name = "lar_test_" + uuid.uuid4().hex[:12]
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    base, _, _ = POSTGRES_URL.rpartition("/")
+    yield f"{base}/{name}"
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+def random_secret() -> str:
+    return secrets.token_urlsafe(48)

@@ -1,0 +1,233 @@
+"""A fake Anthropic API on 127.0.0.1, for integration tests.
+
+It records every request it receives (method, path, query, headers, body bytes) and answers
+according to the ``x-fake-scenario`` request header (the router forwards it like any other):
+
+- ``json`` (default, unless the body asks for ``"stream": true``): a Messages response
+- ``sse`` (default for streaming bodies): a Messages stream with pings, a tool-free text block and cumulative usage
+- ``slow``: the same stream with ``x-fake-delay-ms`` (default 100) between events
+- ``drop``: a stream that stops half-way without ending the chunked body
+- ``error-429`` / ``error-529`` / ``error-401``: Anthropic-shaped errors (429 with retry-after)
+- ``big``: a JSON response of about 1 MB
+- ``hang``: never answers
+- ``echo``: JSON describing what arrived (used for header and body checks by tests)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import orjson
+from aiohttp import web
+from multidict import CIMultiDict
+
+MESSAGE_ID = "msg_fake_01"
+USAGE = {
+    "input_tokens": 25,
+    "output_tokens": 12,
+    "cache_creation_input_tokens": 100,
+    "cache_read_input_tokens": 4000,
+}
+TEXT_PIECES = ["Hello", ", ", "world", "!"]
+ERROR_BODIES = {
+    "error-429": (
+        429,
+        {"retry-after": "17", "anthropic-ratelimit-unified-status": "rejected"},
+        {
+            "type": "error",
+            "error": {"type": "rate_limit_error", "message": "Number of requests has exceeded"},
+            "request_id": "req_fake_429",
+        },
+    ),
+    "error-529": (
+        529,
+        {},
+        {
+            "type": "error",
+            "error": {"type": "overloaded_error", "message": "Overloaded"},
+            "request_id": "req_fake_529",
+        },
+    ),
+    "error-401": (
+        401,
+        {},
+        {
+            "type": "error",
+            "error": {"type": "authentication_error", "message": "OAuth token has expired."},
+            "request_id": "req_fake_401",
+        },
+    ),
+}
+
+
+@dataclass
+class RecordedRequest:
+    method: str
+    path: str
+    query_string: str
+    raw_path: str
+    headers: CIMultiDict[str]
+    body: bytes
+
+
+@dataclass
+class FakeUpstream:
+    """The fake's state, shared by its handlers and inspected by tests."""
+
+    requests: list[RecordedRequest] = field(default_factory=list)
+    streams_finished: int = 0
+    streams_cancelled: int = 0
+    cancelled: asyncio.Event = field(default_factory=asyncio.Event)
+    url: str = ""
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_route("*", "/{tail:.*}", self.handle)
+        return app
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        self.requests.append(
+            RecordedRequest(
+                method=request.method,
+                path=request.path,
+                query_string=request.query_string,
+                raw_path=request.raw_path,
+                headers=CIMultiDict(request.headers),
+                body=body,
+            )
+        )
+        scenario = request.headers.get("x-fake-scenario") or _default_scenario(body)
+        if scenario in ERROR_BODIES:
+            status, headers, error = ERROR_BODIES[scenario]
+            return web.json_response(error, status=status, headers=headers)
+        if scenario == "echo":
+            return web.json_response(
+                {
+                    "method": request.method,
+                    "raw_path": request.raw_path,
+                    "headers": list(request.headers.items()),
+                    "body_length": len(body),
+                }
+            )
+        if scenario == "big":
+            blob = {"type": "message", "padding": "x" * (1024 * 1024)}
+            return web.Response(body=orjson.dumps(blob), content_type="application/json")
+        if scenario == "hang":
+            await asyncio.sleep(3600)
+        if scenario in ("sse", "slow", "drop"):
+            delay = float(request.headers.get("x-fake-delay-ms", "100")) / 1000
+            return await self._stream(request, scenario, delay if scenario == "slow" else 0)
+        return web.json_response(message_json(), headers={"request-id": "req_fake_json"})
+
+    async def _stream(self, request: web.Request, scenario: str, delay: float) -> web.StreamResponse:
+        response = web.StreamResponse(
+            headers={"content-type": "text/event-stream", "request-id": "req_fake_sse"}
+        )
+        await response.prepare(request)
+        events = sse_events()
+        try:
+            for number, event in enumerate(events):
+                if scenario == "drop" and number == len(events) // 2:
+                    # Half an event, then the connection dies without ending the body.
+                    await response.write(event[: len(event) // 2])
+                    assert request.transport is not None
+                    request.transport.abort()
+                    return response
+                await response.write(event)
+                if delay:
+                    await asyncio.sleep(delay)
+            await response.write_eof()
+            self.streams_finished += 1
+        except (asyncio.CancelledError, ConnectionResetError):
+            self.streams_cancelled += 1
+            self.cancelled.set()
+            raise
+        return response
+
+
+def _default_scenario(body: bytes) -> str:
+    try:
+        document = orjson.loads(body) if body else {}
+    except orjson.JSONDecodeError:
+        return "json"
+    return "sse" if isinstance(document, dict) and document.get("stream") is True else "json"
+
+
+def message_json() -> dict[str, object]:
+    return {
+        "id": MESSAGE_ID,
+        "type": "message",
+        "role": "assistant",
+        "model": "claude-sonnet-5",
+        "content": [{"type": "text", "text": "".join(TEXT_PIECES)}],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": USAGE,
+    }
+
+
+def _event(name: str, data: dict[str, object]) -> bytes:
+    return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+
+
+def sse_events() -> list[bytes]:
+    """A complete Messages stream; the final message_delta restates cumulative usage."""
+    start_usage = {**USAGE, "output_tokens": 1}
+    events = [
+        _event(
+            "message_start",
+            {
+                "type": "message_start",
+                "message": {**message_json(), "content": [], "usage": start_usage},
+            },
+        ),
+        _event("ping", {"type": "ping"}),
+        _event(
+            "content_block_start",
+            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        ),
+    ]
+    for piece in TEXT_PIECES:
+        events.append(
+            _event(
+                "content_block_delta",
+                {
+                    "type": "content_block_delta",
+                    "index": 0,
+                    "delta": {"type": "text_delta", "text": piece},
+                },
+            )
+        )
+    events += [
+        _event("ping", {"type": "ping"}),
+        _event("content_block_stop", {"type": "content_block_stop", "index": 0}),
+        _event(
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                "usage": USAGE,
+            },
+        ),
+        _event("message_stop", {"type": "message_stop"}),
+    ]
+    return events
+
+
+@contextlib.asynccontextmanager
+async def running_fake_upstream() -> AsyncIterator[FakeUpstream]:
+    fake = FakeUpstream()
+    runner = web.AppRunner(fake.app(), handler_cancellation=True, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    fake.url = f"http://{host}:{port}"
+    try:
+        yield fake
+    finally:
+        await runner.cleanup()
