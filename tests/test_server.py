@@ -1,0 +1,83 @@
+"""`serve` as a real process: start-up, several workers on one port, SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import socket
+import sys
+from pathlib import Path
+
+import aiohttp
+import orjson
+
+from tests.conftest import claude_login, write_credentials
+from tests.fakes.upstream import FakeUpstream
+from tests.test_cli import cli_env, run_cli  # noqa: F401 (cli_env is a fixture)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def wait_until_healthy(url: str, process: asyncio.subprocess.Process) -> None:
+    async with aiohttp.ClientSession() as http:
+        for _ in range(200):
+            assert process.returncode is None, "the router exited during start-up"
+            try:
+                async with http.get(url + "/health") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientConnectionError:
+                pass
+            await asyncio.sleep(0.05)
+    raise AssertionError("the router did not become healthy")
+
+
+async def test_workers_share_the_port_and_revocation_and_stop_on_sigterm(
+    cli_env: dict[str, str], tmp_path: Path, fake_upstream: FakeUpstream  # noqa: F811
+) -> None:
+    write_credentials(tmp_path / "claude", claude_login())
+    port = free_port()
+    env = {
+        **cli_env,
+        "UPSTREAM_BASE_URL": fake_upstream.url,
+        "ROUTER_HOST": "127.0.0.1",
+        "ROUTER_PORT": str(port),
+        "ROUTER_WORKERS": "2",
+        "KEY_CACHE_TTL_S": "0",
+        "LOG_FORMAT": "json",
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "link_assistant_router", "serve",
+        env=env, cwd=tmp_path, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        await wait_until_healthy(url, process)
+        code, out, err = await run_cli(env, tmp_path, "tokens", "issue", "--json")
+        assert code == 0, err
+        issued = orjson.loads(out)
+        headers = {"x-api-key": issued["token"]}
+        async with aiohttp.ClientSession() as http:
+            for _ in range(6):
+                async with http.post(url + "/v1/messages", data=b"{}", headers=headers) as r:
+                    assert r.status == 200
+            code, _, err = await run_cli(env, tmp_path, "tokens", "revoke", issued["id"])
+            assert code == 0, err
+            # Fresh connections, so both workers get their turn to refuse it.
+            for _ in range(20):
+                async with aiohttp.ClientSession() as fresh, fresh.post(
+                    url + "/v1/messages", data=b"{}", headers=headers
+                ) as r:
+                    assert r.status == 403
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
+    assert process.returncode == 0, stderr.decode()
+    lines = [orjson.loads(line) for line in stderr.decode().splitlines() if line.startswith("{")]
+    assert sum("listening on" in line["message"] for line in lines) == 2
+    refusing_workers = {line["pid"] for line in lines if line.get("status") == 403}
+    assert len(refusing_workers) == 2
