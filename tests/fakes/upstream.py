@@ -231,3 +231,18 @@ async def running_fake_upstream() -> AsyncIterator[FakeUpstream]:
         yield fake
     finally:
         await runner.cleanup()
+
+
+async def _serve_forever(port: int) -> None:
+    fake = FakeUpstream()
+    runner = web.AppRunner(fake.app(), handler_cancellation=True)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    print(f"fake Anthropic upstream on http://127.0.0.1:{port}", flush=True)
+    await asyncio.Event().wait()
+
+
+if __name__ == "__main__":  # python -m tests.fakes.upstream [PORT], for manual runs
+    import sys
+
+    asyncio.run(_serve_forever(int(sys.argv[1]) if len(sys.argv) > 1 else 18999))
