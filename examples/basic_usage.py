@@ -1,6 +1,6 @@
 """Issue, verify and revoke an la_sk_ key through the library API, on a throwaway SQLite store.
 
-    .venv/bin/python examples/basic_usage.py
+.venv/bin/python examples/basic_usage.py
 """
 
 from __future__ import annotations

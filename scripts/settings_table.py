@@ -15,9 +15,8 @@ START, END = "<!-- settings:start -->", "<!-- settings:end -->"
 def table() -> str:
     rows = ["| env var | flag | default | meaning |", "|---|---|---|---|"]
     for spec in setting_specs():
-        rows.append(
-            f"| `{spec.env}` | `{spec.flag}` | {spec.default_text} | {spec.help.replace('|', '/')} |"
-        )
+        meaning = spec.help.replace("|", "/")
+        rows.append(f"| `{spec.env}` | `{spec.flag}` | {spec.default_text} | {meaning} |")
     return "\n".join(rows)
 
 

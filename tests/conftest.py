@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
+import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -35,7 +37,9 @@ def write_credentials(home: Path, document: Any, name: str = ".credentials.json"
     return path
 
 
-def claude_login(access: str = OAUTH_TOKEN, expires_at_ms: int = 4_102_444_800_000) -> dict[str, Any]:
+def claude_login(
+    access: str = OAUTH_TOKEN, expires_at_ms: int = 4_102_444_800_000
+) -> dict[str, Any]:
     return {
         "claudeAiOauth": {
             "accessToken": access,
@@ -142,6 +146,40 @@ async def postgres_url() -> AsyncIterator[str]:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await conn.close()
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path) -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("TOKEN_", "UPSTREAM_", "ROUTER_", "DATABASE_", "CLAUDE_"))
+    }
+    env.update(
+        {
+            "DATA_DIR": str(tmp_path / "data"),
+            "CLAUDE_CODE_HOME": str(tmp_path / "claude"),
+            "TOKEN_SECRET": TEST_SECRET,
+            "UPSTREAM_BASE_URL": "http://127.0.0.1:9",
+        }
+    )
+    return env
+
+
+async def run_cli(env: dict[str, str], cwd: Path, *args: str) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "link_assistant_router",
+        *args,
+        env=env,
+        cwd=cwd,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
 
 
 def random_secret() -> str:

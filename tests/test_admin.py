@@ -49,7 +49,12 @@ async def test_issue_list_show_revoke(router: RunningRouter, http: aiohttp.Clien
     assert status == 200
     assert [entry["id"] for entry in listing["data"]] == [issued["id"]]
     assert set(listing["data"][0]) == {
-        "id", "label", "created_at", "expires_at", "revoked_at", "last_used_at"
+        "id",
+        "label",
+        "created_at",
+        "expires_at",
+        "revoked_at",
+        "last_used_at",
     }
     assert issued["token"] not in str(listing)
 
@@ -63,7 +68,11 @@ async def test_issue_list_show_revoke(router: RunningRouter, http: aiohttp.Clien
     assert revoked["revoked_at"] is not None
 
     status, error = await call(
-        http, "POST", router.url + "/v1/messages", data=b"{}", headers={"x-api-key": issued["token"]}
+        http,
+        "POST",
+        router.url + "/v1/messages",
+        data=b"{}",
+        headers={"x-api-key": issued["token"]},
     )
     assert status == 403
     assert error["error"]["type"] == "permission_error"

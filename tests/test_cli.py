@@ -2,52 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
 from pathlib import Path
 from typing import Any
 
 import orjson
-import pytest
 
 from link_assistant_router import __version__
-from tests.conftest import OAUTH_TOKEN, REFRESH_TOKEN, TEST_SECRET, claude_login, write_credentials
+from tests.conftest import (
+    OAUTH_TOKEN,
+    REFRESH_TOKEN,
+    TEST_SECRET,
+    claude_login,
+    run_cli,
+    write_credentials,
+)
 from tests.fakes.upstream import FakeUpstream
-
-
-@pytest.fixture
-def cli_env(tmp_path: Path) -> dict[str, str]:
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("TOKEN_", "UPSTREAM_", "ROUTER_", "DATABASE_", "CLAUDE_"))
-    }
-    env.update(
-        {
-            "DATA_DIR": str(tmp_path / "data"),
-            "CLAUDE_CODE_HOME": str(tmp_path / "claude"),
-            "TOKEN_SECRET": TEST_SECRET,
-            "UPSTREAM_BASE_URL": "http://127.0.0.1:9",
-        }
-    )
-    return env
-
-
-async def run_cli(env: dict[str, str], cwd: Path, *args: str) -> tuple[int, str, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "link_assistant_router",
-        *args,
-        env=env,
-        cwd=cwd,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
 
 
 async def cli_json(env: dict[str, str], cwd: Path, *args: str) -> Any:
@@ -63,7 +32,9 @@ async def test_version(cli_env: dict[str, str], tmp_path: Path) -> None:
 
 
 async def test_tokens_lifecycle_without_a_server(cli_env: dict[str, str], tmp_path: Path) -> None:
-    issued = await cli_json(cli_env, tmp_path, "tokens", "issue", "--ttl-hours", "168", "--label", "laptop")
+    issued = await cli_json(
+        cli_env, tmp_path, "tokens", "issue", "--ttl-hours", "168", "--label", "laptop"
+    )
     assert issued["token"].startswith("la_sk_")
     assert (issued["label"], issued["ttl_hours"]) == ("laptop", 168)
 
@@ -76,12 +47,14 @@ async def test_tokens_lifecycle_without_a_server(cli_env: dict[str, str], tmp_pa
     revoked = await cli_json(cli_env, tmp_path, "tokens", "revoke", issued["id"])
     assert revoked["revoked_at"] is not None
 
-    code, out, err = await run_cli(cli_env, tmp_path, "tokens", "show", "no-such-id")
+    code, _out, err = await run_cli(cli_env, tmp_path, "tokens", "show", "no-such-id")
     assert code == 1
     assert "no key with id" in err
 
 
-async def test_tokens_issue_prints_the_key_once_in_text(cli_env: dict[str, str], tmp_path: Path) -> None:
+async def test_tokens_issue_prints_the_key_once_in_text(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
     code, out, _ = await run_cli(cli_env, tmp_path, "tokens", "issue", "--label", "ci")
     assert code == 0
     assert out.startswith("la_sk_")

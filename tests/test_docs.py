@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from link_assistant_router.config import setting_specs
 from scripts.settings_table import END, START, table
+
+from link_assistant_router.config import setting_specs
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -20,9 +21,14 @@ def test_readme_settings_table_is_current() -> None:
 def test_every_env_var_the_readme_names_exists() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     known = {spec.env for spec in setting_specs()} | {
-        "CLAUDE_CONFIG_DIR", "RUST_LOG", "TEST_DATABASE_URL",
-        "ANTHROPIC_BASE_URL", "ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN",
-        "HEALTHCHECK", "SO_REUSEPORT",
+        "CLAUDE_CONFIG_DIR",
+        "RUST_LOG",
+        "TEST_DATABASE_URL",
+        "ANTHROPIC_BASE_URL",
+        "ANTHROPIC_API_KEY",
+        "ANTHROPIC_AUTH_TOKEN",
+        "HEALTHCHECK",
+        "SO_REUSEPORT",
     }
     named = set(re.findall(r"`([A-Z][A-Z0-9_]{3,})(?:=[^`]*)?`", readme))
     assert named <= known, named - known

@@ -17,7 +17,11 @@ from tests.conftest import OAUTH_TOKEN, RunningRouter
 from tests.fakes.upstream import TEXT_PIECES, USAGE, FakeUpstream, sse_events
 
 StartRouter = Callable[..., Awaitable[RunningRouter]]
-MESSAGE = {"model": "claude-sonnet-5", "max_tokens": 64, "messages": [{"role": "user", "content": "hi"}]}
+MESSAGE = {
+    "model": "claude-sonnet-5",
+    "max_tokens": 64,
+    "messages": [{"role": "user", "content": "hi"}],
+}
 
 
 @pytest.fixture
@@ -51,10 +55,12 @@ async def test_sdk_message_reaches_upstream_with_the_router_credential(
 @pytest.mark.parametrize("bearer", [False, True], ids=["x-api-key", "bearer"])
 async def test_sdk_stream_arrives_whole(router: RunningRouter, bearer: bool) -> None:
     key = await router.issue_key()
-    async with sdk(router, key, bearer=bearer) as client:
-        async with client.messages.stream(**MESSAGE) as stream:  # type: ignore[arg-type]
-            texts = [text async for text in stream.text_stream]
-            final = await stream.get_final_message()
+    async with (
+        sdk(router, key, bearer=bearer) as client,
+        client.messages.stream(**MESSAGE) as stream,  # type: ignore[arg-type]
+    ):
+        texts = [text async for text in stream.text_stream]
+        final = await stream.get_final_message()
     assert texts == TEXT_PIECES
     assert final.usage.output_tokens == USAGE["output_tokens"]
     assert final.usage.input_tokens == USAGE["input_tokens"]
@@ -78,7 +84,10 @@ async def test_request_is_forwarded_verbatim(
 ) -> None:
     key = await router.issue_key()
     # Odd spacing and key order: re-serializing would change these bytes.
-    body = b'{ "model":"claude-sonnet-5" ,"system":[{"type":"text","text":"\\u00e9t\xc3\xa9"}],  "z":1}'
+    body = (
+        b'{ "model":"claude-sonnet-5" ,'
+        b'"system":[{"type":"text","text":"\\u00e9t\xc3\xa9"}],  "z":1}'
+    )
     headers = [
         ("Authorization", f"Bearer {key}"),
         ("anthropic-version", "2023-06-01"),

@@ -11,9 +11,8 @@ from pathlib import Path
 import aiohttp
 import orjson
 
-from tests.conftest import claude_login, write_credentials
+from tests.conftest import claude_login, run_cli, write_credentials
 from tests.fakes.upstream import FakeUpstream
-from tests.test_cli import cli_env, run_cli  # noqa: F401 (cli_env is a fixture)
 
 
 def free_port() -> int:
@@ -37,7 +36,9 @@ async def wait_until_healthy(url: str, process: asyncio.subprocess.Process) -> N
 
 
 async def test_workers_share_the_port_and_revocation_and_stop_on_sigterm(
-    cli_env: dict[str, str], tmp_path: Path, fake_upstream: FakeUpstream  # noqa: F811
+    cli_env: dict[str, str],
+    tmp_path: Path,
+    fake_upstream: FakeUpstream,
 ) -> None:
     write_credentials(tmp_path / "claude", claude_login())
     port = free_port()
@@ -51,8 +52,14 @@ async def test_workers_share_the_port_and_revocation_and_stop_on_sigterm(
         "LOG_FORMAT": "json",
     }
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "link_assistant_router", "serve",
-        env=env, cwd=tmp_path, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "link_assistant_router",
+        "serve",
+        env=env,
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -69,9 +76,10 @@ async def test_workers_share_the_port_and_revocation_and_stop_on_sigterm(
             assert code == 0, err
             # Fresh connections, so both workers get their turn to refuse it.
             for _ in range(20):
-                async with aiohttp.ClientSession() as fresh, fresh.post(
-                    url + "/v1/messages", data=b"{}", headers=headers
-                ) as r:
+                async with (
+                    aiohttp.ClientSession() as fresh,
+                    fresh.post(url + "/v1/messages", data=b"{}", headers=headers) as r,
+                ):
                     assert r.status == 403
     finally:
         process.send_signal(signal.SIGTERM)

@@ -4,7 +4,8 @@ It records every request it receives (method, path, query, headers, body bytes) 
 according to the ``x-fake-scenario`` request header (the router forwards it like any other):
 
 - ``json`` (default, unless the body asks for ``"stream": true``): a Messages response
-- ``sse`` (default for streaming bodies): a Messages stream with pings, a tool-free text block and cumulative usage
+- ``sse`` (default for streaming bodies): a Messages stream with pings, one text block and
+  cumulative usage
 - ``slow``: the same stream with ``x-fake-delay-ms`` (default 100) between events
 - ``drop``: a stream that stops half-way without ending the chunked body
 - ``error-429`` / ``error-529`` / ``error-401``: Anthropic-shaped errors (429 with retry-after)
@@ -123,7 +124,9 @@ class FakeUpstream:
             return await self._stream(request, scenario, delay if scenario == "slow" else 0)
         return web.json_response(message_json(), headers={"request-id": "req_fake_json"})
 
-    async def _stream(self, request: web.Request, scenario: str, delay: float) -> web.StreamResponse:
+    async def _stream(
+        self, request: web.Request, scenario: str, delay: float
+    ) -> web.StreamResponse:
         response = web.StreamResponse(
             headers={"content-type": "text/event-stream", "request-id": "req_fake_sse"}
         )
@@ -188,7 +191,11 @@ def sse_events() -> list[bytes]:
         _event("ping", {"type": "ping"}),
         _event(
             "content_block_start",
-            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+            {
+                "type": "content_block_start",
+                "index": 0,
+                "content_block": {"type": "text", "text": ""},
+            },
         ),
     ]
     for piece in TEXT_PIECES:
