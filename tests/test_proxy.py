@@ -121,6 +121,20 @@ async def test_request_is_forwarded_verbatim(
     assert int(seen.headers["content-length"]) == len(body)
 
 
+async def test_expect_continue_is_settled_by_the_router(
+    router: RunningRouter, fake_upstream: FakeUpstream, http: aiohttp.ClientSession
+) -> None:
+    key = await router.issue_key()
+    body = b'{"padding": "' + b"p" * 50_000 + b'"}'
+    async with http.post(
+        router.url + "/v1/messages", data=body, headers={"x-api-key": key}, expect100=True
+    ) as response:
+        assert response.status == 200
+    seen = fake_upstream.requests[-1]
+    assert seen.body == body
+    assert "expect" not in seen.headers
+
+
 async def test_latest_prefix_maps_to_the_upstream_root(
     router: RunningRouter, fake_upstream: FakeUpstream, http: aiohttp.ClientSession
 ) -> None:

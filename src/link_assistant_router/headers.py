@@ -3,7 +3,8 @@
 Pure functions of data: they never see a socket, so every rule here is unit-tested directly.
 Request headers are forwarded verbatim except for hop-by-hop headers (RFC 9110 §7.6.1: the fixed
 list plus whatever ``Connection`` names), ``Host``, ``Content-Length`` (recomputed) and the
-client's own key (``Authorization``, ``x-api-key``), which the upstream credential replaces.
+client's own key (``Authorization``, ``x-api-key``), which the upstream credential replaces, and
+``Expect`` (the router answers ``100-continue`` itself).
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ HOP_BY_HOP = frozenset(
         "upgrade",
     }
 )
-_REQUEST_DROPPED = HOP_BY_HOP | {"host", "authorization", "x-api-key", "content-length"}
+# The router has read the whole body before it forwards anything, so a client's
+# "Expect: 100-continue" is settled here and would only make the upstream wait.
+_REQUEST_DROPPED = HOP_BY_HOP | {"host", "authorization", "x-api-key", "content-length", "expect"}
 _RESPONSE_DROPPED = HOP_BY_HOP | {"content-length"}
 
 OAUTH_BETA = "oauth-2025-04-20"
