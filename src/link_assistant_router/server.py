@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import multiprocessing.connection
 import signal
+import time
 from collections.abc import Coroutine
 from typing import Any
 
@@ -18,11 +20,15 @@ from aiohttp import web
 
 from link_assistant_router.app import create_app
 from link_assistant_router.config import Settings
+from link_assistant_router.errors import ConfigError
 from link_assistant_router.keys import load_signing_secret
 from link_assistant_router.logs import configure_logging
 from link_assistant_router.storage import open_store
 
 log = logging.getLogger(__name__)
+
+# A worker that dies sooner than this after starting is failing to start, not crashing.
+_MIN_WORKER_LIFETIME_S = 5.0
 
 
 def make_runner(app: web.Application) -> web.AppRunner:
@@ -56,7 +62,12 @@ async def _serve(settings: Settings) -> None:
             reuse_port=settings.router_workers > 1,
             backlog=1024,
         )
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot listen on {settings.router_host}:{settings.router_port}: {exc.strerror}"
+            ) from exc
         log.info(
             "listening on http://%s:%d (upstream %s)",
             settings.router_host,
@@ -75,7 +86,11 @@ async def _serve(settings: Settings) -> None:
 
 def _worker(settings: Settings) -> None:
     configure_logging(settings.log_level, settings.log_format)
-    run_loop(_serve(settings))
+    try:
+        run_loop(_serve(settings))
+    except ConfigError as exc:
+        log.error("%s", exc.message)
+        raise SystemExit(1) from exc
 
 
 def serve(settings: Settings) -> None:
@@ -86,21 +101,46 @@ def serve(settings: Settings) -> None:
     if settings.router_workers == 1:
         run_loop(_serve(settings))
         return
-    context = multiprocessing.get_context("spawn")
-    workers = [
-        context.Process(target=_worker, args=(settings,), name=f"router-worker-{n}")
-        for n in range(settings.router_workers)
-    ]
-    for worker in workers:
-        worker.start()
-    log.info("started %d workers", len(workers))
+    _supervise(settings)
 
-    def stop(signum: int, _frame: object) -> None:
+
+def _supervise(settings: Settings) -> None:
+    """Run the workers; restart one that dies, unless workers keep dying at start-up."""
+    context = multiprocessing.get_context("spawn")
+    stopping = False
+
+    def start(number: int) -> multiprocessing.process.BaseProcess:
+        worker = context.Process(target=_worker, args=(settings,), name=f"router-worker-{number}")
+        worker.start()
+        return worker
+
+    def stop(_signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
         for worker in workers:
-            if worker.is_alive() and worker.pid is not None:
+            if worker.is_alive():
                 worker.terminate()
 
+    workers = [start(number) for number in range(settings.router_workers)]
+    started_at = [time.monotonic()] * len(workers)
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    log.info("started %d workers", len(workers))
+    while not stopping:
+        multiprocessing.connection.wait([worker.sentinel for worker in workers], timeout=1.0)
+        for number, worker in enumerate(workers):
+            if stopping or worker.is_alive():
+                continue
+            if time.monotonic() - started_at[number] < _MIN_WORKER_LIFETIME_S:
+                log.error(
+                    "worker %d exited at start-up (code %s); stopping", number, worker.exitcode
+                )
+                stop(signal.SIGTERM, None)
+                for other in workers:
+                    other.join()
+                raise SystemExit(1)
+            log.error("worker %d exited (code %s); starting a new one", number, worker.exitcode)
+            workers[number] = start(number)
+            started_at[number] = time.monotonic()
     for worker in workers:
         worker.join()
