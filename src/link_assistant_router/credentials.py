@@ -175,6 +175,15 @@ class ClaudeCodeHomeSource:
             raise NoCredential(self._problem)
         return self._credential
 
+    def reload(self) -> Credential:
+        """Re-read the home now (after the router or someone else rewrote the login)."""
+        self._checked_at = self._clock()
+        self._signature = None
+        self._reload_if_changed()
+        if self._credential is None:
+            raise NoCredential(self._problem)
+        return self._credential
+
     def describe(self) -> dict[str, Any]:
         try:
             credential = self.current()

@@ -12,8 +12,11 @@ and ``app.py`` turns a ``RouterError`` into an HTTP response in exactly one plac
     ├── NotFound                     404 not_found_error
     ├── RequestTooLarge              413 request_too_large
     ├── StoreError                   500 api_error (the store is unreachable or failed)
+    ├── NoAccountAvailable           429 rate_limit_error: every account is cooling down
     └── UpstreamError                502 api_error
         ├── NoCredential             502: no upstream credential is loaded
+        ├── NeedsLogin               502: an account's login is dead (invalid_grant, org disabled)
+        ├── RefreshUnavailable       502: the OAuth token endpoint failed; worth retrying later
         ├── UpstreamUnreachable      502: connecting to the upstream failed
         └── UpstreamTimeout          504 timeout_error
 
@@ -67,6 +70,17 @@ class StoreError(RouterError):
     """The store could not be reached or a query failed."""
 
 
+class NoAccountAvailable(RouterError):
+    """Every account that could serve is cooling down; ``retry_after`` says for how long."""
+
+    status = 429
+    error_type = "rate_limit_error"
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class UpstreamError(RouterError):
     status = 502
     error_type = "api_error"
@@ -74,6 +88,14 @@ class UpstreamError(RouterError):
 
 class NoCredential(UpstreamError):
     """No upstream credential is loaded (missing or corrupt Claude Code login, ...)."""
+
+
+class NeedsLogin(UpstreamError):
+    """A person must act: the refresh token was refused, or the organization disallows OAuth."""
+
+
+class RefreshUnavailable(UpstreamError):
+    """The OAuth token endpoint could not be reached or failed; a later attempt may succeed."""
 
 
 class UpstreamUnreachable(UpstreamError):

@@ -50,3 +50,13 @@ class Store(Protocol):
 
     async def touch_keys(self, last_used: Mapping[str, float]) -> None:
         """Record when keys were last used, in one batch (never moving a time backwards)."""
+
+    async def acquire_lease(self, name: str, holder: str, ttl_s: float, now: float) -> bool:
+        """Take the lease ``name`` for ``holder`` until ``now + ttl_s``.
+
+        True when ``holder`` holds it afterwards: it was free, expired, or already theirs (which
+        extends it). At most one holder at a time across every process sharing the store.
+        """
+
+    async def release_lease(self, name: str, holder: str) -> None:
+        """Give the lease back, if ``holder`` still holds it."""

@@ -43,6 +43,19 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX IF NOT EXISTS api_keys_created_at ON api_keys (created_at)",
         ),
     ),
+    Migration(
+        2,
+        "leases",
+        (
+            """
+            CREATE TABLE IF NOT EXISTS leases (
+                name VARCHAR(200) PRIMARY KEY,
+                holder VARCHAR(200) NOT NULL,
+                expires_at DOUBLE PRECISION NOT NULL
+            )
+            """,
+        ),
+    ),
 )
 
 

@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Table,
     bindparam,
+    delete,
     event,
     func,
     or_,
@@ -25,6 +26,8 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Row, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -45,6 +48,14 @@ api_keys = Table(
     Column("expires_at", Float, nullable=False),
     Column("revoked_at", Float),
     Column("last_used_at", Float),
+)
+
+leases = Table(
+    "leases",
+    _metadata,
+    Column("name", String(200), primary_key=True),
+    Column("holder", String(200), nullable=False),
+    Column("expires_at", Float, nullable=False),
 )
 
 P = ParamSpec("P")
@@ -197,6 +208,27 @@ class SqlStore:
         async with self.engine.begin() as conn:
             await conn.execute(
                 statement, [{"key_id": key, "at": at} for key, at in last_used.items()]
+            )
+
+    @_translated
+    async def acquire_lease(self, name: str, holder: str, ttl_s: float, now: float) -> bool:
+        insert = sqlite_insert if self.dialect == "sqlite" else postgresql_insert
+        statement = insert(leases).values(name=name, holder=holder, expires_at=now + ttl_s)
+        statement = statement.on_conflict_do_update(
+            index_elements=[leases.c.name],
+            set_={"holder": holder, "expires_at": now + ttl_s},
+            where=or_(leases.c.expires_at <= now, leases.c.holder == holder),
+        )
+        async with self.engine.begin() as conn:
+            await conn.execute(statement)
+            current = await conn.scalar(select(leases.c.holder).where(leases.c.name == name))
+        return bool(current == holder)
+
+    @_translated
+    async def release_lease(self, name: str, holder: str) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                delete(leases).where(leases.c.name == name).where(leases.c.holder == holder)
             )
 
 
