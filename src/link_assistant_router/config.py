@@ -166,6 +166,60 @@ class Settings(BaseSettings):
         description="How long a worker trusts its cached copy of a key's record; a revocation "
         "made elsewhere takes effect within this time.",
     )
+    additional_account_dirs: str = Field(
+        "",
+        validation_alias=_env("ADDITIONAL_ACCOUNT_DIRS"),
+        description="More Claude Code homes to use as accounts, comma-separated.",
+        json_schema_extra={"default_text": "none"},
+    )
+    accounts_key: SecretStr | None = Field(
+        None,
+        validation_alias=_env("ACCOUNTS_KEY"),
+        description="Key that encrypts account secrets the router stores itself (tokens added "
+        "with `accounts add`). Unset: derived from the token signing secret.",
+    )
+    routing_strategy: Literal["sticky", "round-robin", "priority", "least-used"] = Field(
+        "sticky",
+        validation_alias=_env("ROUTING_STRATEGY"),
+        description="How requests are spread over accounts: sticky (a conversation stays on one "
+        "account, keeping its prompt cache), round-robin, priority, least-used (lowest 5-hour "
+        "utilization).",
+    )
+    sticky_ttl_minutes: float = Field(
+        60,
+        gt=0,
+        validation_alias=_env("STICKY_TTL_MINUTES"),
+        description="How long an idle conversation stays bound to its account.",
+    )
+    max_attempts: int = Field(
+        3,
+        ge=1,
+        le=10,
+        validation_alias=_env("MAX_ATTEMPTS"),
+        description="Accounts tried for one request before its failure reaches the client.",
+    )
+    overload_cooldown_s: float = Field(
+        30,
+        ge=0,
+        validation_alias=_env("OVERLOAD_COOLDOWN_S"),
+        description="How long an account rests after the upstream answers 529 overloaded.",
+    )
+    refresh_margin_s: float = Field(
+        300,
+        ge=0,
+        validation_alias=_env("REFRESH_MARGIN_S"),
+        description="Refresh a Claude Code login this many seconds before it expires.",
+    )
+    oauth_token_url: str = Field(
+        "https://platform.claude.com/v1/oauth/token",
+        validation_alias=_env("OAUTH_TOKEN_URL"),
+        description="Anthropic's OAuth token endpoint, used to refresh Claude Code logins.",
+    )
+    oauth_client_id: str = Field(
+        "9d1c250a-e61b-44d9-88ed-5944d1962f5e",
+        validation_alias=_env("OAUTH_CLIENT_ID"),
+        description="The OAuth client id Claude Code logins belong to.",
+    )
     log_level: str = Field(
         "info",
         validation_alias=_env("LOG_LEVEL", "RUST_LOG"),
@@ -177,7 +231,7 @@ class Settings(BaseSettings):
         description="text, or json for one JSON object per line.",
     )
 
-    @field_validator("token_secret", "token_admin_key")
+    @field_validator("token_secret", "token_admin_key", "accounts_key")
     @classmethod
     def _refuse_placeholders(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None:
@@ -199,7 +253,7 @@ class Settings(BaseSettings):
             return None
         return SecretStr(value.get_secret_value().strip())
 
-    @field_validator("upstream_base_url")
+    @field_validator("upstream_base_url", "oauth_token_url")
     @classmethod
     def _check_base_url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
@@ -228,6 +282,17 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{self.data_dir / 'router.db'}"
+
+    @property
+    def extra_claude_homes(self) -> list[Path]:
+        """ADDITIONAL_ACCOUNT_DIRS as paths, in order, without blanks or repeats."""
+        homes: list[Path] = []
+        for part in self.additional_account_dirs.split(","):
+            if part.strip():
+                home = Path(part.strip()).expanduser()
+                if home not in homes:
+                    homes.append(home)
+        return homes
 
     @property
     def max_request_body_bytes(self) -> int:

@@ -3,7 +3,8 @@
 Each migration is plain SQL that SQLite and PostgreSQL both accept. Applying them is safe when
 several processes start together: on PostgreSQL they run under a transaction-scoped advisory
 lock; on SQLite the server's parent process applies them before it starts workers, and the
-statements are written to be harmless if repeated.
+statements are written to be harmless if repeated (CREATE ... IF NOT EXISTS; column additions are
+guarded by the version check, which the parent process performs before any worker starts).
 """
 
 from __future__ import annotations
@@ -54,6 +55,47 @@ MIGRATIONS: tuple[Migration, ...] = (
                 expires_at DOUBLE PRECISION NOT NULL
             )
             """,
+        ),
+    ),
+    Migration(
+        3,
+        "accounts, account state, sticky sessions, key bindings",
+        (
+            """
+            CREATE TABLE IF NOT EXISTS accounts (
+                name VARCHAR(100) PRIMARY KEY,
+                kind VARCHAR(20) NOT NULL,
+                priority INTEGER NOT NULL DEFAULT 0,
+                weight INTEGER NOT NULL DEFAULT 1,
+                group_name VARCHAR(100),
+                claude_home VARCHAR(1000),
+                secret TEXT,
+                created_at DOUBLE PRECISION NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE IF NOT EXISTS account_state (
+                name VARCHAR(100) PRIMARY KEY,
+                state VARCHAR(20) NOT NULL,
+                reason VARCHAR(500),
+                cooldown_until DOUBLE PRECISION,
+                login_fingerprint VARCHAR(64),
+                quota TEXT,
+                requests BIGINT NOT NULL DEFAULT 0,
+                last_error VARCHAR(500),
+                updated_at DOUBLE PRECISION NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE IF NOT EXISTS sticky_sessions (
+                session VARCHAR(200) PRIMARY KEY,
+                account VARCHAR(100) NOT NULL,
+                expires_at DOUBLE PRECISION NOT NULL
+            )
+            """,
+            "CREATE INDEX IF NOT EXISTS sticky_sessions_expires ON sticky_sessions (expires_at)",
+            "ALTER TABLE api_keys ADD COLUMN account VARCHAR(100)",
+            "ALTER TABLE api_keys ADD COLUMN group_name VARCHAR(100)",
         ),
     ),
 )

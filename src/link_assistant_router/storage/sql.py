@@ -12,10 +12,6 @@ from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import (
-    Column,
-    Float,
-    MetaData,
-    String,
     Table,
     bindparam,
     delete,
@@ -33,29 +29,14 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from link_assistant_router.errors import StoreError
-from link_assistant_router.storage.base import KeyRecord
+from link_assistant_router.storage.base import AccountRecord, AccountStateRecord, KeyRecord
 from link_assistant_router.storage.migrations import migrate
-
-_metadata = MetaData()
-
-# The current shape of the tables, for queries; migrations.py owns how they came to be.
-api_keys = Table(
-    "api_keys",
-    _metadata,
-    Column("id", String(36), primary_key=True),
-    Column("label", String(200), nullable=False),
-    Column("created_at", Float, nullable=False),
-    Column("expires_at", Float, nullable=False),
-    Column("revoked_at", Float),
-    Column("last_used_at", Float),
-)
-
-leases = Table(
-    "leases",
-    _metadata,
-    Column("name", String(200), primary_key=True),
-    Column("holder", String(200), nullable=False),
-    Column("expires_at", Float, nullable=False),
+from link_assistant_router.storage.tables import (
+    account_state,
+    accounts,
+    api_keys,
+    leases,
+    sticky_sessions,
 )
 
 P = ParamSpec("P")
@@ -87,6 +68,8 @@ def _record(row: Row[Any]) -> KeyRecord:
         expires_at=row.expires_at,
         revoked_at=row.revoked_at,
         last_used_at=row.last_used_at,
+        account=row.account,
+        group=row.group_name,
     )
 
 
@@ -164,6 +147,8 @@ class SqlStore:
                     expires_at=record.expires_at,
                     revoked_at=record.revoked_at,
                     last_used_at=record.last_used_at,
+                    account=record.account,
+                    group_name=record.group,
                 )
             )
 
@@ -210,6 +195,133 @@ class SqlStore:
                 statement, [{"key_id": key, "at": at} for key, at in last_used.items()]
             )
 
+    def _upsert(self, table: Table, values: dict[str, Any], keep: tuple[str, ...] = ()) -> Any:
+        """INSERT ... ON CONFLICT (primary key) DO UPDATE, in this database's dialect."""
+        insert = sqlite_insert if self.dialect == "sqlite" else postgresql_insert
+        statement = insert(table).values(**values)
+        key = [column.name for column in table.primary_key.columns]
+        updates = {
+            name: statement.excluded[name]
+            for name in values
+            if name not in key and name not in keep
+        }
+        return statement.on_conflict_do_update(index_elements=key, set_=updates)
+
+    @_translated
+    async def list_accounts(self) -> list[AccountRecord]:
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(select(accounts).order_by(accounts.c.created_at))
+            return [
+                AccountRecord(
+                    name=row.name,
+                    kind=row.kind,
+                    priority=row.priority,
+                    weight=row.weight,
+                    group=row.group_name,
+                    claude_home=row.claude_home,
+                    secret=row.secret,
+                    created_at=row.created_at,
+                )
+                for row in rows
+            ]
+
+    @_translated
+    async def insert_account(self, record: AccountRecord) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                accounts.insert().values(
+                    name=record.name,
+                    kind=record.kind,
+                    priority=record.priority,
+                    weight=record.weight,
+                    group_name=record.group,
+                    claude_home=record.claude_home,
+                    secret=record.secret,
+                    created_at=record.created_at,
+                )
+            )
+
+    @_translated
+    async def delete_account(self, name: str) -> bool:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(delete(accounts).where(accounts.c.name == name))
+            await conn.execute(delete(account_state).where(account_state.c.name == name))
+            await conn.execute(delete(sticky_sessions).where(sticky_sessions.c.account == name))
+        return bool(result.rowcount)
+
+    @_translated
+    async def load_account_states(self) -> dict[str, AccountStateRecord]:
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(select(account_state))
+            return {
+                row.name: AccountStateRecord(
+                    name=row.name,
+                    state=row.state,
+                    reason=row.reason,
+                    cooldown_until=row.cooldown_until,
+                    login_fingerprint=row.login_fingerprint,
+                    quota=row.quota,
+                    requests=row.requests,
+                    last_error=row.last_error,
+                    updated_at=row.updated_at,
+                )
+                for row in rows
+            }
+
+    @_translated
+    async def save_account_state(self, record: AccountStateRecord) -> None:
+        values = {
+            "name": record.name,
+            "state": record.state,
+            "reason": _clip(record.reason),
+            "cooldown_until": record.cooldown_until,
+            "login_fingerprint": record.login_fingerprint,
+            "quota": record.quota,
+            "requests": 0,
+            "last_error": _clip(record.last_error),
+            "updated_at": record.updated_at,
+        }
+        async with self.engine.begin() as conn:
+            await conn.execute(self._upsert(account_state, values, keep=("requests",)))
+
+    @_translated
+    async def add_account_requests(self, counts: Mapping[str, int]) -> None:
+        if not counts:
+            return
+        statement = (
+            update(account_state)
+            .where(account_state.c.name == bindparam("account"))
+            .values(requests=account_state.c.requests + bindparam("delta"))
+        )
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                statement, [{"account": name, "delta": n} for name, n in counts.items()]
+            )
+
+    @_translated
+    async def get_binding(self, session: str, now: float) -> str | None:
+        async with self.engine.connect() as conn:
+            account = await conn.scalar(
+                select(sticky_sessions.c.account)
+                .where(sticky_sessions.c.session == session)
+                .where(sticky_sessions.c.expires_at > now)
+            )
+        return str(account) if account is not None else None
+
+    @_translated
+    async def put_binding(self, session: str, account: str, expires_at: float) -> None:
+        values = {"session": session, "account": account, "expires_at": expires_at}
+        async with self.engine.begin() as conn:
+            await conn.execute(self._upsert(sticky_sessions, values))
+
+    @_translated
+    async def purge_bindings(self, now: float) -> int:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                delete(sticky_sessions).where(sticky_sessions.c.expires_at <= now)
+            )
+        return int(result.rowcount)
+
     @_translated
     async def acquire_lease(self, name: str, holder: str, ttl_s: float, now: float) -> bool:
         insert = sqlite_insert if self.dialect == "sqlite" else postgresql_insert
@@ -230,6 +342,10 @@ class SqlStore:
             await conn.execute(
                 delete(leases).where(leases.c.name == name).where(leases.c.holder == holder)
             )
+
+
+def _clip(text: str | None, limit: int = 500) -> str | None:
+    return text[:limit] if text is not None else None
 
 
 def open_store(url: str) -> SqlStore:
