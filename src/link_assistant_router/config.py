@@ -331,6 +331,8 @@ class Settings(BaseSettings):
                 value = "unset" if spec.secret else None
             elif isinstance(value, Path):
                 value = str(value)
+            elif spec.env == "DATABASE_URL":
+                value = _mask_url(value)
             shown[spec.env] = value
         shown["store"] = _mask_url(self.store_url)
         return shown

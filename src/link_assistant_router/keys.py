@@ -91,6 +91,8 @@ def validate_issue_request(ttl_hours: Any, label: Any) -> tuple[float, str]:
         raise InvalidRequest("label must be a string")
     if len(label) > MAX_LABEL_CHARS:
         raise InvalidRequest(f"label must be at most {MAX_LABEL_CHARS} characters")
+    if "\x00" in label:
+        raise InvalidRequest("label must not contain NUL characters")
     return float(ttl_hours), label
 
 
@@ -113,11 +115,24 @@ class KeyService:
         self._records: dict[str, tuple[KeyRecord, float]] = {}
         self._last_used: dict[str, float] = {}
 
-    async def issue(self, ttl_hours: Any = 24, label: Any = "") -> IssuedKey:
+    async def issue(
+        self,
+        ttl_hours: Any = 24,
+        label: Any = "",
+        *,
+        account: str | None = None,
+        group: str | None = None,
+    ) -> IssuedKey:
+        """Mint a key (``account``/``group``: the accounts it may use; checked by the caller)."""
         ttl, label = validate_issue_request(ttl_hours, label)
         now = self._clock()
         record = KeyRecord(
-            id=str(uuid.uuid4()), label=label, created_at=now, expires_at=now + ttl * 3600
+            id=str(uuid.uuid4()),
+            label=label,
+            created_at=now,
+            expires_at=now + ttl * 3600,
+            account=account,
+            group=group,
         )
         claims = {
             "sub": record.id,
