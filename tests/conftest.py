@@ -62,6 +62,8 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
             "data_dir": tmp_path / "data",
             "claude_code_home": tmp_path / "claude",
             "upstream_base_url": "http://127.0.0.1:9",
+            # Never the real token endpoint: tests that refresh run their own on loopback.
+            "oauth_token_url": "http://127.0.0.1:9/v1/oauth/token",
             "token_secret": TEST_SECRET,
             "log_level": "debug",
         }

@@ -93,8 +93,9 @@ async def test_doctor_reports_every_check_without_secrets(
     report = orjson.loads(out)
     assert report["ok"] is True
     assert report["checks"]["store"]["ok"] is True
-    credential = report["checks"]["credential"]
-    assert (credential["kind"], credential["subscription_type"]) == ("oauth", "max")
+    [account] = report["checks"]["accounts"]["accounts"]
+    assert (account["name"], account["kind"]) == ("primary", "claude-code")
+    assert (account["state"], account["subscription_type"]) == ("ready", "max")
     assert report["checks"]["upstream"]["ok"] is True
     assert report["settings"]["TOKEN_SECRET"].startswith("set")
     for secret in (OAUTH_TOKEN, REFRESH_TOKEN, TEST_SECRET):
@@ -107,5 +108,5 @@ async def test_doctor_fails_and_explains_a_missing_login(
     env = {**cli_env, "UPSTREAM_BASE_URL": fake_upstream.url}
     code, out, _ = await run_cli(env, tmp_path, "doctor")
     assert code == 1
-    assert "credential: FAILED" in out
+    assert "accounts: FAILED" in out
     assert "no Claude Code login" in out

@@ -17,14 +17,16 @@ async def test_health_is_ok(router: RunningRouter) -> None:
         assert (response.status, await response.text()) == (200, "ok")
 
 
-async def test_ready_reports_the_credential_without_the_token(router: RunningRouter) -> None:
+async def test_ready_reports_the_accounts_without_their_tokens(router: RunningRouter) -> None:
     async with aiohttp.ClientSession() as http, http.get(router.url + "/ready") as response:
         assert response.status == 200
         report = await response.json()
     assert report["status"] == "ready"
     assert report["store"] == "ok"
-    assert report["credential"]["kind"] == "oauth"
-    assert report["credential"]["subscription_type"] == "max"
+    [account] = report["accounts"]
+    assert (account["name"], account["kind"]) == ("primary", "claude-code")
+    assert account["state"] == "ready"
+    assert account["subscription_type"] == "max"
     assert "sk-ant-" not in str(report)
 
 
@@ -55,17 +57,31 @@ async def test_ready_is_503_with_a_corrupt_login_and_the_router_stays_up(
             assert response.status == 200
 
 
-async def test_ready_is_503_with_an_expired_login(
+async def test_an_expired_login_with_a_refresh_token_is_ready(
     start_router: StartRouter, fake_upstream: FakeUpstream, make_settings
 ) -> None:
     settings = make_settings()
     write_credentials(settings.claude_code_home, claude_login(expires_at_ms=1_000_000_000_000))
     router = await start_router(login=None, upstream_base_url=fake_upstream.url)
     async with aiohttp.ClientSession() as http, http.get(router.url + "/ready") as response:
+        assert response.status == 200  # the router refreshes it on first use
+        report = await response.json()
+    assert report["accounts"][0]["token_expires_at"].startswith("2001-09-09")
+
+
+async def test_ready_is_503_with_an_expired_login_that_cannot_refresh(
+    start_router: StartRouter, fake_upstream: FakeUpstream, make_settings
+) -> None:
+    settings = make_settings()
+    login = claude_login(expires_at_ms=1_000_000_000_000)
+    del login["claudeAiOauth"]["refreshToken"]
+    write_credentials(settings.claude_code_home, login)
+    router = await start_router(login=None, upstream_base_url=fake_upstream.url)
+    async with aiohttp.ClientSession() as http, http.get(router.url + "/ready") as response:
         assert response.status == 503
         report = await response.json()
-    assert report["credential"]["expired"] is True
     assert "expired" in report["reasons"][0]
+    assert "cannot be refreshed" in report["accounts"][0]["reason"]
 
 
 async def test_claude_code_side_calls_are_answered_locally(

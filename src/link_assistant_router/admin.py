@@ -11,6 +11,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import time
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import orjson
@@ -41,7 +42,19 @@ def key_view(record: KeyRecord) -> dict[str, Any]:
         "expires_at": iso(record.expires_at),
         "revoked_at": iso(record.revoked_at),
         "last_used_at": iso(record.last_used_at),
+        "account": record.account,
+        "group": record.group,
     }
+
+
+def check_binding(account: Any, group: Any, accounts: Iterable[str], groups: Iterable[str]) -> None:
+    """A key may be bound to one existing account or one existing group, not both."""
+    if account is not None and group is not None:
+        raise InvalidRequest("bind a key to an account or to a group, not both")
+    if account is not None and (not isinstance(account, str) or account not in set(accounts)):
+        raise InvalidRequest(f"no account named {account!r}")
+    if group is not None and (not isinstance(group, str) or group not in set(groups)):
+        raise InvalidRequest(f"no account group named {group!r}")
 
 
 def _is_loopback(remote: str | None) -> bool:
@@ -68,7 +81,7 @@ def check_admin(request: web.Request, admin_key: SecretStr | None) -> None:
         )
 
 
-async def _json_object(request: web.Request) -> dict[str, Any]:
+async def json_object(request: web.Request) -> dict[str, Any]:
     raw = await request.read()
     if not raw.strip():
         return {}
@@ -81,16 +94,24 @@ async def _json_object(request: web.Request) -> dict[str, Any]:
     return document
 
 
-def _json(data: Any) -> web.Response:
+def json_response(data: Any) -> web.Response:
     return web.Response(body=orjson.dumps(data), content_type="application/json")
 
 
 class TokenAdmin:
     """Handlers for ``/api/tokens*``."""
 
-    def __init__(self, keys: KeyService, admin_key: SecretStr | None) -> None:
+    def __init__(
+        self,
+        keys: KeyService,
+        admin_key: SecretStr | None,
+        account_names: Callable[[], Iterable[str]],
+        group_names: Callable[[], Iterable[str]],
+    ) -> None:
         self._keys = keys
         self._admin_key = admin_key
+        self._account_names = account_names
+        self._group_names = group_names
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -102,31 +123,37 @@ class TokenAdmin:
 
     async def issue(self, request: web.Request) -> web.Response:
         check_admin(request, self._admin_key)
-        document = await _json_object(request)
-        unknown = set(document) - {"ttl_hours", "label"}
+        document = await json_object(request)
+        unknown = set(document) - {"ttl_hours", "label", "account", "group"}
         if unknown:
             raise InvalidRequest(f"unknown field(s): {', '.join(sorted(unknown))}")
-        issued = await self._keys.issue(document.get("ttl_hours", 24), document.get("label", ""))
+        account, group = document.get("account"), document.get("group")
+        check_binding(account, group, self._account_names(), self._group_names())
+        issued = await self._keys.issue(
+            document.get("ttl_hours", 24), document.get("label", ""), account=account, group=group
+        )
         ttl = document.get("ttl_hours", 24)
-        return _json(
+        return json_response(
             {
                 "token": issued.token,
                 "id": issued.record.id,
                 "ttl_hours": ttl,
                 "label": issued.record.label,
                 "expires_at": iso(issued.record.expires_at),
+                "account": issued.record.account,
+                "group": issued.record.group,
             }
         )
 
     async def list(self, request: web.Request) -> web.Response:
         check_admin(request, self._admin_key)
-        return _json({"data": [key_view(record) for record in await self._keys.list()]})
+        return json_response({"data": [key_view(record) for record in await self._keys.list()]})
 
     async def show(self, request: web.Request) -> web.Response:
         check_admin(request, self._admin_key)
-        return _json(key_view(await self._keys.get(request.match_info["id"])))
+        return json_response(key_view(await self._keys.get(request.match_info["id"])))
 
     async def revoke(self, request: web.Request) -> web.Response:
         check_admin(request, self._admin_key)
-        document = await _json_object(request)
-        return _json(key_view(await self._keys.revoke(document.get("id"))))
+        document = await json_object(request)
+        return json_response(key_view(await self._keys.revoke(document.get("id"))))

@@ -1,7 +1,7 @@
 """``create_app(settings)``: the routes, the lifespan that opens and closes resources, the boundary.
 
-Nothing here runs at import. The parts (store, upstream client, credential source) are built
-from the settings unless a caller passes its own, which is how tests put fakes at the seams.
+Nothing here runs at import. The parts (store, upstream client) are built from the settings
+unless a caller passes its own, which is how tests put fakes at the seams.
 """
 
 from __future__ import annotations
@@ -9,25 +9,36 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+import os
+import socket
+import time
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 
+import aiohttp
 from aiohttp import web
 
+from link_assistant_router.account_admin import AccountAdmin, account_routes
 from link_assistant_router.admin import TokenAdmin
 from link_assistant_router.boundary import error_boundary
 from link_assistant_router.config import Settings
-from link_assistant_router.credentials import CredentialSource, credential_source
 from link_assistant_router.keys import KeyService, load_signing_secret
+from link_assistant_router.oauth import OAuthClient
+from link_assistant_router.pool import AccountPool
 from link_assistant_router.probes import Probes
 from link_assistant_router.proxy import Proxy
+from link_assistant_router.refresher import Refresher
+from link_assistant_router.scheduler import Scheduler
 from link_assistant_router.storage import Store, open_store
 from link_assistant_router.upstream import Upstream, UpstreamClient
+from link_assistant_router.vault import Vault
 
 log = logging.getLogger(__name__)
 
 LATEST_PREFIX = "/api/latest/anthropic"
+SYNC_INTERVAL_S = 2.0
 LAST_USED_FLUSH_S = 5.0
+BINDING_PURGE_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -37,27 +48,40 @@ class Router:
     settings: Settings
     store: Store
     keys: KeyService
-    credentials: CredentialSource
+    pool: AccountPool
+    scheduler: Scheduler
     upstream: Upstream
     proxy: Proxy
+    accounts: AccountAdmin
 
 
 ROUTER = web.AppKey("router", Router)
 
 
+def build_vault(settings: Settings, signing_secret: bytes) -> Vault:
+    """The key for stored account secrets: ACCOUNTS_KEY, else derived from the signing secret."""
+    if settings.accounts_key is not None:
+        return Vault.from_secret(settings.accounts_key.get_secret_value().encode())
+    return Vault.from_secret(signing_secret)
+
+
+def lease_holder() -> str:
+    """Who holds a lease: this host and process, plus a random part for restarts."""
+    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}"
+
+
 def create_app(
-    settings: Settings,
-    *,
-    store: Store | None = None,
-    upstream: Upstream | None = None,
-    credentials: CredentialSource | None = None,
+    settings: Settings, *, store: Store | None = None, upstream: Upstream | None = None
 ) -> web.Application:
     """Build the application; resources open when it starts and close when it stops."""
     the_store = store if store is not None else open_store(settings.store_url)
-    keys = KeyService(
-        the_store, load_signing_secret(settings), cache_ttl_s=settings.key_cache_ttl_s
+    secret = load_signing_secret(settings)
+    keys = KeyService(the_store, secret, cache_ttl_s=settings.key_cache_ttl_s)
+    vault = build_vault(settings, secret)
+    pool = AccountPool(settings, the_store, vault, refresher=None)
+    scheduler = Scheduler(
+        settings.routing_strategy, the_store, sticky_ttl_s=settings.sticky_ttl_minutes * 60
     )
-    source = credentials if credentials is not None else credential_source(settings)
     client = upstream
     if client is None:
         client = UpstreamClient(
@@ -66,8 +90,17 @@ def create_app(
             idle_timeout_s=settings.upstream_idle_timeout_s,
             max_connections=settings.upstream_max_connections,
         )
-    proxy = Proxy(keys, source, client, settings.max_request_body_bytes)
-    router = Router(settings, the_store, keys, source, client, proxy)
+    proxy = Proxy(
+        keys,
+        pool,
+        scheduler,
+        client,
+        max_body_bytes=settings.max_request_body_bytes,
+        max_attempts=settings.max_attempts,
+        overload_cooldown_s=settings.overload_cooldown_s,
+    )
+    accounts = AccountAdmin(pool, the_store, vault)
+    router = Router(settings, the_store, keys, pool, scheduler, client, proxy, accounts)
 
     app = web.Application(
         middlewares=[error_boundary], client_max_size=settings.max_request_body_bytes
@@ -81,9 +114,16 @@ def create_app(
     async def forward_latest(request: web.Request) -> web.StreamResponse:
         return await proxy.forward(request, request.raw_path[len(LATEST_PREFIX) :])
 
-    probes = Probes(the_store, source)
-    app.add_routes(probes.routes())
-    app.add_routes(TokenAdmin(keys, settings.token_admin_key).routes())
+    app.add_routes(Probes(the_store, pool).routes())
+    app.add_routes(
+        TokenAdmin(
+            keys,
+            settings.token_admin_key,
+            account_names=lambda: [account.name for account in pool.accounts],
+            group_names=lambda: [a.group for a in pool.accounts if a.group],
+        ).routes()
+    )
+    app.add_routes(account_routes(accounts, client, settings.token_admin_key))
     app.router.add_route("*", "/v1/{tail:.*}", forward_v1)
     app.router.add_route("*", LATEST_PREFIX + "/{tail:.*}", forward_latest)
     return app
@@ -91,34 +131,54 @@ def create_app(
 
 async def _lifespan(app: web.Application) -> AsyncIterator[None]:
     router = app[ROUTER]
+    settings = router.settings
     await router.store.open()
     try:
         await router.upstream.open()
-        flusher = asyncio.create_task(_flush_last_used(router.keys))
-        for warning in router.settings.warnings():
+        oauth_session = aiohttp.ClientSession()
+        oauth = OAuthClient(oauth_session, settings.oauth_token_url, settings.oauth_client_id)
+        router.pool.use_refresher(
+            Refresher(
+                router.store, oauth, holder=lease_holder(), margin_s=settings.refresh_margin_s
+            )
+        )
+        await router.pool.load()
+        for warning in settings.warnings():
             log.warning("%s", warning)
-        router.credentials.describe()  # reads the login now, so its state is logged at start
+        now = time.time()
+        for account in router.pool.accounts:
+            why = account.unavailable_reason(now)
+            if why:
+                log.warning("account %s cannot serve yet: %s", account.name, why)
+        maintenance = asyncio.create_task(_maintain(router))
         yield
-        flusher.cancel()
+        maintenance.cancel()
         with contextlib.suppress(asyncio.CancelledError):
-            await flusher
-        await _final_flush(router.keys)
+            await maintenance
+        await _quietly("record keys' last use", router.keys.flush_last_used())
+        await _quietly("save account counters", router.pool.sync())
+        await oauth_session.close()
         await router.upstream.close()
     finally:
         await router.store.close()
 
 
-async def _flush_last_used(keys: KeyService) -> None:
+async def _maintain(router: Router) -> None:
+    """Background upkeep: shared account state, keys' last use, expired session bindings."""
+    ticks = 0
     while True:
-        await asyncio.sleep(LAST_USED_FLUSH_S)
-        try:
-            await keys.flush_last_used()
-        except Exception as exc:  # the store may be briefly away; try again next time
-            log.warning("could not record keys' last use: %s", exc)
+        await asyncio.sleep(SYNC_INTERVAL_S)
+        ticks += 1
+        await _quietly("sync account state", router.pool.sync())
+        if ticks % int(LAST_USED_FLUSH_S / SYNC_INTERVAL_S) == 0:
+            await _quietly("record keys' last use", router.keys.flush_last_used())
+        if ticks % int(BINDING_PURGE_S / SYNC_INTERVAL_S) == 0:
+            await _quietly("purge session bindings", router.store.purge_bindings(time.time()))
 
 
-async def _final_flush(keys: KeyService) -> None:
+async def _quietly(what: str, work: Awaitable[object]) -> None:
+    """Run background work; the store may be briefly away, so failures are logged, not raised."""
     try:
-        await keys.flush_last_used()
+        await work
     except Exception as exc:
-        log.warning("could not record keys' last use at shutdown: %s", exc)
+        log.warning("could not %s: %s", what, exc)

@@ -10,66 +10,24 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Callable, Coroutine
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
-import orjson
-from pydantic import ValidationError
 
 from link_assistant_router import __version__
-from link_assistant_router.admin import key_view
-from link_assistant_router.config import Settings, setting_specs
+from link_assistant_router.accounts import settings_accounts
+from link_assistant_router.admin import check_binding, key_view
+from link_assistant_router.cli_accounts import accounts
+from link_assistant_router.cli_support import (
+    SETTING_FIELDS,
+    emit,
+    load_settings,
+    run,
+    settings_options,
+)
 from link_assistant_router.errors import RouterError
 from link_assistant_router.keys import KeyService, load_signing_secret
 from link_assistant_router.storage import KeyRecord, open_store
-
-F = TypeVar("F", bound=Callable[..., Any])
-T = TypeVar("T")
-_FIELDS = {spec.field for spec in setting_specs()}
-
-
-def settings_options(command: F) -> F:
-    """Add one flag per setting to a command."""
-    for spec in reversed(setting_specs()):
-        click_type: Any = (
-            click.Path(path_type=Path) if spec.python_type is Path else spec.python_type
-        )
-        command = click.option(
-            spec.flag,
-            spec.field,
-            type=click_type,
-            default=None,
-            help=f"{spec.help} [env {spec.env}; default: {spec.default_text}]",
-        )(command)
-    return command
-
-
-def load_settings(options: dict[str, Any]) -> Settings:
-    """Settings from flags (those given) over the environment and .env, or a clear CLI error."""
-    given = {
-        name: value for name, value in options.items() if name in _FIELDS and value is not None
-    }
-    env_names = {spec.field: spec.env for spec in setting_specs()}
-    try:
-        return Settings(**given)
-    except ValidationError as exc:
-        problems = []
-        for error in exc.errors(include_input=False):
-            field = str(error["loc"][0]) if error["loc"] else "settings"
-            problems.append(f"{env_names.get(field, field)}: {error['msg']}")
-        raise click.UsageError("invalid settings:\n  " + "\n  ".join(problems)) from exc
-
-
-def run(coroutine: Coroutine[Any, Any, T]) -> T:
-    try:
-        return asyncio.run(coroutine)
-    except RouterError as exc:
-        raise click.ClickException(exc.message) from exc
-
-
-def emit(as_json: bool, data: Any, text: str) -> None:
-    click.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() if as_json else text)
 
 
 @click.group(invoke_without_command=True)
@@ -97,6 +55,9 @@ def serve(**options: Any) -> None:
         raise click.ClickException(exc.message) from exc
 
 
+cli.add_command(accounts)
+
+
 @cli.group()
 def tokens() -> None:
     """Issue, list, show and revoke la_sk_ keys (works on the store, no server needed)."""
@@ -110,12 +71,20 @@ def with_keys(
     @functools.wraps(action)
     def command(**options: Any) -> Any:
         settings = load_settings(options)
-        arguments = {name: value for name, value in options.items() if name not in _FIELDS}
+        arguments = {name: value for name, value in options.items() if name not in SETTING_FIELDS}
 
         async def main() -> Any:
             store = open_store(settings.store_url)
             await store.open()
             try:
+                if arguments.get("account") is not None or arguments.get("group") is not None:
+                    stored = await store.list_accounts()
+                    check_binding(
+                        arguments.get("account"),
+                        arguments.get("group"),
+                        [a.name for a in settings_accounts(settings)] + [r.name for r in stored],
+                        [r.group for r in stored if r.group],
+                    )
                 keys = KeyService(store, load_signing_secret(settings))
                 return await action(keys, **arguments)
             finally:
@@ -138,13 +107,22 @@ def _key_line(record: KeyRecord) -> str:
 @tokens.command("issue")
 @click.option("--ttl-hours", type=float, default=24, show_default=True, help="Lifetime in hours.")
 @click.option("--label", default="", help="A name to recognise the key by.")
+@click.option("--account", default=None, help="Serve this key only from this account.")
+@click.option("--group", default=None, help="Serve this key only from this account group.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @settings_options
 @with_keys
-async def tokens_issue(keys: KeyService, ttl_hours: float, label: str, as_json: bool) -> None:
+async def tokens_issue(
+    keys: KeyService,
+    ttl_hours: float,
+    label: str,
+    account: str | None,
+    group: str | None,
+    as_json: bool,
+) -> None:
     """Issue a key and print it (this is the only time it is shown)."""
     ttl: float | int = int(ttl_hours) if ttl_hours.is_integer() else ttl_hours
-    issued = await keys.issue(ttl, label)
+    issued = await keys.issue(ttl, label, account=account, group=group)
     view = key_view(issued.record)
     data = {"token": issued.token, "ttl_hours": ttl, **view}
     text = (

@@ -11,9 +11,11 @@ from typing import Any
 
 import aiohttp
 
+from link_assistant_router.app import build_vault
 from link_assistant_router.config import Settings
-from link_assistant_router.credentials import credential_source
-from link_assistant_router.errors import NoCredential, RouterError
+from link_assistant_router.errors import RouterError
+from link_assistant_router.keys import load_signing_secret
+from link_assistant_router.pool import AccountPool
 from link_assistant_router.storage import open_store
 
 _UPSTREAM_CHECK_TIMEOUT_S = 5.0
@@ -33,19 +35,30 @@ async def _check_store(settings: Settings) -> dict[str, Any]:
     return {"ok": True, "keys": count}
 
 
-def _check_credential(settings: Settings) -> dict[str, Any]:
-    source = credential_source(settings)
+async def _check_accounts(settings: Settings) -> dict[str, Any]:
+    """Every account's state, as the router would see it at start-up."""
     try:
-        credential = source.current()
-    except NoCredential as exc:
+        store = open_store(settings.store_url)
+        await store.open()
+        try:
+            pool = AccountPool(
+                settings, store, build_vault(settings, load_signing_secret(settings))
+            )
+            await pool.load()
+        finally:
+            await store.close()
+    except RouterError as exc:
         return {"ok": False, "error": exc.message}
-    details = credential.describe(time.time())
-    result: dict[str, Any] = {"ok": not details["expired"], **details}
-    if details["expired"]:
-        result["error"] = (
-            "the token has expired: run `claude` on this machine to refresh the login, "
-            "or replace the token"
-        )
+    now = time.time()
+    accounts = [account.describe(now) for account in pool.accounts]
+    result: dict[str, Any] = {
+        "ok": any(account["state"] == "ready" for account in accounts),
+        "accounts": accounts,
+    }
+    if not accounts:
+        result["error"] = "no account is configured: log in with `claude`, or set UPSTREAM_API_KEY"
+    elif not result["ok"]:
+        result["error"] = "no account can serve; see each account's reason and what_to_do"
     return result
 
 
@@ -71,7 +84,7 @@ async def _check_upstream(settings: Settings) -> dict[str, Any]:
 async def diagnose(settings: Settings) -> dict[str, Any]:
     checks = {
         "store": await _check_store(settings),
-        "credential": _check_credential(settings),
+        "accounts": await _check_accounts(settings),
         "upstream": await _check_upstream(settings),
     }
     return {
@@ -88,11 +101,28 @@ def render(report: dict[str, Any]) -> str:
     lines += [f"warning: {warning}" for warning in report["warnings"]]
     for name, check in report["checks"].items():
         details = ", ".join(
-            f"{key}={value}" for key, value in check.items() if key not in ("ok", "error")
+            f"{key}={value}"
+            for key, value in check.items()
+            if key not in ("ok", "error", "accounts")
         )
         verdict = "ok" if check["ok"] else "FAILED"
         lines.append(f"{name}: {verdict}" + (f" ({details})" if details else ""))
+        for account in check.get("accounts", []):
+            lines.append(_account_line(account))
         if "error" in check:
             lines.append(f"  -> {check['error']}")
     lines.append("all checks passed" if report["ok"] else "some checks failed")
     return "\n".join(lines)
+
+
+def _account_line(account: dict[str, Any]) -> str:
+    line = (
+        f"  {account['name']} ({account['kind']}): {account['state']}"
+        f"; token expires {account['token_expires_at'] or '-'}"
+        f"; subscription {account['subscription_type'] or '-'}"
+    )
+    if account["reason"]:
+        line += f"\n    why: {account['reason']}"
+    if account["what_to_do"]:
+        line += f"\n    to do: {account['what_to_do']}"
+    return line

@@ -13,15 +13,15 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from link_assistant_router.credentials import CredentialSource
-from link_assistant_router.errors import NoCredential, StoreError
+from link_assistant_router.errors import StoreError
+from link_assistant_router.pool import AccountPool
 from link_assistant_router.storage import Store
 
 
 class Probes:
-    def __init__(self, store: Store, credentials: CredentialSource) -> None:
+    def __init__(self, store: Store, pool: AccountPool) -> None:
         self._store = store
-        self._credentials = credentials
+        self._pool = pool
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -43,18 +43,16 @@ class Probes:
         except StoreError as exc:
             report["store"] = "unavailable"
             reasons.append(exc.message)
-        try:
-            credential = self._credentials.current()
-        except NoCredential as exc:
-            report["credential"] = None
-            reasons.append(exc.message)
-        else:
-            report["credential"] = credential.describe(time.time())
-            if credential.is_expired(time.time()):
-                reasons.append(
-                    f"the upstream credential from {credential.source} has expired; "
-                    "log in again with `claude` or replace the token"
-                )
+        now = time.time()
+        accounts = [account.describe(now) for account in self._pool.accounts]
+        report["accounts"] = accounts
+        if not any(account["state"] == "ready" for account in accounts):
+            reasons.append(
+                "no upstream account can serve: "
+                + "; ".join(f"{a['name']}: {a['reason']}" for a in accounts)
+                if accounts
+                else "no upstream account is configured"
+            )
         report["status"] = "not_ready" if reasons else "ready"
         if reasons:
             report["reasons"] = reasons

@@ -1,66 +1,93 @@
-"""The request pipeline: authenticate -> read the body -> swap the credential -> forward -> relay.
+"""The request pipeline: authenticate -> read the body -> choose accounts -> forward -> relay.
 
-The body goes upstream byte-for-byte; the response comes back as it arrives. Server-sent
-events are relayed whole events at a time: a chunk is written up to its last event boundary at
-once, and only an incomplete trailing event waits for its remaining bytes (which the client could
-not use without them). That way, when the upstream drops mid-stream, the client gets a
-well-formed ``event: error`` instead of half an event.
+The body goes upstream byte-for-byte, the same bytes on every attempt. An attempt on one account
+fails over to the next (at most ``MAX_ATTEMPTS``) only while nothing has reached the client: on a
+connection error, a spent quota window (429 with a rejected window), an overload (529), or a login
+that is dead or expired beyond refreshing. To fail over on an ``event: error`` at the very start of
+a stream, the start of a streamed answer (``message_start``, pings) is held until its first
+content arrives. Once content has reached the client nothing is retried. When the last account
+fails too, the client gets that upstream answer as it was sent.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from dataclasses import dataclass
 
 import aiohttp
 from aiohttp import web
 
-from link_assistant_router.credentials import CredentialSource
-from link_assistant_router.errors import RequestTooLarge, UpstreamUnreachable
-from link_assistant_router.headers import (
-    client_key,
-    client_response_headers,
-    upstream_request_headers,
+from link_assistant_router.accounts import Account
+from link_assistant_router.errors import (
+    NoCredential,
+    RequestTooLarge,
+    RouterError,
+    UpstreamError,
+    UpstreamUnreachable,
 )
+from link_assistant_router.headers import client_key, upstream_request_headers
 from link_assistant_router.keys import KeyService
-from link_assistant_router.requestlog import REQUEST_LOG, RequestLog
+from link_assistant_router.pool import AccountPool
+from link_assistant_router.ratelimits import (
+    Verdict,
+    VerdictKind,
+    classify,
+    classify_stream_error,
+    parse_quota,
+)
+from link_assistant_router.relay import UPSTREAM_DROPPED, is_event_stream, relay
+from link_assistant_router.requestlog import REQUEST_LOG
+from link_assistant_router.scheduler import Scheduler
+from link_assistant_router.sessions import session_key
 from link_assistant_router.upstream import Upstream
 
 log = logging.getLogger(__name__)
 
-# Responses up to this size with a known length are read in one go and answered whole.
-_SMALL_RESPONSE_BYTES = 256 * 1024
-# An SSE "event" this long without a boundary is passed on anyway rather than held.
-_MAX_HELD_EVENT_BYTES = 1024 * 1024
-_UPSTREAM_DROPPED = (aiohttp.ClientError, asyncio.TimeoutError)
-UPSTREAM_LOST_EVENT = (
-    b"event: error\n"
-    b'data: {"type":"error","error":{"type":"api_error",'
-    b'"message":"The upstream connection was lost mid-stream."}}\n\n'
+# Error bodies up to this size are read to classify them; larger ones pass through unread.
+_ERROR_BODY_LIMIT = 1024 * 1024
+# How long the start of a stream may be held (waiting for its first content) before it is
+# passed on anyway: clients give up on silent streams.
+_HOLD_LIMIT_S = 10.0
+_HOLD_LIMIT_BYTES = 256 * 1024
+_PRELUDE_EVENTS = frozenset({b"message_start", b"ping"})
+_FAILOVER = frozenset(
+    {VerdictKind.WINDOW_REJECTED, VerdictKind.OVERLOADED, VerdictKind.NEEDS_LOGIN}
 )
 
 
-def _event_boundary(chunk: bytes) -> int:
-    """The index just past the last complete SSE event in ``chunk`` (0 when there is none)."""
-    lf = chunk.rfind(b"\n\n")
-    crlf = chunk.rfind(b"\n\r\n")
-    return max(lf + 2 if lf >= 0 else 0, crlf + 3 if crlf >= 0 else 0)
+@dataclass
+class Answer:
+    """An upstream response, with the bytes of it already read (``prefix``)."""
+
+    response: aiohttp.ClientResponse
+    prefix: bytes = b""
+    complete: bool = False
+    stream_error: bytes | None = None
 
 
 class Proxy:
-    """Forwards client requests to the upstream with the router's credential."""
+    """Forwards client requests to the upstream with the chosen account's credential."""
 
     def __init__(
         self,
         keys: KeyService,
-        credentials: CredentialSource,
+        pool: AccountPool,
+        scheduler: Scheduler,
         upstream: Upstream,
+        *,
         max_body_bytes: int,
+        max_attempts: int,
+        overload_cooldown_s: float,
     ) -> None:
         self._keys = keys
-        self._credentials = credentials
+        self._pool = pool
+        self._scheduler = scheduler
         self._upstream = upstream
         self._max_body_bytes = max_body_bytes
+        self._max_attempts = max_attempts
+        self._overload_cooldown_s = overload_cooldown_s
 
     async def forward(self, request: web.Request, target: str) -> web.StreamResponse:
         """Proxy ``request`` to ``target`` (the upstream path and query, still encoded)."""
@@ -69,18 +96,39 @@ class Proxy:
         entry.key_id, entry.key_label = key.id, key.label
         body = await self._read_body(request)
         entry.bytes_in = len(body) if body else 0
-        credential = self._credentials.current()
-        headers = upstream_request_headers(request.headers.items(), credential)
-        upstream = await self._upstream.send(request.method, target, headers, body)
-        entry.mark_first_byte()
-        entry.upstream_status = upstream.status
-        entry.upstream_request_id = upstream.headers.get("request-id")
-        try:
-            return await self._relay(request, upstream, entry)
-        finally:
-            # A no-op once the body was read to the end (the connection is back in the pool);
-            # otherwise (client gone, upstream broken) the upstream connection is dropped.
-            upstream.close()
+        candidates = self._pool.candidates(key)
+        if not candidates:
+            raise self._pool.unavailable(key)
+        session = (
+            session_key(request.headers, body) if self._scheduler.strategy == "sticky" else None
+        )
+        attempts = (await self._scheduler.order(candidates, session))[: self._max_attempts]
+        failure: RouterError | None = None
+        for number, account in enumerate(attempts, start=1):
+            last = number == len(attempts)
+            entry.account, entry.attempts = account.name, number
+            try:
+                answer = await self._attempt(request, target, body, account, last=last)
+            except (UpstreamError, NoCredential) as exc:
+                await self._pool.note_error(account, exc.message)
+                log.warning(
+                    "%s: account %s failed: %s", entry.request_id, account.name, exc.message
+                )
+                failure = exc
+                continue
+            if answer is None:
+                continue
+            entry.mark_first_byte()
+            entry.upstream_status = answer.response.status
+            entry.upstream_request_id = answer.response.headers.get("request-id")
+            await self._scheduler.served(session, account)
+            try:
+                return await relay(request, answer.response, entry, answer.prefix, answer.complete)
+            finally:
+                # A no-op once the body was read to the end (the connection is back in the
+                # pool); otherwise (client gone, upstream broken) the connection is dropped.
+                answer.response.close()
+        raise failure if failure is not None else self._pool.unavailable(key)
 
     async def _read_body(self, request: web.Request) -> bytes | None:
         if not request.body_exists:
@@ -100,95 +148,118 @@ class Proxy:
             "(MAX_REQUEST_BODY_MB)"
         )
 
-    async def _relay(
-        self, request: web.Request, upstream: aiohttp.ClientResponse, entry: RequestLog
-    ) -> web.StreamResponse:
-        headers = client_response_headers(upstream.headers.items())
-        length = upstream.content_length
-        if length is not None and length <= _SMALL_RESPONSE_BYTES:
-            try:
-                body = await upstream.read()
-            except _UPSTREAM_DROPPED as exc:
-                raise UpstreamUnreachable(
-                    "the upstream closed the connection in the middle of its response"
-                ) from exc
-            entry.bytes_out = len(body)
-            return web.Response(
-                status=upstream.status, reason=upstream.reason, headers=headers, body=body
-            )
-        response = web.StreamResponse(
-            status=upstream.status, reason=upstream.reason, headers=headers
-        )
-        if length is not None:
-            response.content_length = length
-        await response.prepare(request)
-        content_type = upstream.headers.get("content-type", "")
-        is_sse = content_type.startswith("text/event-stream") and not upstream.headers.get(
-            "content-encoding"
-        )
-        try:
-            if is_sse:
-                await self._relay_events(upstream, response, entry)
-            else:
-                await self._relay_bytes(upstream, response, entry)
-        except ConnectionResetError:
-            entry.outcome = "client_disconnected"
-            return response
-        await response.write_eof()
-        return response
-
-    async def _relay_bytes(
-        self, upstream: aiohttp.ClientResponse, response: web.StreamResponse, entry: RequestLog
-    ) -> None:
-        content = upstream.content
+    async def _attempt(
+        self, request: web.Request, target: str, body: bytes | None, account: Account, *, last: bool
+    ) -> Answer | None:
+        """One account's try: its answer to relay, or None to fail over to the next account."""
+        credential = await self._pool.credential_for(account)
+        refreshed = False
         while True:
+            headers = upstream_request_headers(request.headers.items(), credential)
+            response = await self._upstream.send(request.method, target, headers, body)
             try:
-                chunk = await content.readany()
-            except _UPSTREAM_DROPPED as exc:
-                self._dropped(entry, exc)
-                response.force_close()
-                return
-            if not chunk:
-                return
-            entry.bytes_out += len(chunk)
-            await response.write(chunk)
-
-    async def _relay_events(
-        self, upstream: aiohttp.ClientResponse, response: web.StreamResponse, entry: RequestLog
-    ) -> None:
-        content = upstream.content
-        held = b""
-        while True:
-            try:
-                chunk = await content.readany()
-            except _UPSTREAM_DROPPED as exc:
-                self._dropped(entry, exc)
-                entry.bytes_out += len(UPSTREAM_LOST_EVENT)
-                await response.write(UPSTREAM_LOST_EVENT)
-                return
-            if not chunk:
-                if held:
-                    entry.bytes_out += len(held)
-                    await response.write(held)
-                return
-            if held:
-                chunk = held + chunk
-            cut = _event_boundary(chunk)
-            if cut == len(chunk):
-                held = b""
-            elif cut == 0 and len(chunk) < _MAX_HELD_EVENT_BYTES:
-                held = chunk
-                continue
-            elif cut == 0:
-                held = b""
-            else:
-                chunk, held = chunk[:cut], chunk[cut:]
-            entry.bytes_out += len(chunk)
-            await response.write(chunk)
+                answer = await self._inspect(response)
+            except BaseException:
+                response.close()
+                raise
+            self._pool.observe(account, parse_quota(response.headers))
+            verdict = self._verdict(answer)
+            if verdict.kind is VerdictKind.TOKEN_EXPIRED:
+                if account.kind == "claude-code" and not refreshed:
+                    response.close()  # its error body was read whole: the answer stays usable
+                    try:
+                        credential = await self._pool.refresh(
+                            account, force=True, stale_token=credential.token
+                        )
+                    except UpstreamError:
+                        if last:
+                            return answer
+                        raise
+                    refreshed = True
+                    continue
+                await self._pool.needs_login(account, verdict.reason or "the token has expired")
+                return self._give_up(answer, last)
+            if verdict.kind in _FAILOVER:
+                await self._apply(account, verdict)
+                return self._give_up(answer, last)
+            if answer.stream_error is not None and verdict.kind is VerdictKind.SERVER_ERROR:
+                return self._give_up(answer, last)
+            return answer
 
     @staticmethod
-    def _dropped(entry: RequestLog, exc: BaseException) -> None:
-        entry.outcome = "upstream_dropped"
-        log.warning(
-            "%s: upstream connection lost mid-response (%s)", entry.request_id, type(exc).__name__
-        )
+    def _give_up(answer: Answer, last: bool) -> Answer | None:
+        """Fail over, unless this was the last account: then the client sees this answer."""
+        if last:
+            return answer
+        answer.response.close()
+        return None
+
+    def _verdict(self, answer: Answer) -> Verdict:
+        now = time.time()
+        if answer.stream_error is not None:
+            return classify_stream_error(answer.stream_error, now)
+        response = answer.response
+        return classify(response.status, response.headers, answer.prefix or None, now)
+
+    async def _apply(self, account: Account, verdict: Verdict) -> None:
+        reason = verdict.reason or verdict.kind.name.lower()
+        if verdict.kind is VerdictKind.WINDOW_REJECTED and verdict.cooldown_until:
+            await self._pool.cool_down(account, verdict.cooldown_until, reason)
+        elif verdict.kind is VerdictKind.OVERLOADED:
+            await self._pool.cool_down(account, time.time() + self._overload_cooldown_s, reason)
+        elif verdict.kind is VerdictKind.NEEDS_LOGIN:
+            await self._pool.needs_login(account, reason)
+
+    async def _inspect(self, response: aiohttp.ClientResponse) -> Answer:
+        """Read what deciding on failover needs: an error's body, or a stream's prelude."""
+        if response.status >= 400:
+            length = response.content_length
+            if length is not None and length > _ERROR_BODY_LIMIT:
+                return Answer(response)
+            try:
+                return Answer(response, await response.read(), complete=True)
+            except UPSTREAM_DROPPED as exc:
+                raise UpstreamUnreachable("the upstream dropped its error response") from exc
+        if response.status == 200 and is_event_stream(response):
+            return await self._hold_prelude(response)
+        return Answer(response)
+
+    async def _hold_prelude(self, response: aiohttp.ClientResponse) -> Answer:
+        """Hold a stream's opening events until its first content (or an error) arrives."""
+        held = b""
+        scanned = 0
+        deadline = asyncio.get_running_loop().time() + _HOLD_LIMIT_S
+        while len(held) < _HOLD_LIMIT_BYTES:
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                break
+            try:
+                chunk = await asyncio.wait_for(response.content.readany(), remaining)
+            except TimeoutError:
+                break
+            except UPSTREAM_DROPPED as exc:
+                raise UpstreamUnreachable("the upstream dropped the stream as it began") from exc
+            if not chunk:
+                return Answer(response, held, complete=True)
+            held += chunk
+            while True:
+                end = held.find(b"\n\n", scanned)
+                if end < 0:
+                    break
+                name, data = _event_parts(held[scanned:end])
+                scanned = end + 2
+                if name == b"error":
+                    return Answer(response, held, stream_error=data)
+                if name not in _PRELUDE_EVENTS:
+                    return Answer(response, held)
+        return Answer(response, held)
+
+
+def _event_parts(event: bytes) -> tuple[bytes, bytes]:
+    name, data = b"message", b""
+    for line in event.split(b"\n"):
+        if line.startswith(b"event:"):
+            name = line[6:].strip()
+        elif line.startswith(b"data:"):
+            data += line[5:].strip()
+    return name, data

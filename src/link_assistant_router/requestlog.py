@@ -22,6 +22,8 @@ def new_request_id() -> str:
 
 class RequestLog:
     __slots__ = (
+        "account",
+        "attempts",
         "bytes_in",
         "bytes_out",
         "key_id",
@@ -51,6 +53,8 @@ class RequestLog:
         self.bytes_in = 0
         self.bytes_out = 0
         self.outcome = "ok"
+        self.account: str | None = None
+        self.attempts = 0
 
     def mark_first_byte(self) -> None:
         self.ttfb = time.perf_counter() - self.started
@@ -64,7 +68,7 @@ class RequestLog:
         log.log(
             level,
             "%s %s %s status=%s upstream=%s ttfb_ms=%s duration_ms=%.1f in=%d out=%d "
-            "key=%s label=%r outcome=%s upstream_id=%s",
+            "key=%s label=%r account=%s attempts=%d outcome=%s upstream_id=%s",
             self.request_id,
             self.method,
             self.path,
@@ -76,6 +80,8 @@ class RequestLog:
             self.bytes_out,
             self.key_id or "-",
             self.key_label or "",
+            self.account or "-",
+            self.attempts,
             self.outcome,
             self.upstream_request_id or "-",
             extra={
@@ -90,6 +96,8 @@ class RequestLog:
                 "bytes_out": self.bytes_out,
                 "key_id": self.key_id,
                 "key_label": self.key_label,
+                "account": self.account,
+                "attempts": self.attempts,
                 "outcome": self.outcome,
                 "upstream_request_id": self.upstream_request_id,
             },

@@ -12,12 +12,21 @@ according to the ``x-fake-scenario`` request header (the router forwards it like
 - ``big``: a JSON response of about 1 MB
 - ``hang``: never answers
 - ``echo``: JSON describing what arrived (used for header and body checks by tests)
+- ``error-429-5h``: 429 whose 5-hour window is rejected (``reset`` in ``x-fake-reset``, epoch s)
+- ``error-429-scoped``: 429 about this one request while every window is allowed
+- ``error-403-org``: 403 "OAuth authentication is currently not allowed for this organization."
+- ``stream-error``: 200 SSE whose first event after ``message_start`` is an overloaded error
+
+Tests can also give each credential its own scenario (``FakeUpstream.scenarios``, keyed by the
+access token or API key) and its own 5-hour utilization (``utilization``), sent back in
+``anthropic-ratelimit-unified-*`` headers.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -64,6 +73,28 @@ ERROR_BODIES = {
 }
 
 
+def _quota_headers(status: str, utilization: float, reset: int) -> dict[str, str]:
+    return {
+        "anthropic-ratelimit-unified-status": status,
+        "anthropic-ratelimit-unified-reset": str(reset),
+        "anthropic-ratelimit-unified-representative-claim": "five_hour",
+        "anthropic-ratelimit-unified-5h-status": status,
+        "anthropic-ratelimit-unified-5h-reset": str(reset),
+        "anthropic-ratelimit-unified-5h-utilization": f"{utilization}",
+        "anthropic-ratelimit-unified-7d-status": "allowed",
+        "anthropic-ratelimit-unified-7d-reset": str(reset + 6 * 86400),
+        "anthropic-ratelimit-unified-7d-utilization": "0.1",
+    }
+
+
+def credential_of(headers: CIMultiDict[str]) -> str:
+    """The upstream credential a request carried (Bearer token or x-api-key)."""
+    authorization = headers.get("authorization", "")
+    if authorization.lower().startswith("bearer "):
+        return authorization[7:]
+    return headers.get("x-api-key", "")
+
+
 @dataclass
 class RecordedRequest:
     method: str
@@ -73,10 +104,17 @@ class RecordedRequest:
     headers: CIMultiDict[str]
     body: bytes
 
+    @property
+    def credential(self) -> str:
+        return credential_of(self.headers)
+
 
 @dataclass
 class FakeUpstream:
     """The fake's state, shared by its handlers and inspected by tests."""
+
+    scenarios: dict[str, str] = field(default_factory=dict)
+    utilization: dict[str, float] = field(default_factory=dict)
 
     requests: list[RecordedRequest] = field(default_factory=list)
     streams_finished: int = 0
@@ -101,7 +139,49 @@ class FakeUpstream:
                 body=body,
             )
         )
-        scenario = request.headers.get("x-fake-scenario") or _default_scenario(body)
+        credential = credential_of(CIMultiDict(request.headers))
+        scenario = (
+            request.headers.get("x-fake-scenario")
+            or self.scenarios.get(credential)
+            or _default_scenario(body)
+        )
+        reset = int(request.headers.get("x-fake-reset", "0")) or int(time.time()) + 3600
+        if scenario == "error-429-5h":
+            return web.json_response(
+                {
+                    "type": "error",
+                    "error": {"type": "rate_limit_error", "message": "Rate limited"},
+                    "request_id": "req_fake_429_5h",
+                },
+                status=429,
+                headers={**_quota_headers("rejected", 1.0, reset), "retry-after": "120"},
+            )
+        if scenario == "error-429-scoped":
+            return web.json_response(
+                {
+                    "type": "error",
+                    "error": {
+                        "type": "rate_limit_error",
+                        "message": "Extra usage is required for long context requests.",
+                    },
+                },
+                status=429,
+                headers=_quota_headers("allowed", 0.2, reset),
+            )
+        if scenario == "error-403-org":
+            return web.json_response(
+                {
+                    "type": "error",
+                    "error": {
+                        "type": "permission_error",
+                        "message": "OAuth authentication is currently not allowed for this "
+                        "organization.",
+                    },
+                },
+                status=403,
+            )
+        if scenario == "stream-error":
+            return await self._stream_error(request)
         if scenario in ERROR_BODIES:
             status, headers, error = ERROR_BODIES[scenario]
             return web.json_response(error, status=status, headers=headers)
@@ -122,7 +202,21 @@ class FakeUpstream:
         if scenario in ("sse", "slow", "drop"):
             delay = float(request.headers.get("x-fake-delay-ms", "100")) / 1000
             return await self._stream(request, scenario, delay if scenario == "slow" else 0)
-        return web.json_response(message_json(), headers={"request-id": "req_fake_json"})
+        quota = _quota_headers("allowed", self.utilization.get(credential, 0.0), reset)
+        return web.json_response(message_json(), headers={"request-id": "req_fake_json", **quota})
+
+    async def _stream_error(self, request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(sse_events()[0])
+        await response.write(
+            _event(
+                "error",
+                {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}},
+            )
+        )
+        await response.write_eof()
+        return response
 
     async def _stream(
         self, request: web.Request, scenario: str, delay: float

@@ -1,6 +1,6 @@
-"""The store: keys today; usage rows, accounts and leases as later issues add them."""
+"""The store: keys, accounts and their shared state, sticky bindings and leases."""
 
-from link_assistant_router.storage.base import KeyRecord, Store
+from link_assistant_router.storage.base import AccountRecord, AccountStateRecord, KeyRecord, Store
 from link_assistant_router.storage.sql import SqlStore, open_store
 
-__all__ = ["KeyRecord", "SqlStore", "Store", "open_store"]
+__all__ = ["AccountRecord", "AccountStateRecord", "KeyRecord", "SqlStore", "Store", "open_store"]

@@ -99,6 +99,9 @@ class Store(Protocol):
     async def save_account_state(self, record: AccountStateRecord) -> None:
         """Write an account's state (everything but ``requests``, which only grows)."""
 
+    async def save_account_quota(self, name: str, quota: str | None, at: float) -> None:
+        """Write only an account's latest quota reading, leaving its state as it is."""
+
     async def add_account_requests(self, counts: Mapping[str, int]) -> None:
         """Add to the accounts' served-request counters."""
 

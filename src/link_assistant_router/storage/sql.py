@@ -285,18 +285,26 @@ class SqlStore:
             await conn.execute(self._upsert(account_state, values, keep=("requests",)))
 
     @_translated
-    async def add_account_requests(self, counts: Mapping[str, int]) -> None:
-        if not counts:
-            return
-        statement = (
-            update(account_state)
-            .where(account_state.c.name == bindparam("account"))
-            .values(requests=account_state.c.requests + bindparam("delta"))
-        )
+    async def save_account_quota(self, name: str, quota: str | None, at: float) -> None:
+        values = {"name": name, "state": "ready", "quota": quota, "requests": 0, "updated_at": at}
+        statement = self._upsert(account_state, values, keep=("state", "requests"))
         async with self.engine.begin() as conn:
-            await conn.execute(
-                statement, [{"account": name, "delta": n} for name, n in counts.items()]
-            )
+            await conn.execute(statement)
+
+    @_translated
+    async def add_account_requests(self, counts: Mapping[str, int]) -> None:
+        insert = sqlite_insert if self.dialect == "sqlite" else postgresql_insert
+        async with self.engine.begin() as conn:
+            for name, delta in counts.items():
+                statement = insert(account_state).values(
+                    name=name, state="ready", requests=delta, updated_at=0.0
+                )
+                await conn.execute(
+                    statement.on_conflict_do_update(
+                        index_elements=[account_state.c.name],
+                        set_={"requests": account_state.c.requests + statement.excluded.requests},
+                    )
+                )
 
     @_translated
     async def get_binding(self, session: str, now: float) -> str | None:

@@ -1,0 +1,150 @@
+"""Relaying an upstream response to the client as it arrives.
+
+Server-sent events are relayed whole events at a time: a chunk is written up to its last event
+boundary at once, and only an incomplete trailing event waits for its remaining bytes (which the
+client could not use without them). So when the upstream drops mid-stream, the client gets a
+well-formed ``event: error`` instead of half an event.
+
+A response may arrive here with a ``prefix``: bytes the proxy already read while deciding whether
+to fail over (an error body, or the start of a stream). They are sent first, as if just read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import aiohttp
+from aiohttp import web
+
+from link_assistant_router.errors import UpstreamUnreachable
+from link_assistant_router.headers import client_response_headers
+from link_assistant_router.requestlog import RequestLog
+
+log = logging.getLogger(__name__)
+
+# Responses up to this size with a known length are read in one go and answered whole.
+SMALL_RESPONSE_BYTES = 256 * 1024
+# An SSE "event" this long without a boundary is passed on anyway rather than held.
+_MAX_HELD_EVENT_BYTES = 1024 * 1024
+UPSTREAM_DROPPED = (aiohttp.ClientError, asyncio.TimeoutError)
+UPSTREAM_LOST_EVENT = (
+    b"event: error\n"
+    b'data: {"type":"error","error":{"type":"api_error",'
+    b'"message":"The upstream connection was lost mid-stream."}}\n\n'
+)
+
+
+def event_boundary(chunk: bytes) -> int:
+    """The index just past the last complete SSE event in ``chunk`` (0 when there is none)."""
+    lf = chunk.rfind(b"\n\n")
+    crlf = chunk.rfind(b"\n\r\n")
+    return max(lf + 2 if lf >= 0 else 0, crlf + 3 if crlf >= 0 else 0)
+
+
+def is_event_stream(upstream: aiohttp.ClientResponse) -> bool:
+    content_type = upstream.headers.get("content-type", "")
+    return content_type.startswith("text/event-stream") and not upstream.headers.get(
+        "content-encoding"
+    )
+
+
+async def relay(
+    request: web.Request,
+    upstream: aiohttp.ClientResponse,
+    entry: RequestLog,
+    prefix: bytes = b"",
+    complete: bool = False,
+) -> web.StreamResponse:
+    """Send the upstream's status, headers and body to the client."""
+    headers = client_response_headers(upstream.headers.items())
+    length = upstream.content_length
+    if complete or (length is not None and length <= SMALL_RESPONSE_BYTES):
+        body = prefix
+        if not complete:
+            try:
+                body += await upstream.read()
+            except UPSTREAM_DROPPED as exc:
+                raise UpstreamUnreachable(
+                    "the upstream closed the connection in the middle of its response"
+                ) from exc
+        entry.bytes_out = len(body)
+        return web.Response(
+            status=upstream.status, reason=upstream.reason, headers=headers, body=body
+        )
+    response = web.StreamResponse(status=upstream.status, reason=upstream.reason, headers=headers)
+    if length is not None:
+        response.content_length = length
+    await response.prepare(request)
+    try:
+        if is_event_stream(upstream):
+            await _relay_events(upstream, response, entry, prefix)
+        else:
+            if prefix:
+                entry.bytes_out += len(prefix)
+                await response.write(prefix)
+            await _relay_bytes(upstream, response, entry)
+    except ConnectionResetError:
+        entry.outcome = "client_disconnected"
+        return response
+    await response.write_eof()
+    return response
+
+
+async def _relay_bytes(
+    upstream: aiohttp.ClientResponse, response: web.StreamResponse, entry: RequestLog
+) -> None:
+    content = upstream.content
+    while True:
+        try:
+            chunk = await content.readany()
+        except UPSTREAM_DROPPED as exc:
+            _dropped(entry, exc)
+            response.force_close()
+            return
+        if not chunk:
+            return
+        entry.bytes_out += len(chunk)
+        await response.write(chunk)
+
+
+async def _relay_events(
+    upstream: aiohttp.ClientResponse,
+    response: web.StreamResponse,
+    entry: RequestLog,
+    held: bytes,
+) -> None:
+    content = upstream.content
+    chunk = b""
+    while True:
+        if held:
+            chunk, held = held + chunk, b""
+        cut = event_boundary(chunk)
+        if cut == len(chunk):
+            pass
+        elif cut == 0 and len(chunk) < _MAX_HELD_EVENT_BYTES:
+            chunk, held = b"", chunk
+        elif cut > 0:
+            chunk, held = chunk[:cut], chunk[cut:]
+        if chunk:
+            entry.bytes_out += len(chunk)
+            await response.write(chunk)
+        try:
+            chunk = await content.readany()
+        except UPSTREAM_DROPPED as exc:
+            _dropped(entry, exc)
+            entry.bytes_out += len(UPSTREAM_LOST_EVENT)
+            await response.write(UPSTREAM_LOST_EVENT)
+            return
+        if not chunk:
+            if held:
+                entry.bytes_out += len(held)
+                await response.write(held)
+            return
+
+
+def _dropped(entry: RequestLog, exc: BaseException) -> None:
+    entry.outcome = "upstream_dropped"
+    log.warning(
+        "%s: upstream connection lost mid-response (%s)", entry.request_id, type(exc).__name__
+    )
