@@ -19,6 +19,7 @@ from aiohttp import web
 from link_assistant_router.app import ROUTER, Router, create_app
 from link_assistant_router.config import Settings
 from link_assistant_router.server import make_runner
+from tests.fakes.oauth import FakeTokenEndpoint, running_fake_token_endpoint
 from tests.fakes.upstream import FakeUpstream, running_fake_upstream
 
 POSTGRES_URL = os.environ.get(
@@ -74,6 +75,12 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
 
 
 @pytest.fixture
+async def token_endpoint() -> AsyncIterator[FakeTokenEndpoint]:
+    async with running_fake_token_endpoint() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
 async def fake_upstream() -> AsyncIterator[FakeUpstream]:
     async with running_fake_upstream() as fake:
         yield fake
@@ -83,6 +90,11 @@ async def fake_upstream() -> AsyncIterator[FakeUpstream]:
 class RunningRouter:
     url: str
     app: web.Application
+    runner: web.AppRunner
+
+    async def stop(self) -> None:
+        """Stop it as a restart would: the lifespan closes, state in memory is gone."""
+        await self.runner.cleanup()
 
     @property
     def parts(self) -> Router:
@@ -110,7 +122,7 @@ async def start_router(
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
         host, port = runner.addresses[0][:2]
-        return RunningRouter(url=f"http://{host}:{port}", app=app)
+        return RunningRouter(url=f"http://{host}:{port}", app=app, runner=runner)
 
     yield factory
     for runner in runners:

@@ -15,26 +15,7 @@ import pytest
 
 from tests.conftest import claude_login, run_cli, write_credentials
 from tests.fakes.upstream import FakeUpstream
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-async def wait_until_healthy(url: str, process: asyncio.subprocess.Process) -> None:
-    async with aiohttp.ClientSession() as http:
-        for _ in range(200):
-            assert process.returncode is None, "the router exited during start-up"
-            try:
-                async with http.get(url + "/health") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientConnectionError:
-                pass
-            await asyncio.sleep(0.05)
-    raise AssertionError("the router did not become healthy")
+from tests.serving import free_port, start_serve, wait_until_healthy
 
 
 async def test_workers_share_the_port_and_revocation_and_stop_on_sigterm(
@@ -91,19 +72,6 @@ async def test_workers_share_the_port_and_revocation_and_stop_on_sigterm(
     assert sum("listening on" in line["message"] for line in lines) == 2
     refusing_workers = {line["pid"] for line in lines if line.get("status") == 403}
     assert len(refusing_workers) == 2
-
-
-async def start_serve(env: dict[str, str], cwd: Path) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "link_assistant_router",
-        "serve",
-        env=env,
-        cwd=cwd,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])

@@ -157,6 +157,7 @@ async def _lifespan(app: web.Application) -> AsyncIterator[None]:
             await maintenance
         await _quietly("record keys' last use", router.keys.flush_last_used())
         await _quietly("save account counters", router.pool.sync())
+        await router.pool.close()
         await oauth_session.close()
         await router.upstream.close()
     finally:

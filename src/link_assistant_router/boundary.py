@@ -36,7 +36,13 @@ _TYPE_BY_STATUS = {
 }
 
 
-def error_response(status: int, error_type: str, message: str, request_id: str) -> web.Response:
+def error_response(
+    status: int,
+    error_type: str,
+    message: str,
+    request_id: str,
+    headers: dict[str, str] | None = None,
+) -> web.Response:
     body = {
         "type": "error",
         "error": {"type": error_type, "message": message},
@@ -46,7 +52,7 @@ def error_response(status: int, error_type: str, message: str, request_id: str) 
         status=status,
         body=orjson.dumps(body),
         content_type="application/json",
-        headers={"request-id": request_id},
+        headers={"request-id": request_id, **(headers or {})},
     )
 
 
@@ -55,7 +61,9 @@ def _translate(exc: BaseException, entry: RequestLog) -> web.Response:
         if exc.status >= 500:
             log.warning("%s: %s", entry.request_id, exc.message)
         entry.outcome = exc.error_type
-        return error_response(exc.status, exc.error_type, exc.message, entry.request_id)
+        return error_response(
+            exc.status, exc.error_type, exc.message, entry.request_id, exc.headers()
+        )
     if isinstance(exc, web.HTTPException):
         error_type = _TYPE_BY_STATUS.get(exc.status, "api_error")
         entry.outcome = error_type

@@ -25,6 +25,8 @@ Upstream *responses*, errors included, are never turned into these: they pass th
 
 from __future__ import annotations
 
+import math
+
 
 class RouterError(Exception):
     """Base of every error the router raises on purpose."""
@@ -35,6 +37,10 @@ class RouterError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+    def headers(self) -> dict[str, str]:
+        """Headers the error response carries besides the request id."""
+        return {}
 
 
 class ConfigError(RouterError):
@@ -79,6 +85,9 @@ class NoAccountAvailable(RouterError):
     def __init__(self, message: str, retry_after: float) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {"retry-after": str(math.ceil(self.retry_after))}
 
 
 class UpstreamError(RouterError):

@@ -177,6 +177,14 @@ class AccountPool:
             self._refresh_in_background(account)
         return credential
 
+    async def close(self) -> None:
+        """Wait for early refreshes still running (they write a credentials file)."""
+        running = [task for task in self._background_refreshes.values() if not task.done()]
+        if running:
+            await asyncio.wait(running, timeout=10.0)
+        for task in running:
+            task.cancel()
+
     def _refresh_in_background(self, account: Account) -> None:
         task = self._background_refreshes.get(account.name)
         if task is not None and not task.done():
@@ -201,7 +209,7 @@ class AccountPool:
                 account.name, account.source, force=force, stale_token=stale_token
             )
         except NeedsLogin as exc:
-            await self.needs_login(account, exc.message)
+            await self.needs_login(account, exc.message, logged=True)
             raise
         except RefreshUnavailable as exc:
             account.last_error = exc.message
@@ -210,7 +218,8 @@ class AccountPool:
     def observe(self, account: Account, quota: QuotaSnapshot | None) -> None:
         """Note the quota headers of a response (persisted in the next ``sync``)."""
         account.unsaved_requests += 1
-        if quota is not None:
+        if quota is not None and (quota.windows or account.quota is None):
+            # A response without window headers says nothing new: keep what the last one said.
             account.quota = quota
             account.quota_dirty = True
 
@@ -218,12 +227,14 @@ class AccountPool:
         log.warning("account %s cools down until %s: %s", account.name, _iso(until), reason)
         await self._transition(account, COOLING_DOWN, reason, cooldown_until=until)
 
-    async def needs_login(self, account: Account, reason: str) -> None:
+    async def needs_login(self, account: Account, reason: str, *, logged: bool = False) -> None:
+        """Take the account out of rotation until its login changes (``logged``: said already)."""
         try:
             token = account.credential().token
         except NoCredential:
             token = ""
-        log.error("account %s needs a new login: %s", account.name, reason)
+        if not logged:
+            log.error("account %s needs a new login: %s", account.name, reason)
         await self._transition(
             account, NEEDS_LOGIN, reason, fingerprint=fingerprint(token) if token else None
         )

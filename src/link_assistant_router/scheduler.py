@@ -73,18 +73,20 @@ class Scheduler:
             return self._rotation(accounts)
         if self.strategy == "priority":
             return sorted(self._rotation(accounts), key=lambda account: account.priority)
-        ordered = self._least_used(accounts)
         if self.strategy != "sticky" or session is None:
-            return ordered
-        by_name = {account.name: account for account in ordered}
+            return self._least_used(accounts)
+        by_name = {account.name: account for account in accounts}
         bound = await self._bound_account(session, recheck=False)
         if bound is not None and bound not in by_name:
             # Its account cannot serve here; another process may already have moved it.
             bound = await self._bound_account(session, recheck=True)
         if bound in by_name:
+            # A turn of a known conversation: its account first, without taking a turn of the
+            # rotation, which places new conversations.
             first = by_name[bound]
-            return [first] + [account for account in ordered if account is not first]
-        return ordered
+            rest = sorted((a for a in accounts if a is not first), key=_utilization)
+            return [first, *rest]
+        return self._least_used(accounts)
 
     async def _bound_account(self, session: str, *, recheck: bool) -> str | None:
         now = self._clock()

@@ -115,6 +115,8 @@ class FakeUpstream:
 
     scenarios: dict[str, str] = field(default_factory=dict)
     utilization: dict[str, float] = field(default_factory=dict)
+    reset: int | None = None
+    """The quota windows' reset time (epoch seconds) when no ``x-fake-reset`` header says it."""
 
     requests: list[RecordedRequest] = field(default_factory=list)
     streams_finished: int = 0
@@ -145,7 +147,9 @@ class FakeUpstream:
             or self.scenarios.get(credential)
             or _default_scenario(body)
         )
-        reset = int(request.headers.get("x-fake-reset", "0")) or int(time.time()) + 3600
+        reset = (
+            int(request.headers.get("x-fake-reset", "0")) or self.reset or int(time.time()) + 3600
+        )
         if scenario == "error-429-5h":
             return web.json_response(
                 {
