@@ -145,6 +145,27 @@ async def test_latest_prefix_maps_to_the_upstream_root(
     assert fake_upstream.requests[-1].raw_path == "/v1/messages/count_tokens?beta=true"
 
 
+async def test_upstream_cookies_are_passed_on_but_never_sent_for_another_client(
+    start_router: StartRouter, fake_upstream: FakeUpstream, http: aiohttp.ClientSession
+) -> None:
+    # By name: a cookie jar keeps no cookies from bare IP addresses, but the real API has a name.
+    router = await start_router(
+        upstream_base_url=fake_upstream.url.replace("127.0.0.1", "localhost")
+    )
+    key = await router.issue_key()
+    headers = {"x-api-key": key, "x-fake-scenario": "cookie"}
+    async with http.post(router.url + "/v1/messages", data=b"{}", headers=headers) as response:
+        assert response.status == 200
+        assert "__cf_bm=fake-cloudflare-cookie" in response.headers["set-cookie"]
+    # A second client, with no cookies of its own.
+    async with (
+        aiohttp.ClientSession() as other,
+        other.post(router.url + "/v1/messages", data=b"{}", headers={"x-api-key": key}) as response,
+    ):
+        assert response.status == 200
+    assert "cookie" not in fake_upstream.requests[-1].headers
+
+
 async def test_get_with_query_is_proxied(
     router: RunningRouter, fake_upstream: FakeUpstream, http: aiohttp.ClientSession
 ) -> None:

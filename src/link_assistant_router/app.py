@@ -135,7 +135,7 @@ async def _lifespan(app: web.Application) -> AsyncIterator[None]:
     await router.store.open()
     try:
         await router.upstream.open()
-        oauth_session = aiohttp.ClientSession()
+        oauth_session = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar())
         oauth = OAuthClient(oauth_session, settings.oauth_token_url, settings.oauth_client_id)
         router.pool.use_refresher(
             Refresher(

@@ -99,9 +99,9 @@ class Proxy:
         candidates = self._pool.candidates(key)
         if not candidates:
             raise self._pool.unavailable(key)
-        session = (
-            session_key(request.headers, body) if self._scheduler.strategy == "sticky" else None
-        )
+        # Naming the conversation may parse the body: only worth it when there is a choice.
+        sticky = self._scheduler.strategy == "sticky" and len(candidates) > 1
+        session = session_key(request.headers, body) if sticky else None
         attempts = (await self._scheduler.order(candidates, session))[: self._max_attempts]
         failure: RouterError | None = None
         for number, account in enumerate(attempts, start=1):

@@ -61,6 +61,9 @@ class UpstreamClient:
             ),
             auto_decompress=False,
             skip_auto_headers=_NO_AUTO_HEADERS,
+            # One session serves every client: a cookie the upstream sets for one of them must
+            # never ride along on another's request. Set-Cookie still reaches the client.
+            cookie_jar=aiohttp.DummyCookieJar(),
         )
 
     async def send(

@@ -16,6 +16,7 @@ according to the ``x-fake-scenario`` request header (the router forwards it like
 - ``error-429-scoped``: 429 about this one request while every window is allowed
 - ``error-403-org``: 403 "OAuth authentication is currently not allowed for this organization."
 - ``stream-error``: 200 SSE whose first event after ``message_start`` is an overloaded error
+- ``cookie``: a Messages response that sets a cookie (as Cloudflare in front of the API does)
 
 Tests can also give each credential its own scenario (``FakeUpstream.scenarios``, keyed by the
 access token or API key) and its own 5-hour utilization (``utilization``), sent back in
@@ -198,6 +199,10 @@ class FakeUpstream:
                     "body_length": len(body),
                 }
             )
+        if scenario == "cookie":
+            response = web.json_response(message_json())
+            response.set_cookie("__cf_bm", "fake-cloudflare-cookie", path="/", httponly=True)
+            return response
         if scenario == "big":
             blob = {"type": "message", "padding": "x" * (1024 * 1024)}
             return web.Response(body=orjson.dumps(blob), content_type="application/json")
