@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import stat
@@ -284,6 +285,51 @@ async def test_revocation_elsewhere_is_seen_once_the_cache_ttl_has_passed(
     clock.advance(0.5)
     with pytest.raises(PermissionDenied):
         await worker.authenticate(issued.token)
+
+
+async def test_concurrent_requests_share_one_store_lookup_when_the_cache_expires(
+    make_service: MakeService, store: SqlStore, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service = make_service(cache_ttl_s=2.0)
+    issued = await service.issue(1, "busy")
+    lookups = 0
+    real_get_key = store.get_key
+
+    async def slow_get_key(key_id: str) -> KeyRecord | None:
+        nonlocal lookups
+        lookups += 1
+        await asyncio.sleep(0.05)  # every request arrives while the lookup runs
+        return await real_get_key(key_id)
+
+    monkeypatch.setattr(store, "get_key", slow_get_key)
+    await service.authenticate(issued.token)
+    clock.advance(2.0)
+
+    records = await asyncio.gather(*(service.authenticate(issued.token) for _ in range(16)))
+
+    assert lookups == 2  # the first fill, then one for all 16
+    assert {record.id for record in records} == {issued.record.id}
+
+
+async def test_a_cancelled_request_does_not_cancel_the_shared_lookup(
+    make_service: MakeService, store: SqlStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service = make_service()
+    issued = await service.issue(1, "busy")
+    real_get_key = store.get_key
+
+    async def slow_get_key(key_id: str) -> KeyRecord | None:
+        await asyncio.sleep(0.05)
+        return await real_get_key(key_id)
+
+    monkeypatch.setattr(store, "get_key", slow_get_key)
+    leaving = asyncio.ensure_future(service.authenticate(issued.token))
+    staying = asyncio.ensure_future(service.authenticate(issued.token))
+    await asyncio.sleep(0.01)
+    leaving.cancel()
+
+    assert (await staying).id == issued.record.id
+    assert leaving.cancelled()
 
 
 async def test_revocation_by_the_same_service_is_immediate(service: KeyService) -> None:

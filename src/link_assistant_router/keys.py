@@ -7,6 +7,8 @@ Verification is pinned to HS256 and checks the signature, the expiry and the sto
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 import os
 import secrets
@@ -112,6 +114,7 @@ class KeyService:
         self._cache_ttl_s = cache_ttl_s
         self._clock = clock
         self._verified: dict[str, tuple[str, float]] = {}
+        self._lookups: dict[str, asyncio.Future[KeyRecord | None]] = {}
         self._records: dict[str, tuple[KeyRecord, float]] = {}
         self._last_used: dict[str, float] = {}
 
@@ -204,10 +207,27 @@ class KeyService:
         cached = self._records.get(key_id)
         if cached is not None and now - cached[1] < self._cache_ttl_s:
             return cached[0]
+        # One lookup per key at a time: when a busy key's entry expires, every request in
+        # flight would otherwise query the store at once (a stall in the latency tail).
+        lookup = self._lookups.get(key_id)
+        if lookup is None:
+            lookup = asyncio.ensure_future(self._fetch(key_id, now))
+            self._lookups[key_id] = lookup
+            lookup.add_done_callback(functools.partial(self._lookup_done, key_id))
+        # Shielded: a client that leaves does not cancel the lookup the others wait for.
+        return await asyncio.shield(lookup)
+
+    async def _fetch(self, key_id: str, now: float) -> KeyRecord | None:
         record = await self._store.get_key(key_id)
         if record is not None:
             self._records[key_id] = (record, now)
         return record
+
+    def _lookup_done(self, key_id: str, lookup: asyncio.Future[KeyRecord | None]) -> None:
+        if self._lookups.get(key_id) is lookup:
+            del self._lookups[key_id]
+        if not lookup.cancelled():
+            lookup.exception()  # retrieved here, so an error nobody awaited is not reported
 
     async def get(self, key_id: str) -> KeyRecord:
         record = await self._store.get_key(key_id)
