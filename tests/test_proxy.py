@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -260,6 +262,41 @@ async def test_client_disconnect_cancels_the_upstream_stream(
         response.close()  # the client goes away mid-stream
     await asyncio.wait_for(fake_upstream.cancelled.wait(), timeout=10)
     assert fake_upstream.streams_finished == 0
+
+
+async def test_clients_leaving_at_any_point_are_not_errors(
+    router: RunningRouter, fake_upstream: FakeUpstream, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Streams cut after every possible number of bytes: before, during and after the body."""
+    key = await router.issue_key()
+    host, port = router.url.removeprefix("http://").split(":")
+    request = (
+        f"POST /v1/messages HTTP/1.1\r\nHost: {host}\r\nx-api-key: {key}\r\n"
+        "content-type: application/json\r\ncontent-length: 15\r\nconnection: close\r\n\r\n"
+        '{"stream":true}'
+    ).encode()
+    whole = len(b"".join(sse_events()))
+
+    async def leave_after(count: int) -> None:
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(request)
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            await reader.readexactly(count)
+        writer.transport.abort()  # a reset, as when a client process dies
+
+    cuts = [0, 1, 100, *range(whole - 200, whole + 400, 7)]
+    await asyncio.wait_for(asyncio.gather(*(leave_after(count) for count in cuts)), timeout=30)
+    await asyncio.sleep(0.2)  # let the router notice every reset
+
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            router.url + "/v1/messages", data=b'{"stream":true}', headers={"x-api-key": key}
+        ) as response,
+    ):
+        assert response.status == 200
+        assert await response.read() == b"".join(sse_events())
 
 
 async def test_upstream_down_is_a_502_with_a_request_id(

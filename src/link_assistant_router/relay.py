@@ -75,8 +75,8 @@ async def relay(
     response = web.StreamResponse(status=upstream.status, reason=upstream.reason, headers=headers)
     if length is not None:
         response.content_length = length
-    await response.prepare(request)
     try:
+        await response.prepare(request)
         if is_event_stream(upstream):
             await _relay_events(upstream, response, entry, prefix)
         else:
@@ -84,10 +84,10 @@ async def relay(
                 entry.bytes_out += len(prefix)
                 await response.write(prefix)
             await _relay_bytes(upstream, response, entry)
+        await response.write_eof()
     except ConnectionResetError:
+        # The client left: at the headers, mid-body or at the last chunk. Nothing to answer.
         entry.outcome = "client_disconnected"
-        return response
-    await response.write_eof()
     return response
 
 

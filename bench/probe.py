@@ -1,0 +1,62 @@
+"""One request per case and target before the load, to check that each answers correctly.
+
+wrk only counts statuses above 399 as errors and never looks at bodies, so a proxy that
+truncated a stream or answered 3xx would still look fast. The probe compares each proxy's
+response body with the upstream's own, byte for byte.
+"""
+
+from __future__ import annotations
+
+import http.client
+from dataclasses import dataclass
+
+from upstream import SSE_EVENT_COUNT
+
+_TIMEOUT_S = 30
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    content_type: str
+    chunked: bool
+    body: bytes
+
+
+def send(port: int, body: bytes, headers: dict[str, str]) -> Reply:
+    """POST ``body`` to ``/v1/messages`` and read the whole response."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=_TIMEOUT_S)
+    try:
+        connection.request("POST", "/v1/messages", body=body, headers=headers)
+        response = connection.getresponse()
+        return Reply(
+            status=response.status,
+            content_type=response.getheader("content-type", ""),
+            chunked=response.getheader("transfer-encoding", "").lower() == "chunked",
+            body=response.read(),
+        )
+    finally:
+        connection.close()
+
+
+def problems(reply: Reply, streaming: bool, reference: Reply | None) -> list[str]:
+    """What is wrong with ``reply``; ``reference`` is the upstream's reply to the same request."""
+    found: list[str] = []
+    if reply.status != 200:
+        found.append(f"status {reply.status}: {reply.body[:300]!r}")
+        return found
+    expected_type = "text/event-stream" if streaming else "application/json"
+    if not reply.content_type.startswith(expected_type):
+        found.append(f"content-type {reply.content_type!r}, expected {expected_type}")
+    if streaming:
+        events = reply.body.count(b"\n\nevent: ") + 1 if reply.body else 0
+        if not reply.chunked:
+            found.append("the stream is not chunked")
+        if events != SSE_EVENT_COUNT or not reply.body.endswith(b'message_stop"}\n\n'):
+            found.append(f"{events} events or no final message_stop (expected {SSE_EVENT_COUNT})")
+    if reference is not None and reply.body != reference.body:
+        found.append(
+            f"body differs from the upstream's ({len(reply.body)} bytes, "
+            f"upstream {len(reference.body)})"
+        )
+    return found
