@@ -9,6 +9,8 @@ from typing import Any
 
 import orjson
 
+from link_assistant_router.requestlog import RequestLog
+
 # Attributes every LogRecord has; anything else on a record came from ``extra=``.
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
     "message",
@@ -55,7 +57,9 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         for name, value in vars(record).items():
-            if name not in _STANDARD:
+            if name == "request" and isinstance(value, RequestLog):
+                entry.update(value.fields())
+            elif name not in _STANDARD:
                 entry[name] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
@@ -69,6 +73,11 @@ def configure_logging(level: str, fmt: str) -> None:
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(TextFormatter())
+    # A line per request: skip what no line shows (the caller's file and line, found by walking
+    # the stack; thread and multiprocessing names). The process id stays: JSON lines carry it.
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logMultiprocessing = False
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -228,30 +228,30 @@ class Proxy:
         """Hold a stream's opening events until its first content (or an error) arrives."""
         held = b""
         scanned = 0
-        deadline = asyncio.get_running_loop().time() + _HOLD_LIMIT_S
-        while len(held) < _HOLD_LIMIT_BYTES:
-            remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0:
-                break
-            try:
-                chunk = await asyncio.wait_for(response.content.readany(), remaining)
-            except TimeoutError:
-                break
-            except UPSTREAM_DROPPED as exc:
-                raise UpstreamUnreachable("the upstream dropped the stream as it began") from exc
-            if not chunk:
-                return Answer(response, held, complete=True)
-            held += chunk
-            while True:
-                end = held.find(b"\n\n", scanned)
-                if end < 0:
-                    break
-                name, data = _event_parts(held[scanned:end])
-                scanned = end + 2
-                if name == b"error":
-                    return Answer(response, held, stream_error=data)
-                if name not in _PRELUDE_EVENTS:
-                    return Answer(response, held)
+        try:
+            async with asyncio.timeout(_HOLD_LIMIT_S):  # one deadline, not a timer per read
+                while len(held) < _HOLD_LIMIT_BYTES:
+                    try:
+                        chunk = await response.content.readany()
+                    except UPSTREAM_DROPPED as exc:
+                        raise UpstreamUnreachable(
+                            "the upstream dropped the stream as it began"
+                        ) from exc
+                    if not chunk:
+                        return Answer(response, held, complete=True)
+                    held += chunk
+                    while True:
+                        end = held.find(b"\n\n", scanned)
+                        if end < 0:
+                            break
+                        name, data = _event_parts(held[scanned:end])
+                        scanned = end + 2
+                        if name == b"error":
+                            return Answer(response, held, stream_error=data)
+                        if name not in _PRELUDE_EVENTS:
+                            return Answer(response, held)
+        except TimeoutError:
+            pass  # a slow start: pass on what arrived and relay the rest as it comes
         return Answer(response, held)
 
 

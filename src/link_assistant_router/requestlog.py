@@ -26,6 +26,7 @@ class RequestLog:
         "attempts",
         "bytes_in",
         "bytes_out",
+        "duration_ms",
         "key_id",
         "key_label",
         "method",
@@ -55,53 +56,54 @@ class RequestLog:
         self.outcome = "ok"
         self.account: str | None = None
         self.attempts = 0
+        self.duration_ms = 0.0
 
     def mark_first_byte(self) -> None:
         self.ttfb = time.perf_counter() - self.started
 
     def emit(self) -> None:
-        if not log.isEnabledFor(logging.INFO):
-            return
-        duration_ms = (time.perf_counter() - self.started) * 1000
-        ttfb_ms = f"{self.ttfb * 1000:.1f}" if self.ttfb is not None else "-"
+        """Log the request's line: INFO when it went well, WARNING otherwise.
+
+        The text line is built here in one go; the JSON formatter takes the same values from
+        ``fields()`` (the record carries this object as ``request``), so neither format pays
+        for the other.
+        """
         level = logging.INFO if self.outcome == "ok" else logging.WARNING
-        log.log(
-            level,
-            "%s %s %s status=%s upstream=%s ttfb_ms=%s duration_ms=%.1f in=%d out=%d "
-            "key=%s label=%r account=%s attempts=%d outcome=%s upstream_id=%s",
-            self.request_id,
-            self.method,
-            self.path,
-            self.status if self.status is not None else "-",
-            self.upstream_status if self.upstream_status is not None else "-",
-            ttfb_ms,
-            duration_ms,
-            self.bytes_in,
-            self.bytes_out,
-            self.key_id or "-",
-            self.key_label or "",
-            self.account or "-",
-            self.attempts,
-            self.outcome,
-            self.upstream_request_id or "-",
-            extra={
-                "request_id": self.request_id,
-                "method": self.method,
-                "path": self.path,
-                "status": self.status,
-                "upstream_status": self.upstream_status,
-                "ttfb_ms": None if self.ttfb is None else round(self.ttfb * 1000, 2),
-                "duration_ms": round(duration_ms, 2),
-                "bytes_in": self.bytes_in,
-                "bytes_out": self.bytes_out,
-                "key_id": self.key_id,
-                "key_label": self.key_label,
-                "account": self.account,
-                "attempts": self.attempts,
-                "outcome": self.outcome,
-                "upstream_request_id": self.upstream_request_id,
-            },
+        if not log.isEnabledFor(level):
+            return
+        self.duration_ms = (time.perf_counter() - self.started) * 1000
+        ttfb = f"{self.ttfb * 1000:.1f}" if self.ttfb is not None else "-"
+        message = (
+            f"{self.request_id} {self.method} {self.path}"
+            f" status={'-' if self.status is None else self.status}"
+            f" upstream={'-' if self.upstream_status is None else self.upstream_status}"
+            f" ttfb_ms={ttfb} duration_ms={self.duration_ms:.1f}"
+            f" in={self.bytes_in} out={self.bytes_out} key={self.key_id or '-'}"
+            f" label={self.key_label or ''!r} account={self.account or '-'}"
+            f" attempts={self.attempts} outcome={self.outcome}"
+            f" upstream_id={self.upstream_request_id or '-'}"
         )
+        log.log(level, message, extra={"request": self})
+
+    def fields(self) -> dict[str, object]:
+        """The line's values by name, for structured (JSON) logs."""
+        return {
+            "request_id": self.request_id,
+            "method": self.method,
+            "path": self.path,
+            "status": self.status,
+            "upstream_status": self.upstream_status,
+            "ttfb_ms": None if self.ttfb is None else round(self.ttfb * 1000, 2),
+            "duration_ms": round(self.duration_ms, 2),
+            "bytes_in": self.bytes_in,
+            "bytes_out": self.bytes_out,
+            "key_id": self.key_id,
+            "key_label": self.key_label,
+            "account": self.account,
+            "attempts": self.attempts,
+            "outcome": self.outcome,
+            "upstream_request_id": self.upstream_request_id,
+        }
 
 
 REQUEST_LOG = web.RequestKey("request_log", RequestLog)

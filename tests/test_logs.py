@@ -1,0 +1,86 @@
+"""The request log line, as text and as JSON."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import orjson
+import pytest
+
+from link_assistant_router.logs import configure_logging
+from link_assistant_router.requestlog import RequestLog
+
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+def finished_request(outcome: str = "ok") -> RequestLog:
+    entry = RequestLog("POST", "/v1/messages")
+    entry.key_id, entry.key_label = "key-1", "laptop"
+    entry.status, entry.upstream_status = 200, 200
+    entry.bytes_in, entry.bytes_out = 300, 500
+    entry.account, entry.attempts, entry.outcome = "primary", 2, outcome
+    entry.upstream_request_id = "req_upstream_1"
+    entry.mark_first_byte()
+    return entry
+
+
+def test_json_lines_carry_every_field(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("INFO", "json")
+    entry = finished_request()
+    entry.emit()
+
+    line = orjson.loads(capsys.readouterr().err.strip().splitlines()[-1])
+
+    assert line["level"] == "info"
+    assert line["time"].endswith("Z") and line["pid"] > 0
+    expected = {
+        "request_id": entry.request_id,
+        "method": "POST",
+        "path": "/v1/messages",
+        "status": 200,
+        "upstream_status": 200,
+        "bytes_in": 300,
+        "bytes_out": 500,
+        "key_id": "key-1",
+        "key_label": "laptop",
+        "account": "primary",
+        "attempts": 2,
+        "outcome": "ok",
+        "upstream_request_id": "req_upstream_1",
+    }
+    assert {name: line[name] for name in expected} == expected
+    assert line["duration_ms"] >= line["ttfb_ms"] >= 0
+    assert line["message"].startswith(entry.request_id + " POST /v1/messages status=200")
+
+
+def test_text_lines_say_the_same_and_warn_when_it_went_wrong(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging("INFO", "text")
+    finished_request("client_disconnected").emit()
+
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+
+    assert " WARNING link_assistant_router.access: req_lar_" in line
+    for part in ("status=200", "upstream=200", "in=300", "out=500", "key=key-1"):
+        assert part in line
+    assert "label='laptop' account=primary attempts=2 outcome=client_disconnected" in line
+    assert line.endswith("upstream_id=req_upstream_1")
+
+
+def test_at_warning_only_the_requests_that_went_wrong_are_logged(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging("WARNING", "text")
+    finished_request().emit()
+    assert capsys.readouterr().err == ""
+    finished_request("upstream_lost").emit()
+    assert "outcome=upstream_lost" in capsys.readouterr().err
