@@ -43,10 +43,13 @@ async def serve(host: str, port: int, upstream: str) -> None:
             if answer.content_length is not None:
                 return web.Response(status=answer.status, body=await answer.read(), headers=headers)
             response = web.StreamResponse(status=answer.status, headers=headers)
-            await response.prepare(request)
-            async for chunk in answer.content.iter_any():
-                await response.write(chunk)
-            await response.write_eof()
+            try:
+                await response.prepare(request)
+                async for chunk in answer.content.iter_any():
+                    await response.write(chunk)
+                await response.write_eof()
+            except ConnectionResetError:
+                pass  # the client left (wrk stops mid-stream): as the router, not an error
             return response
 
     app = web.Application(client_max_size=64 * 1024 * 1024)
