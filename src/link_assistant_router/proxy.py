@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
 import aiohttp
@@ -38,9 +39,10 @@ from link_assistant_router.ratelimits import (
     parse_quota,
 )
 from link_assistant_router.relay import UPSTREAM_DROPPED, is_event_stream, relay
-from link_assistant_router.requestlog import REQUEST_LOG
+from link_assistant_router.requestlog import REQUEST_LOG, RequestLog
 from link_assistant_router.scheduler import Scheduler
 from link_assistant_router.sessions import session_key
+from link_assistant_router.storage import KeyRecord
 from link_assistant_router.upstream import Upstream
 
 log = logging.getLogger(__name__)
@@ -55,6 +57,16 @@ _PRELUDE_EVENTS = frozenset({b"message_start", b"ping"})
 _FAILOVER = frozenset(
     {VerdictKind.WINDOW_REJECTED, VerdictKind.OVERLOADED, VerdictKind.NEEDS_LOGIN}
 )
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """What to send upstream: the same on every attempt (the body byte for byte)."""
+
+    method: str
+    target: str
+    headers: Collection[tuple[str, str]]
+    body: bytes | None
 
 
 @dataclass
@@ -92,23 +104,57 @@ class Proxy:
     async def forward(self, request: web.Request, target: str) -> web.StreamResponse:
         """Proxy ``request`` to ``target`` (the upstream path and query, still encoded)."""
         entry = request[REQUEST_LOG]
+        key = await self.authenticate(request)
+        body = await self.read_body(request)
+        outgoing = Outgoing(request.method, target, request.headers.items(), body)
+        answer = await self.exchange(key, outgoing, entry, session_from=request.headers)
+        try:
+            return await relay(request, answer.response, entry, answer.prefix, answer.complete)
+        finally:
+            # A no-op once the body was read to the end (the connection is back in the pool);
+            # otherwise (client gone, upstream broken) the connection is dropped.
+            answer.response.close()
+
+    async def authenticate(self, request: web.Request) -> KeyRecord:
+        """The key the client presented (as ``x-api-key`` or ``Authorization: Bearer``)."""
+        entry = request[REQUEST_LOG]
         key = await self._keys.authenticate(client_key(request.headers))
         entry.key_id, entry.key_label = key.id, key.label
-        body = await self._read_body(request)
+        return key
+
+    async def exchange(
+        self,
+        key: KeyRecord,
+        outgoing: Outgoing,
+        entry: RequestLog,
+        *,
+        session_from: Mapping[str, str] | None = None,
+        prefer: Callable[[Account], bool] | None = None,
+    ) -> Answer:
+        """Send ``outgoing`` with the accounts that may serve ``key``, failing over between them.
+
+        Returns the answer to pass on (the caller relays or translates it and closes its
+        response). ``session_from``: the client's headers, for sticky sessions; ``prefer``:
+        accounts it holds true for go first (their order otherwise kept).
+        """
+        body = outgoing.body
         entry.bytes_in = len(body) if body else 0
         candidates = self._pool.candidates(key)
         if not candidates:
             raise self._pool.unavailable(key)
         # Naming the conversation may parse the body: only worth it when there is a choice.
         sticky = self._scheduler.strategy == "sticky" and len(candidates) > 1
-        session = session_key(request.headers, body) if sticky else None
-        attempts = (await self._scheduler.order(candidates, session))[: self._max_attempts]
+        session = session_key(session_from or {}, body) if sticky else None
+        ordered = await self._scheduler.order(candidates, session)
+        if prefer is not None:
+            ordered = sorted(ordered, key=lambda account: not prefer(account))
+        attempts = ordered[: self._max_attempts]
         failure: RouterError | None = None
         for number, account in enumerate(attempts, start=1):
             last = number == len(attempts)
             entry.account, entry.attempts = account.name, number
             try:
-                answer = await self._attempt(request, target, body, account, last=last)
+                answer = await self._attempt(outgoing, account, last=last)
             except (UpstreamError, NoCredential) as exc:
                 await self._pool.note_error(account, exc.message)
                 log.warning(
@@ -122,15 +168,11 @@ class Proxy:
             entry.upstream_status = answer.response.status
             entry.upstream_request_id = answer.response.headers.get("request-id")
             await self._scheduler.served(session, account)
-            try:
-                return await relay(request, answer.response, entry, answer.prefix, answer.complete)
-            finally:
-                # A no-op once the body was read to the end (the connection is back in the
-                # pool); otherwise (client gone, upstream broken) the connection is dropped.
-                answer.response.close()
+            return answer
         raise failure if failure is not None else self._pool.unavailable(key)
 
-    async def _read_body(self, request: web.Request) -> bytes | None:
+    async def read_body(self, request: web.Request) -> bytes | None:
+        """The request body, refused (413) before it is read when it is over the limit."""
         if not request.body_exists:
             return None
         length = request.content_length
@@ -148,15 +190,15 @@ class Proxy:
             "(MAX_REQUEST_BODY_MB)"
         )
 
-    async def _attempt(
-        self, request: web.Request, target: str, body: bytes | None, account: Account, *, last: bool
-    ) -> Answer | None:
+    async def _attempt(self, outgoing: Outgoing, account: Account, *, last: bool) -> Answer | None:
         """One account's try: its answer to relay, or None to fail over to the next account."""
         credential = await self._pool.credential_for(account)
         refreshed = False
         while True:
-            headers = upstream_request_headers(request.headers.items(), credential)
-            response = await self._upstream.send(request.method, target, headers, body)
+            headers = upstream_request_headers(outgoing.headers, credential)
+            response = await self._upstream.send(
+                outgoing.method, outgoing.target, headers, outgoing.body
+            )
             try:
                 answer = await self._inspect(response)
             except BaseException:
