@@ -21,9 +21,12 @@ from aiohttp import web
 from link_assistant_router.account_admin import AccountAdmin, account_routes
 from link_assistant_router.admin import TokenAdmin
 from link_assistant_router.boundary import error_boundary
+from link_assistant_router.chat_completions import ChatCompletions
 from link_assistant_router.config import Settings
 from link_assistant_router.keys import KeyService, load_signing_secret
+from link_assistant_router.models import ModelAliases, parse_aliases
 from link_assistant_router.oauth import OAuthClient
+from link_assistant_router.openai_models import Models
 from link_assistant_router.pool import AccountPool
 from link_assistant_router.probes import Probes
 from link_assistant_router.proxy import Proxy
@@ -124,6 +127,9 @@ def create_app(
         ).routes()
     )
     app.add_routes(account_routes(accounts, client, settings.token_admin_key))
+    aliases = ModelAliases(parse_aliases(settings.model_aliases))
+    app.router.add_post("/v1/chat/completions", ChatCompletions(proxy, aliases).handle)
+    app.router.add_get("/v1/models", Models(proxy, aliases).handle)
     app.router.add_route("*", "/v1/{tail:.*}", forward_v1)
     app.router.add_route("*", LATEST_PREFIX + "/{tail:.*}", forward_latest)
     return app

@@ -21,6 +21,17 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
+# Routes whose clients expect OpenAI's error shape.
+OPENAI_PATHS = frozenset({"/v1/chat/completions"})
+
+
+def wants_openai_errors(request: web.Request) -> bool:
+    """OpenAI's routes; and /v1/models asked without an anthropic-version header."""
+    if request.path in OPENAI_PATHS:
+        return True
+    return request.path == "/v1/models" and "anthropic-version" not in request.headers
+
+
 # Probes are polled every few seconds; a line each would drown the log.
 _UNLOGGED_PATHS = frozenset({"/health", "/ready"})
 
@@ -56,21 +67,72 @@ def error_response(
     )
 
 
-def _translate(exc: BaseException, entry: RequestLog) -> web.Response:
+# Anthropic's error types and OpenAI's: the common ones share names.
+_OPENAI_TYPES = {
+    "api_error": "server_error",
+    "overloaded_error": "server_error",
+    "timeout_error": "server_error",
+    "request_too_large": "invalid_request_error",
+}
+_OPENAI_CODES = {401: "invalid_api_key", 429: "rate_limit_exceeded", 529: "overloaded"}
+
+
+def openai_error(status: int, error_type: str, message: str, param: str | None = None) -> bytes:
+    """OpenAI's error body: ``{"error": {"message", "type", "param", "code"}}``."""
+    return orjson.dumps(
+        {
+            "error": {
+                "message": message,
+                "type": _OPENAI_TYPES.get(error_type, error_type),
+                "param": param,
+                "code": _OPENAI_CODES.get(status),
+            }
+        }
+    )
+
+
+def openai_error_response(
+    status: int,
+    error_type: str,
+    message: str,
+    request_id: str,
+    headers: dict[str, str] | None = None,
+    param: str | None = None,
+) -> web.Response:
+    """OpenAI's error shape, for the OpenAI-compatible routes."""
+    return web.Response(
+        status=status,
+        body=openai_error(status, error_type, message, param),
+        content_type="application/json",
+        headers={"request-id": request_id, **(headers or {})},
+    )
+
+
+def _translate(exc: BaseException, entry: RequestLog, openai: bool) -> web.Response:
+    respond = openai_error_response if openai else error_response
     if isinstance(exc, RouterError):
         if exc.status >= 500:
             log.warning("%s: %s", entry.request_id, exc.message)
         entry.outcome = exc.error_type
+        if openai:
+            return openai_error_response(
+                exc.status,
+                exc.error_type,
+                exc.message,
+                entry.request_id,
+                exc.headers(),
+                getattr(exc, "param", None),
+            )
         return error_response(
             exc.status, exc.error_type, exc.message, entry.request_id, exc.headers()
         )
     if isinstance(exc, web.HTTPException):
         error_type = _TYPE_BY_STATUS.get(exc.status, "api_error")
         entry.outcome = error_type
-        return error_response(exc.status, error_type, exc.reason, entry.request_id)
+        return respond(exc.status, error_type, exc.reason, entry.request_id)
     log.error("%s: unexpected error", entry.request_id, exc_info=exc)
     entry.outcome = "internal_error"
-    return error_response(500, "api_error", "internal error in the router", entry.request_id)
+    return respond(500, "api_error", "internal error in the router", entry.request_id)
 
 
 @web.middleware
@@ -86,7 +148,7 @@ async def error_boundary(request: web.Request, handler: Handler) -> web.StreamRe
     except Exception as exc:
         if isinstance(exc, web.HTTPException) and exc.status < 400:
             raise
-        response = _translate(exc, entry)
+        response = _translate(exc, entry, wants_openai_errors(request))
     entry.status = response.status
     if request.path not in _UNLOGGED_PATHS:
         entry.emit()

@@ -210,6 +210,14 @@ class Settings(BaseSettings):
         validation_alias=_env("REFRESH_MARGIN_S"),
         description="Refresh a Claude Code login this many seconds before it expires.",
     )
+    model_aliases: str = Field(
+        "",
+        validation_alias=_env("MODEL_ALIASES"),
+        description="Model names for the OpenAI-compatible routes, as name=claude-model pairs, "
+        "comma-separated (e.g. gpt-4o=claude-sonnet-4-5); they add to and override the "
+        "built-in ones (gpt-4o, gpt-4 -> Sonnet; gpt-4o-mini -> Haiku; o1, o3, o4 -> Opus).",
+        json_schema_extra={"default_text": "none"},
+    )
     oauth_token_url: str = Field(
         "https://platform.claude.com/v1/oauth/token",
         validation_alias=_env("OAUTH_TOKEN_URL"),
@@ -259,6 +267,15 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @field_validator("model_aliases")
+    @classmethod
+    def _check_aliases(cls, value: str) -> str:
+        for part in value.split(","):
+            name, sep, model = part.partition("=")
+            if part.strip() and (not sep or not name.strip() or not model.strip()):
+                raise ValueError(f"expected name=model pairs, got {part.strip()!r}")
+        return value
 
     @field_validator("claude_code_home", "data_dir")
     @classmethod

@@ -16,6 +16,8 @@ according to the ``x-fake-scenario`` request header (the router forwards it like
 - ``error-429-scoped``: 429 about this one request while every window is allowed
 - ``error-403-org``: 403 "OAuth authentication is currently not allowed for this organization."
 - ``stream-error``: 200 SSE whose first event after ``message_start`` is an overloaded error
+- ``tool-use``: the model calls ``get_weather`` (JSON or a stream, as the body asks) unless the
+  last user turn carries a ``tool_result``; then the ordinary answer
 - ``cookie``: a Messages response that sets a cookie (as Cloudflare in front of the API does)
 
 Tests can also give each credential its own scenario (``FakeUpstream.scenarios``, keyed by the
@@ -203,11 +205,19 @@ class FakeUpstream:
             response = web.json_response(message_json())
             response.set_cookie("__cf_bm", "fake-cloudflare-cookie", path="/", httponly=True)
             return response
+        if scenario == "json" and request.method == "GET" and request.path == "/v1/models":
+            return web.json_response(MODEL_LIST)
         if scenario == "big":
             blob = {"type": "message", "padding": "x" * (1024 * 1024)}
             return web.Response(body=orjson.dumps(blob), content_type="application/json")
         if scenario == "hang":
             await asyncio.sleep(3600)
+        if scenario == "tool-use":
+            scenario = _default_scenario(body)
+            if not _answers_a_tool(body):
+                if scenario == "sse":
+                    return await self._stream(request, "tool-use", 0)
+                return web.json_response(tool_message_json())
         if scenario in ("sse", "slow", "drop"):
             delay = float(request.headers.get("x-fake-delay-ms", "100")) / 1000
             return await self._stream(request, scenario, delay if scenario == "slow" else 0)
@@ -234,7 +244,7 @@ class FakeUpstream:
             headers={"content-type": "text/event-stream", "request-id": "req_fake_sse"}
         )
         await response.prepare(request)
-        events = sse_events()
+        events = tool_sse_events() if scenario == "tool-use" else sse_events()
         try:
             for number, event in enumerate(events):
                 if scenario == "drop" and number == len(events) // 2:
@@ -261,6 +271,101 @@ def _default_scenario(body: bytes) -> str:
     except orjson.JSONDecodeError:
         return "json"
     return "sse" if isinstance(document, dict) and document.get("stream") is True else "json"
+
+
+MODEL_LIST = {
+    "data": [
+        {
+            "type": "model",
+            "id": "claude-sonnet-5",
+            "display_name": "Claude Sonnet 5",
+            "created_at": "2026-05-01T00:00:00Z",
+        },
+        {
+            "type": "model",
+            "id": "claude-haiku-4-5",
+            "display_name": "Claude Haiku 4.5",
+            "created_at": "2025-10-01T00:00:00Z",
+        },
+    ],
+    "has_more": False,
+    "first_id": "claude-sonnet-5",
+    "last_id": "claude-haiku-4-5",
+}
+
+
+def _answers_a_tool(body: bytes) -> bool:
+    messages = orjson.loads(body).get("messages") or [{}]
+    content = messages[-1].get("content")
+    return isinstance(content, list) and any(
+        isinstance(block, dict) and block.get("type") == "tool_result" for block in content
+    )
+
+
+TOOL_CALL = {"type": "tool_use", "id": "toolu_fake_01", "name": "get_weather"}
+TOOL_INPUT = {"city": "Paris"}
+
+
+def tool_message_json() -> dict[str, object]:
+    return {
+        **message_json(),
+        "content": [
+            {"type": "text", "text": "Let me check."},
+            {**TOOL_CALL, "input": TOOL_INPUT},
+        ],
+        "stop_reason": "tool_use",
+    }
+
+
+def tool_sse_events() -> list[bytes]:
+    """A stream in which the model says a sentence, then calls get_weather."""
+    start = {**message_json(), "content": [], "usage": {**USAGE, "output_tokens": 1}}
+    arguments = orjson.dumps(TOOL_INPUT).decode()
+    return [
+        _event("message_start", {"type": "message_start", "message": start}),
+        _event(
+            "content_block_start",
+            {
+                "type": "content_block_start",
+                "index": 0,
+                "content_block": {"type": "text", "text": ""},
+            },
+        ),
+        _event(
+            "content_block_delta",
+            {
+                "type": "content_block_delta",
+                "index": 0,
+                "delta": {"type": "text_delta", "text": "Let me check."},
+            },
+        ),
+        _event("content_block_stop", {"type": "content_block_stop", "index": 0}),
+        _event(
+            "content_block_start",
+            {
+                "type": "content_block_start",
+                "index": 1,
+                "content_block": {**TOOL_CALL, "input": {}},
+            },
+        ),
+        *[
+            _event(
+                "content_block_delta",
+                {
+                    "type": "content_block_delta",
+                    "index": 1,
+                    "delta": {"type": "input_json_delta", "partial_json": part},
+                },
+            )
+            for part in (arguments[:9], arguments[9:])
+        ],
+        _event("content_block_stop", {"type": "content_block_stop", "index": 1}),
+        _event(
+            "message_delta",
+            {"type": "message_delta", "delta": {"stop_reason": "tool_use"}, "usage": USAGE},
+        ),
+        _event("message_stop", {"type": "message_stop"}),
+    ]
 
 
 def message_json() -> dict[str, object]:
