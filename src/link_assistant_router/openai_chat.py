@@ -396,6 +396,8 @@ class ChatStreamTranslator:
         if self._done:
             return b""
         data = self._pending + chunk if self._pending else chunk
+        if b"\r" in data:  # CRLF line ends (a CR at the very end waits for its LF)
+            data = data.replace(b"\r\n", b"\n")
         out: list[bytes] = []
         start = 0
         while not self._done:
