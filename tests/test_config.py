@@ -313,6 +313,7 @@ SAMPLE_BY_FIELD = {
     "routing_strategy": "priority",
     "log_level": "error",
     "log_format": "json",
+    "model_aliases": "gpt-4o=claude-opus-5",
 }
 
 
@@ -322,3 +323,9 @@ def test_setting_spec_env_is_the_variable_settings_read(env: pytest.MonkeyPatch,
     default = plain(getattr(load(), spec.field))
     env.setenv(spec.env, SAMPLE_BY_FIELD.get(spec.field, SAMPLE_BY_TYPE[spec.python_type]))
     assert plain(getattr(load(), spec.field)) != default
+
+
+@pytest.mark.parametrize("aliases", ["gpt-4o", "gpt-4o=", "=claude-opus-5"])
+def test_malformed_model_aliases_are_refused_at_start(aliases: str) -> None:
+    with pytest.raises(ValidationError, match="name=model"):
+        Settings(_env_file=None, model_aliases=aliases)  # type: ignore[call-arg]
