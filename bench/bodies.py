@@ -3,7 +3,9 @@
 - ``json``: a small non-streaming Messages request (~300 bytes);
 - ``sse``: a Claude Code-shaped streaming request (~90 KB): a large ``system`` array with cache
   control, 12 tool schemas, a few turns with tool use, ``metadata.user_id``, ``"stream": true``;
-- ``big``: a non-streaming request of exactly 1 MiB, nearly all of it one user message.
+- ``big``: a non-streaming request of exactly 1 MiB, nearly all of it one user message;
+- ``chat``: the ``sse`` case's text as an OpenAI Chat Completions streaming request (~90 KB),
+  sent to ``/v1/chat/completions``: the router only (nothing else translates).
 """
 
 from __future__ import annotations
@@ -166,8 +168,35 @@ def big_body() -> bytes:
     return orjson.dumps(request(prose(BIG_BODY_BYTES - base, seed=1)))
 
 
-BODIES: dict[str, Callable[[], bytes]] = {"json": json_body, "sse": sse_body, "big": big_body}
+def chat_body() -> bytes:
+    """An OpenAI-shaped streaming request about as large as ``sse``."""
+
+    def request(text: str) -> dict[str, object]:
+        return {
+            "model": "gpt-4o",
+            "max_tokens": 1024,
+            "messages": [
+                {"role": "system", "content": text},
+                {"role": "user", "content": prose(400, seed=7)},
+            ],
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+
+    base = len(orjson.dumps(request("")))
+    return orjson.dumps(request(prose(SSE_BODY_BYTES - base, seed=3)))
+
+
+BODIES: dict[str, Callable[[], bytes]] = {
+    "json": json_body,
+    "sse": sse_body,
+    "big": big_body,
+    "chat": chat_body,
+}
 STREAMING = {"sse"}
+# Cases only the router can serve, and the path each is sent to (others: /v1/messages).
+ROUTER_ONLY = {"chat"}
+PATHS = {"chat": "/v1/chat/completions"}
 # Claude Code's requests carry these betas; the other cases send no anthropic-beta header.
 ANTHROPIC_BETA = {"sse": "claude-code-20250219,interleaved-thinking-2025-05-14"}
 

@@ -1,4 +1,5 @@
--- wrk script: POST the file named by BENCH_BODY to /v1/messages with Anthropic's headers.
+-- wrk script: POST the file named by BENCH_BODY to BENCH_PATH (default /v1/messages) with
+-- Anthropic's headers.
 -- BENCH_API_KEY (x-api-key) and BENCH_ANTHROPIC_BETA (anthropic-beta) are sent when not empty.
 -- There is no request() or response() function, so wrk builds the request once and runs no Lua
 -- per request: the client costs the same for every target.
@@ -11,7 +12,7 @@ local function read_file(path)
 end
 
 wrk.method = "POST"
-wrk.path = "/v1/messages"
+wrk.path = os.getenv("BENCH_PATH") or "/v1/messages"
 wrk.body = read_file(assert(os.getenv("BENCH_BODY"), "BENCH_BODY is not set"))
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["anthropic-version"] = "2023-06-01"

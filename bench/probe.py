@@ -23,11 +23,11 @@ class Reply:
     body: bytes
 
 
-def send(port: int, body: bytes, headers: dict[str, str]) -> Reply:
-    """POST ``body`` to ``/v1/messages`` and read the whole response."""
+def send(port: int, body: bytes, headers: dict[str, str], path: str = "/v1/messages") -> Reply:
+    """POST ``body`` to ``path`` and read the whole response."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=_TIMEOUT_S)
     try:
-        connection.request("POST", "/v1/messages", body=body, headers=headers)
+        connection.request("POST", path, body=body, headers=headers)
         response = connection.getresponse()
         return Reply(
             status=response.status,
@@ -37,6 +37,21 @@ def send(port: int, body: bytes, headers: dict[str, str]) -> Reply:
         )
     finally:
         connection.close()
+
+
+def chat_problems(reply: Reply) -> list[str]:
+    """What is wrong with a translated (OpenAI chat) stream."""
+    if reply.status != 200:
+        return [f"status {reply.status}: {reply.body[:300]!r}"]
+    found = []
+    if not reply.content_type.startswith("text/event-stream"):
+        found.append(f"content-type {reply.content_type!r}, expected text/event-stream")
+    chunks = reply.body.count(b'"object":"chat.completion.chunk"')
+    if chunks < SSE_EVENT_COUNT // 2 or not reply.body.endswith(b"data: [DONE]\n\n"):
+        found.append(f"{chunks} chunks or no final [DONE]")
+    if b'"usage":{"prompt_tokens"' not in reply.body:
+        found.append("no usage chunk")
+    return found
 
 
 def problems(reply: Reply, streaming: bool, reference: Reply | None) -> list[str]:

@@ -6,7 +6,7 @@ proxy spends per request, and prints a Markdown report (``--write`` puts it in
 docs/benchmarks.md). Every process it starts is stopped at the end, and its temporary directory
 removed unless ``--keep``. See docs/benchmarks.md for the method.
 
-    .venv/bin/python bench/run.py [--duration 10] [--cases json,sse,big] [--connections 1,16]
+    .venv/bin/python bench/run.py [--duration 10] [--cases json,sse,big,chat] [--connections 1,16]
                                   [--targets direct,nginx,aiohttp,router] [--profile]
                                   [--profile-case sse] [--write] [--keep]
 """
@@ -77,7 +77,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--cases",
         type=_names(tuple(bodies.BODIES)),
         default=list(bodies.BODIES),
-        help="comma-separated, default json,sse,big",
+        help="comma-separated, default json,sse,big,chat",
     )
     parser.add_argument(
         "--connections", type=_counts, default=[1, 16], help="comma-separated, default 1,16"
@@ -91,7 +91,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--profile", action="store_true", help="also profile the router (py-spy)")
     parser.add_argument(
         "--profile-case",
-        choices=("json", "sse", "big"),
+        choices=tuple(bodies.BODIES),
         default=PROFILE_CASE,
         help=f"the case the profile loads the router with (default {PROFILE_CASE})",
     )
@@ -178,6 +178,12 @@ def probe_all(bench: Bench) -> list[str]:
     for case, path in bench.bodies.items():
         body, streaming = path.read_bytes(), case in bodies.STREAMING
         sent = headers(case, bench.api_key)
+        if case in bodies.ROUTER_ONLY:
+            if "router" in bench.targets:
+                url_path = bodies.PATHS[case]
+                reply = probe.send(bench.targets["router"].port, body, sent, url_path)
+                problems += [f"probe router {case}: {p}" for p in probe.chat_problems(reply)]
+            continue
         reference = probe.send(bench.upstream.port, body, sent)
         for name, server in bench.targets.items():
             try:
@@ -199,6 +205,7 @@ def load_for(bench: Bench, case: str, connections: int, target: str, seconds: in
         duration_s=seconds,
         api_key=bench.api_key,
         anthropic_beta=bodies.ANTHROPIC_BETA.get(case, ""),
+        path=bodies.PATHS.get(case, "/v1/messages"),
     )
 
 
@@ -225,6 +232,8 @@ def run_matrix(bench: Bench, args: argparse.Namespace) -> list[report.Measuremen
     for case in args.cases:
         for conns in args.connections:
             for target in bench.targets:
+                if case in bodies.ROUTER_ONLY and target != "router":
+                    continue
                 m = measure(bench, args, case, conns, target)
                 measurements.append(m)
                 progress(m)

@@ -84,6 +84,7 @@ class Load:
     duration_s: int
     api_key: str = ""
     anthropic_beta: str = ""
+    path: str = "/v1/messages"
     timeout_s: int = 10
 
 
@@ -105,6 +106,7 @@ def run(load: Load) -> WrkResult:
         "BENCH_BODY": str(load.body),
         "BENCH_API_KEY": load.api_key,
         "BENCH_ANTHROPIC_BETA": load.anthropic_beta,
+        "BENCH_PATH": load.path,
     }
     try:
         done = subprocess.run(

@@ -202,6 +202,18 @@ def test_any_split_of_the_bytes_gives_the_same_events(transcript: bytes, step: i
     )
 
 
+@pytest.mark.parametrize(
+    "text", ["plain", 'quote " and \\ backslash', "line\nbreak", "unicode é ✓", "}}", ""]
+)
+def test_text_deltas_read_fast_or_parsed_say_the_same(text: str) -> None:
+    compact = delta(0, {"type": "text_delta", "text": text})  # what the fast path reads
+    spaced = compact.replace(b'"text_delta",', b'"text_delta", ')  # only a parser reads this
+    assert compact != spaced
+    got = [deltas(translate(start() + event + finish("end_turn"))) for event in (compact, spaced)]
+    assert got[0] == got[1]
+    assert got[0][1] == {"content": text}
+
+
 def test_crlf_event_separators_are_understood() -> None:
     assert translate(TEXT.replace(b"\n", b"\r\n")) == translate(TEXT)
 

@@ -376,6 +376,11 @@ def message_to_chat(
 # --- streams -------------------------------------------------------------------------------------
 
 
+_TEXT_TAIL = b'},"finish_reason":null,"logprobs":null}]}\n\n'
+_DELTA_EVENT = b'event: content_block_delta\ndata: {"type":"content_block_delta","index":'
+_TEXT_DELTA = b',"delta":{"type":"text_delta","text":'
+
+
 class ChatStreamTranslator:
     """Anthropic SSE bytes in, OpenAI chat.completion.chunk SSE bytes out, event by event."""
 
@@ -390,6 +395,10 @@ class ChatStreamTranslator:
         self._tool_index: dict[int, int] = {}  # Anthropic block index -> OpenAI tool call index
         self._input_usage: dict[str, Any] = {}
         self.usage: dict[str, Any] | None = None
+        empty = self._chunk({"content": ""})
+        cut = empty.index(b'"content":""') + len(b'"content":')
+        self._text_head = empty[:cut]
+        assert empty[cut + 2 :] == _TEXT_TAIL, "orjson changed how it writes the chunk"
 
     def feed(self, chunk: bytes) -> bytes:
         """Any slice of the upstream body; returns the translated events that completed."""
@@ -421,8 +430,19 @@ class ChatStreamTranslator:
         return out + b"data: [DONE]\n\n"
 
     def _event(self, raw: bytes) -> bytes:
+        # Fast path for the most frequent event, a text delta in Anthropic's compact form
+        # (`...,"delta":{"type":"text_delta","text":"<string>"}}`): the text is already a JSON
+        # string, so it goes into the chunk as it is, without decoding and encoding it again.
+        marker = raw.find(_TEXT_DELTA)
+        if (
+            marker > 0
+            and raw.startswith(_DELTA_EVENT)
+            and raw.endswith(b'"}}')
+            and raw.count(b"\n") == 1
+        ):
+            return self._text_head + raw[marker + len(_TEXT_DELTA) : -2] + _TEXT_TAIL
         name, data = b"", b""
-        for line in raw.replace(b"\r", b"").split(b"\n"):
+        for line in raw.split(b"\n"):
             if line.startswith(b"event:"):
                 name = line[6:].strip()
             elif line.startswith(b"data:"):
@@ -455,7 +475,8 @@ class ChatStreamTranslator:
         if kind == "content_block_delta":
             delta = event.get("delta") or {}
             if delta.get("type") == "text_delta":
-                return self._chunk({"content": delta.get("text", "")})
+                # The most frequent event: the chunk's fixed parts are built once.
+                return self._text_head + orjson.dumps(delta.get("text", "")) + _TEXT_TAIL
             if delta.get("type") == "input_json_delta":
                 number = self._tool_index.get(event.get("index", 0), 0)
                 call = {"index": number, "function": {"arguments": delta.get("partial_json", "")}}
