@@ -64,7 +64,9 @@ async def test_a_completion_is_translated_both_ways(
     body = sent(fake_upstream)
     assert body["model"].startswith("claude-sonnet")
     assert (body["system"], body["max_tokens"]) == ("Be brief.", 50)
-    assert body["messages"] == [{"role": "user", "content": "Say hello"}]
+    assert body["messages"] == [
+        {"role": "user", "content": [{"type": "text", "text": "Say hello"}]}
+    ]
     headers = fake_upstream.requests[-1].headers
     assert headers["authorization"] == f"Bearer {OAUTH_TOKEN}"
     assert headers["anthropic-version"] == "2023-06-01"

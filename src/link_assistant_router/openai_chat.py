@@ -1,14 +1,13 @@
 """OpenAI Chat Completions <-> Anthropic Messages: requests, answers and streams. Pure: no I/O.
 
-``chat_to_messages`` turns a chat.completions request into a Messages request; what Claude cannot
-honour is refused with the field named. ``message_to_chat`` turns a Messages answer into a
+``chat_to_messages`` turns a chat.completions request into a Messages request and refuses, naming
+the field, what Claude cannot honour. ``message_to_chat`` turns a Messages answer into a
 chat.completion. ``ChatStreamTranslator`` turns a Messages event stream into chat.completion.chunk
-events as each event completes.
+events, each as soon as the upstream event it comes from is complete.
 """
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import orjson
@@ -25,6 +24,7 @@ FINISH_REASONS = {
     "tool_use": "tool_calls",
     "refusal": "content_filter",
 }
+_EMPTY_SCHEMA = {"type": "object", "properties": {}}
 
 
 class ChatRequestError(InvalidRequest):
@@ -35,76 +35,79 @@ class ChatRequestError(InvalidRequest):
         self.param = param
 
 
+def _shown(value: Any) -> str:
+    """A value for an error message: short strings quoted, anything else by its JSON type."""
+    if isinstance(value, str) and len(value) <= 40:
+        return repr(value)
+    return {dict: "an object", list: "a list", str: "a long string", type(None): "null"}.get(
+        type(value), type(value).__name__
+    )
+
+
 # --- requests ------------------------------------------------------------------------------------
 
 
 def chat_to_messages(document: Any, *, model: str) -> dict[str, Any]:
-    """An OpenAI chat.completions request body -> an Anthropic Messages body for ``model``."""
+    """An OpenAI chat.completions request body (parsed JSON) -> an Anthropic Messages body.
+
+    ``model`` is the upstream model id, already resolved from aliases. Raises ChatRequestError,
+    with ``param`` naming the field, for what is malformed or cannot be honoured.
+    """
     if not isinstance(document, dict):
         raise ChatRequestError("the request body must be a JSON object")
     _refuse_unsupported(document)
     system, turns = _conversation(document.get("messages"))
-    body: dict[str, Any] = {"model": model, "messages": turns}
+    body: dict[str, Any] = {"model": model, "messages": turns, "max_tokens": _max_tokens(document)}
     if system:
         body["system"] = "\n\n".join(system)
-    body["max_tokens"] = _max_tokens(document)
-    for name in ("temperature", "top_p"):
-        value = document.get(name)
-        if value is not None:
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise ChatRequestError(f"{name} must be a number", name)
-            body[name] = min(max(float(value), 0.0), 1.0)
-    stop = document.get("stop")
-    if stop is not None:
-        stops = [stop] if isinstance(stop, str) else stop
-        if not isinstance(stops, list) or not all(isinstance(s, str) for s in stops):
-            raise ChatRequestError("stop must be a string or a list of strings", "stop")
-        if stops:
-            body["stop_sequences"] = stops
-    if document.get("stream") is True:
-        body["stream"] = True
+    _copy_sampling(document, body)
+    stream = document.get("stream")
+    if stream is not None:
+        if not isinstance(stream, bool):
+            raise ChatRequestError("stream must be true or false", "stream")
+        body["stream"] = stream
     user = document.get("user")
-    if isinstance(user, str) and user:
-        body["metadata"] = {"user_id": user}
+    if user is not None:
+        if not isinstance(user, str):
+            raise ChatRequestError("user must be a string", "user")
+        if user:
+            body["metadata"] = {"user_id": user}
     tools = _tools(document)
+    choice = _tool_choice(document, tools)
     if tools:
         body["tools"] = tools
-    choice = _tool_choice(document)
     if choice is not None:
         body["tool_choice"] = choice
-    effort = document.get("reasoning_effort")
-    if effort is not None:
-        budget = THINKING_BUDGETS.get(effort) if isinstance(effort, str) else None
-        if budget is None:
-            raise ChatRequestError(
-                "reasoning_effort must be minimal, low, medium or high", "reasoning_effort"
-            )
-        body["thinking"] = {"type": "enabled", "budget_tokens": budget}
-        if body["max_tokens"] <= budget:
-            body["max_tokens"] += budget
-        body.pop("temperature", None)  # Claude thinks only at its default temperature
-        body.pop("top_p", None)
+    _think(document, body)
     return body
 
 
 def _refuse_unsupported(document: dict[str, Any]) -> None:
     n = document.get("n")
-    if n is not None and n != 1:
+    if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n != 1):
         raise ChatRequestError("n must be 1: Claude gives one answer per request", "n")
-    if document.get("logprobs"):
+    if document.get("logprobs") not in (None, False):
         raise ChatRequestError("logprobs are not available from Claude", "logprobs")
-    if document.get("top_logprobs") is not None:
+    if document.get("top_logprobs") not in (None, 0):
         raise ChatRequestError("top_logprobs are not available from Claude", "top_logprobs")
     for name in ("audio", "prediction", "web_search_options"):
         if document.get(name) is not None:
             raise ChatRequestError(f"{name} is not supported by this router", name)
     modalities = document.get("modalities")
-    if isinstance(modalities, list) and any(m != "text" for m in modalities):
-        raise ChatRequestError("only text output is supported", "modalities")
+    if modalities is not None and (not isinstance(modalities, list) or "audio" in modalities):
+        raise ChatRequestError("modalities: only text output is supported", "modalities")
+    for name in ("frequency_penalty", "presence_penalty"):
+        value = document.get(name)
+        if value is not None and value != 0:
+            raise ChatRequestError(f"{name} is not supported by Claude (only 0 is accepted)", name)
+    if document.get("logit_bias"):
+        raise ChatRequestError("logit_bias is not supported by Claude", "logit_bias")
     response_format = document.get("response_format")
-    if isinstance(response_format, dict) and response_format.get("type") not in (None, "text"):
+    if response_format is not None and (
+        not isinstance(response_format, dict) or response_format.get("type") != "text"
+    ):
         raise ChatRequestError(
-            "response_format other than text is not supported", "response_format"
+            "response_format: only type text is supported by this router", "response_format"
         )
 
 
@@ -113,72 +116,140 @@ def _max_tokens(document: dict[str, Any]) -> int:
         value = document.get(name)
         if value is None:
             continue
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ChatRequestError(f"{name} must be a positive integer", name)
         return value
     return DEFAULT_MAX_TOKENS
 
 
+def _copy_sampling(document: dict[str, Any], body: dict[str, Any]) -> None:
+    temperature = document.get("temperature")
+    if temperature is not None:
+        if not _is_number(temperature, 0, 2):
+            raise ChatRequestError("temperature must be a number from 0 to 2", "temperature")
+        body["temperature"] = min(float(temperature), 1.0)  # Claude's scale ends at 1
+    top_p = document.get("top_p")
+    if top_p is not None:
+        if not _is_number(top_p, 0, 1):
+            raise ChatRequestError("top_p must be a number from 0 to 1", "top_p")
+        body["top_p"] = float(top_p)
+    stop = document.get("stop")
+    if stop is not None:
+        stops = [stop] if isinstance(stop, str) else stop
+        if not isinstance(stops, list) or not all(isinstance(s, str) for s in stops):
+            raise ChatRequestError("stop must be a string or a list of strings", "stop")
+        stops = [s for s in stops if s]  # an empty stop sequence stops nothing
+        if stops:
+            body["stop_sequences"] = stops
+
+
+def _is_number(value: Any, low: float, high: float) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and low <= value <= high
+
+
+def _think(document: dict[str, Any], body: dict[str, Any]) -> None:
+    effort = document.get("reasoning_effort")
+    if effort is None or effort == "none":
+        return
+    budget = THINKING_BUDGETS.get(effort) if isinstance(effort, str) else None
+    if budget is None:
+        raise ChatRequestError(
+            "reasoning_effort must be none, minimal, low, medium or high", "reasoning_effort"
+        )
+    if body.get("tool_choice", {}).get("type") in ("any", "tool"):
+        raise ChatRequestError(
+            "Claude cannot be made to call a tool while it thinks: "
+            "use tool_choice auto or none with reasoning_effort",
+            "tool_choice",
+        )
+    body["thinking"] = {"type": "enabled", "budget_tokens": budget}
+    if body["max_tokens"] <= budget:  # the budget is part of max_tokens: keep room to answer
+        body["max_tokens"] += budget
+    body.pop("temperature", None)  # Claude thinks only at its default sampling
+    body.pop("top_p", None)
+
+
 def _conversation(messages: Any) -> tuple[list[str], list[dict[str, Any]]]:
-    """The system texts and the alternating user/assistant turns."""
+    """The system texts, and the turns with same-role neighbours merged (Claude alternates)."""
     if not isinstance(messages, list) or not messages:
         raise ChatRequestError("messages must be a non-empty list", "messages")
     system: list[str] = []
     turns: list[dict[str, Any]] = []
+    call_ids: dict[str, str] = {}  # function name -> id of its latest call, for `function` results
     for number, message in enumerate(messages):
         where = f"messages[{number}]"
         if not isinstance(message, dict):
             raise ChatRequestError(f"{where} must be an object", where)
         role = message.get("role")
         if role in ("system", "developer"):
-            system.append(_text_only(message.get("content"), where))
+            text = _text(message.get("content"), where)
+            if text:
+                system.append(text)
         elif role == "user":
-            _append(turns, "user", _user_blocks(message.get("content"), where))
+            _add_turn(turns, "user", _user_blocks(message.get("content"), where))
         elif role == "assistant":
-            _append(turns, "assistant", _assistant_blocks(message, where))
-        elif role in ("tool", "function"):
-            _append(turns, "user", [_tool_result(message, where)])
+            blocks = _assistant_blocks(message, number)
+            call_ids.update((b["name"], b["id"]) for b in blocks if b["type"] == "tool_use")
+            _add_turn(turns, "assistant", blocks)
+        elif role == "tool":
+            tool_call_id = message.get("tool_call_id")
+            if not isinstance(tool_call_id, str) or not tool_call_id:
+                raise ChatRequestError(f"{where}.tool_call_id is required", f"{where}.tool_call_id")
+            _add_turn(turns, "user", [_tool_result(tool_call_id, message.get("content"), where)])
+        elif role == "function":
+            name = message.get("name")
+            if not isinstance(name, str) or name not in call_ids:
+                raise ChatRequestError(
+                    f"{where}.name must name a function an earlier assistant message called",
+                    f"{where}.name",
+                )
+            _add_turn(turns, "user", [_tool_result(call_ids[name], message.get("content"), where)])
         else:
-            raise ChatRequestError(f"{where}.role {role!r} is not supported", f"{where}.role")
+            raise ChatRequestError(f"{where}.role {_shown(role)} is not supported", f"{where}.role")
     if not turns:
-        raise ChatRequestError("messages needs at least one user message", "messages")
+        raise ChatRequestError("messages needs at least one non-empty user message", "messages")
     return system, turns
 
 
-def _append(turns: list[dict[str, Any]], role: str, blocks: list[dict[str, Any]]) -> None:
-    """Add a turn; Claude needs alternating roles, so a turn of the same role merges in."""
+def _add_turn(turns: list[dict[str, Any]], role: str, blocks: list[dict[str, Any]]) -> None:
     if not blocks:
         return
-    if turns and turns[-1]["role"] == role:
-        previous = turns[-1]["content"]
-        if isinstance(previous, str):
-            previous = [{"type": "text", "text": previous}]
-        turns[-1]["content"] = previous + blocks
-        return
-    if len(blocks) == 1 and blocks[0]["type"] == "text" and role == "user":
-        turns.append({"role": role, "content": blocks[0]["text"]})
-    else:
+    if not turns or turns[-1]["role"] != role:
         turns.append({"role": role, "content": blocks})
+        return
+    content = turns[-1]["content"]
+    if blocks[0]["type"] == "tool_result" and content[-1]["type"] != "tool_result":
+        # Claude wants a turn's tool results before its text: a late result moves up.
+        at = next(i for i, block in enumerate(content) if block["type"] != "tool_result")
+        content[at:at] = blocks
+    else:
+        content.extend(blocks)
 
 
-def _text_only(content: Any, where: str) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        texts = []
-        for number, part in enumerate(content):
-            if not isinstance(part, dict) or part.get("type") != "text":
-                raise ChatRequestError(
-                    f"{where}.content[{number}] must be a text part", f"{where}.content"
-                )
-            texts.append(str(part.get("text", "")))
-        return "".join(texts)
-    raise ChatRequestError(f"{where}.content must be a string or text parts", f"{where}.content")
+def _text(content: Any, where: str, *, refusals: bool = False) -> str:
+    """A string, or text parts joined; null is empty."""
+    if content is None or isinstance(content, str):
+        return content or ""
+    if not isinstance(content, list):
+        raise ChatRequestError(
+            f"{where}.content must be a string or a list of text parts", f"{where}.content"
+        )
+    texts = []
+    for number, part in enumerate(content):
+        at = f"{where}.content[{number}]"
+        kind = part.get("type") if isinstance(part, dict) else None
+        key = "refusal" if refusals and kind == "refusal" else "text"
+        if kind != key:
+            raise ChatRequestError(f"{at}.type {_shown(kind)} is not supported here", f"{at}.type")
+        if not isinstance(part.get(key), str):
+            raise ChatRequestError(f"{at}.{key} must be a string", f"{at}.{key}")
+        texts.append(part[key])
+    return "".join(texts)
 
 
 def _user_blocks(content: Any, where: str) -> list[dict[str, Any]]:
     if isinstance(content, str):
-        return [{"type": "text", "text": content}]
+        return [{"type": "text", "text": content}] if content else []
     if not isinstance(content, list):
         raise ChatRequestError(f"{where}.content must be a string or a list", f"{where}.content")
     blocks = []
@@ -186,145 +257,164 @@ def _user_blocks(content: Any, where: str) -> list[dict[str, Any]]:
         at = f"{where}.content[{number}]"
         kind = part.get("type") if isinstance(part, dict) else None
         if kind == "text":
-            blocks.append({"type": "text", "text": str(part.get("text", ""))})
+            text = part.get("text")
+            if not isinstance(text, str):
+                raise ChatRequestError(f"{at}.text must be a string", f"{at}.text")
+            if text:
+                blocks.append({"type": "text", "text": text})
         elif kind == "image_url":
-            blocks.append(_image(part.get("image_url"), at))
+            blocks.append(_image(part.get("image_url"), f"{at}.image_url"))
         else:
-            raise ChatRequestError(f"{at}.type {kind!r} is not supported", f"{at}.type")
+            raise ChatRequestError(f"{at}.type {_shown(kind)} is not supported", f"{at}.type")
     return blocks
 
 
 def _image(image: Any, where: str) -> dict[str, Any]:
     url = image.get("url") if isinstance(image, dict) else image
     if not isinstance(url, str):
-        raise ChatRequestError(f"{where}.image_url needs a url", f"{where}.image_url")
+        raise ChatRequestError(f"{where}.url must be a string", f"{where}.url")
     if url.startswith("data:"):
-        header, sep, data = url[5:].partition(",")
+        header, comma, data = url[5:].partition(",")
         media_type, _, encoding = header.partition(";")
-        if not sep or encoding != "base64" or not media_type:
+        if not comma or encoding != "base64" or not media_type.startswith("image/"):
             raise ChatRequestError(
-                f"{where}: data URLs must be data:<type>;base64,<data>", f"{where}.image_url"
+                f"{where}.url: a data URL must read data:image/<type>;base64,<data>",
+                f"{where}.url",
             )
         return {
             "type": "image",
             "source": {"type": "base64", "media_type": media_type, "data": data},
         }
-    if url.startswith(("http://", "https://")):
+    if url.startswith(("https://", "http://")):
         return {"type": "image", "source": {"type": "url", "url": url}}
-    raise ChatRequestError(
-        f"{where}: image URLs must be http(s) or data URLs", f"{where}.image_url"
-    )
+    raise ChatRequestError(f"{where}.url must be an http(s) or data: URL", f"{where}.url")
 
 
-def _assistant_blocks(message: dict[str, Any], where: str) -> list[dict[str, Any]]:
-    content = message.get("content")
-    blocks: list[dict[str, Any]] = []
-    if content is not None:
-        text = _text_only(content, where) if not isinstance(content, str) else content
-        if text:
-            blocks.append({"type": "text", "text": text})
+def _assistant_blocks(message: dict[str, Any], number: int) -> list[dict[str, Any]]:
+    where = f"messages[{number}]"
+    text = _text(message.get("content"), where, refusals=True)
+    blocks: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
     calls = message.get("tool_calls")
-    if calls is None and isinstance(message.get("function_call"), dict):
-        calls = [{"id": "call_" + os.urandom(8).hex(), "function": message["function_call"]}]
-    for number, call in enumerate(calls or []):
-        at = f"{where}.tool_calls[{number}]"
-        function = call.get("function") if isinstance(call, dict) else None
-        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
-            raise ChatRequestError(f"{at} needs a function with a name", at)
-        blocks.append(
-            {
-                "type": "tool_use",
-                "id": str(call.get("id") or "call_" + os.urandom(8).hex()),
-                "name": function["name"],
-                "input": _arguments(function.get("arguments"), f"{at}.function.arguments"),
-            }
-        )
+    if calls is not None:
+        if not isinstance(calls, list):
+            raise ChatRequestError(f"{where}.tool_calls must be a list", f"{where}.tool_calls")
+        for position, call in enumerate(calls):
+            at = f"{where}.tool_calls[{position}]"
+            if not isinstance(call, dict):
+                raise ChatRequestError(f"{at} must be an object", at)
+            call_id = call.get("id")
+            if not isinstance(call_id, str) or not call_id:
+                raise ChatRequestError(f"{at}.id is required", f"{at}.id")
+            blocks.append(_tool_use(call_id, call.get("function"), f"{at}.function"))
+    elif message.get("function_call") is not None:
+        # The legacy form has no id; one made from the message's position is unique and stable.
+        call_id = f"call_function_{number}"
+        blocks.append(_tool_use(call_id, message["function_call"], f"{where}.function_call"))
     return blocks
 
 
-def _arguments(arguments: Any, where: str) -> Any:
+def _tool_use(call_id: str, function: Any, where: str) -> dict[str, Any]:
+    if not isinstance(function, dict):
+        raise ChatRequestError(f"{where} must be an object", where)
+    name = function.get("name")
+    if not isinstance(name, str) or not name:
+        raise ChatRequestError(f"{where}.name is required", f"{where}.name")
+    arguments = function.get("arguments")
     if arguments is None or arguments == "":
-        return {}
-    if not isinstance(arguments, str):
-        raise ChatRequestError(f"{where} must be a JSON string", where)
-    try:
-        return orjson.loads(arguments)
-    except orjson.JSONDecodeError as exc:
-        raise ChatRequestError(f"{where} is not valid JSON", where) from exc
+        tool_input: Any = {}
+    elif not isinstance(arguments, str):
+        raise ChatRequestError(f"{where}.arguments must be a JSON string", f"{where}.arguments")
+    else:
+        try:
+            tool_input = orjson.loads(arguments)
+        except orjson.JSONDecodeError as exc:
+            raise ChatRequestError(
+                f"{where}.arguments is not valid JSON", f"{where}.arguments"
+            ) from exc
+        if not isinstance(tool_input, dict):
+            raise ChatRequestError(
+                f"{where}.arguments must encode a JSON object", f"{where}.arguments"
+            )
+    return {"type": "tool_use", "id": call_id, "name": name, "input": tool_input}
 
 
-def _tool_result(message: dict[str, Any], where: str) -> dict[str, Any]:
-    tool_use_id = message.get("tool_call_id") or message.get("name")
-    if not isinstance(tool_use_id, str) or not tool_use_id:
-        raise ChatRequestError(f"{where} needs tool_call_id", f"{where}.tool_call_id")
-    content = message.get("content")
-    text = content if isinstance(content, str) else _text_only(content or "", where)
-    return {"type": "tool_result", "tool_use_id": tool_use_id, "content": text}
+def _tool_result(tool_use_id: str, content: Any, where: str) -> dict[str, Any]:
+    return {"type": "tool_result", "tool_use_id": tool_use_id, "content": _text(content, where)}
 
 
 def _tools(document: dict[str, Any]) -> list[dict[str, Any]]:
     tools = []
-    for number, tool in enumerate(document.get("tools") or []):
-        at = f"tools[{number}]"
-        if not isinstance(tool, dict) or tool.get("type") != "function":
-            raise ChatRequestError(f"{at}: only function tools are supported", at)
-        tools.append(_function_tool(tool.get("function"), at))
-    for number, function in enumerate(document.get("functions") or []):
-        tools.append(_function_tool(function, f"functions[{number}]"))
+    for name in ("tools", "functions"):
+        listed = document.get(name)
+        if listed is None:
+            continue
+        if not isinstance(listed, list):
+            raise ChatRequestError(f"{name} must be a list", name)
+        for number, entry in enumerate(listed):
+            at = f"{name}[{number}]"
+            if name == "tools":
+                if not isinstance(entry, dict) or entry.get("type") != "function":
+                    raise ChatRequestError(f"{at}: only function tools are supported", f"{at}.type")
+                entry, at = entry.get("function"), f"{at}.function"
+            tools.append(_tool(entry, at))
     return tools
 
 
-def _function_tool(function: Any, where: str) -> dict[str, Any]:
-    if not isinstance(function, dict) or not isinstance(function.get("name"), str):
-        raise ChatRequestError(f"{where} needs a function with a name", where)
-    tool: dict[str, Any] = {
-        "name": function["name"],
-        "input_schema": function.get("parameters") or {"type": "object", "properties": {}},
-    }
-    if isinstance(function.get("description"), str):
-        tool["description"] = function["description"]
+def _tool(function: Any, where: str) -> dict[str, Any]:
+    if not isinstance(function, dict):
+        raise ChatRequestError(f"{where} must be an object", where)
+    name, description = function.get("name"), function.get("description")
+    if not isinstance(name, str) or not name:
+        raise ChatRequestError(f"{where}.name is required", f"{where}.name")
+    schema = function.get("parameters")
+    if schema is not None and not isinstance(schema, dict):
+        raise ChatRequestError(f"{where}.parameters must be a JSON schema object", where)
+    tool: dict[str, Any] = {"name": name, "input_schema": schema or _EMPTY_SCHEMA}
+    if description is not None:
+        if not isinstance(description, str):
+            raise ChatRequestError(f"{where}.description must be a string", where)
+        tool["description"] = description
     return tool
 
 
-def _tool_choice(document: dict[str, Any]) -> dict[str, Any] | None:
-    choice = document.get("tool_choice", document.get("function_call"))
+def _tool_choice(document: dict[str, Any], tools: list[dict[str, Any]]) -> dict[str, Any] | None:
+    param = "tool_choice" if "tool_choice" in document else "function_call"  # or the legacy name
+    choice = document.get(param)
     parallel = document.get("parallel_tool_calls")
-    result: dict[str, Any] | None
-    if choice is None:
-        result = None
-    elif choice == "auto":
+    if parallel is not None and not isinstance(parallel, bool):
+        raise ChatRequestError("parallel_tool_calls must be true or false", "parallel_tool_calls")
+    if choice is None or choice == "auto":
         result = {"type": "auto"}
     elif choice == "none":
         result = {"type": "none"}
     elif choice == "required":
         result = {"type": "any"}
     elif isinstance(choice, dict):
-        function = choice.get("function") if "function" in choice else choice
+        function = choice.get("function") if param == "tool_choice" else choice
         name = function.get("name") if isinstance(function, dict) else None
-        if not isinstance(name, str):
-            raise ChatRequestError("tool_choice must name a function", "tool_choice")
+        if not isinstance(name, str) or name not in {tool["name"] for tool in tools}:
+            raise ChatRequestError(f"{param} must name one of the functions in tools", param)
         result = {"type": "tool", "name": name}
     else:
-        raise ChatRequestError(
-            "tool_choice must be auto, none, required or a function", "tool_choice"
-        )
-    if parallel is False:
-        result = {**(result or {"type": "auto"}), "disable_parallel_tool_use": True}
-    return result
+        raise ChatRequestError(f"{param} must be auto, none, required or a function", param)
+    if not tools:  # Claude refuses a tool_choice without tools
+        if result["type"] == "any":
+            raise ChatRequestError(f"{param} requires a tool call but no tools are given", param)
+        return None
+    if parallel is False and result["type"] != "none":
+        return {**result, "disable_parallel_tool_use": True}
+    return None if choice is None else result
 
 
 # --- answers -------------------------------------------------------------------------------------
 
 
 def chat_usage(usage: dict[str, Any]) -> dict[str, Any]:
-    """Anthropic usage -> OpenAI's: prompt tokens include cache writes and reads."""
-    cached = int(usage.get("cache_read_input_tokens") or 0)
-    prompt = (
-        int(usage.get("input_tokens") or 0)
-        + int(usage.get("cache_creation_input_tokens") or 0)
-        + cached
-    )
-    completion = int(usage.get("output_tokens") or 0)
+    """Anthropic usage -> OpenAI's: prompt tokens include cache writes and cache reads."""
+    cached = usage.get("cache_read_input_tokens") or 0
+    prompt = (usage.get("input_tokens") or 0) + (usage.get("cache_creation_input_tokens") or 0)
+    prompt += cached
+    completion = usage.get("output_tokens") or 0
     return {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
@@ -336,38 +426,32 @@ def chat_usage(usage: dict[str, Any]) -> dict[str, Any]:
 def message_to_chat(
     message: dict[str, Any], *, model: str, completion_id: str, created: int
 ) -> dict[str, Any]:
-    """An Anthropic Messages answer -> an OpenAI chat.completion (``model``: as asked)."""
+    """An Anthropic Messages response -> an OpenAI chat.completion; ``model`` as the client asked.
+
+    Text blocks join into ``content`` (null when there are none), tool_use blocks become
+    ``tool_calls``; thinking is not shown.
+    """
     texts: list[str] = []
     calls: list[dict[str, Any]] = []
-    for block in message.get("content") or []:
-        if block.get("type") == "text":
-            texts.append(block.get("text", ""))
-        elif block.get("type") == "tool_use":
-            calls.append(
-                {
-                    "id": block.get("id"),
-                    "type": "function",
-                    "function": {
-                        "name": block.get("name"),
-                        "arguments": orjson.dumps(block.get("input", {})).decode(),
-                    },
-                }
-            )
+    for block in message.get("content") or ():
+        kind = block.get("type")
+        if kind == "text":
+            texts.append(block.get("text") or "")
+        elif kind == "tool_use":
+            arguments = orjson.dumps(block.get("input") or {}).decode()
+            function = {"name": block.get("name"), "arguments": arguments}
+            calls.append({"id": block.get("id"), "type": "function", "function": function})
     reply: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts else None}
     if calls:
         reply["tool_calls"] = calls
+    finish_reason = FINISH_REASONS.get(message.get("stop_reason") or "", "stop")
     return {
         "id": completion_id,
         "object": "chat.completion",
         "created": created,
         "model": model,
         "choices": [
-            {
-                "index": 0,
-                "message": reply,
-                "finish_reason": FINISH_REASONS.get(message.get("stop_reason") or "", "stop"),
-                "logprobs": None,
-            }
+            {"index": 0, "message": reply, "finish_reason": finish_reason, "logprobs": None}
         ],
         "usage": chat_usage(message.get("usage") or {}),
     }
@@ -375,141 +459,191 @@ def message_to_chat(
 
 # --- streams -------------------------------------------------------------------------------------
 
+_DONE = b"data: [DONE]\n\n"
+_PING = b": ping\n\n"
+_TEXT_OPEN = b'{"content":'
+_MORE = b',"finish_reason":null,"logprobs":null}]}\n\n'
+_TEXT_CLOSE = b"}" + _MORE
+_TEXT_DELTA_START = b'event: content_block_delta\ndata: {"type":"content_block_delta","index":'
+_TEXT_DELTA_MARK = b',"delta":{"type":"text_delta","text":'
 
-_TEXT_TAIL = b'},"finish_reason":null,"logprobs":null}]}\n\n'
-_DELTA_EVENT = b'event: content_block_delta\ndata: {"type":"content_block_delta","index":'
-_TEXT_DELTA = b',"delta":{"type":"text_delta","text":'
+
+def _text_delta_json(raw: bytes) -> bytes | None:
+    """The text of a text delta as the JSON string upstream wrote, if the event has the exact
+    layout Anthropic writes (else None): the text goes out without being decoded and encoded."""
+    mark = raw.find(_TEXT_DELTA_MARK, len(_TEXT_DELTA_START))
+    if mark < 0:
+        return None
+    text = raw[mark + len(_TEXT_DELTA_MARK) : -2]  # up to the closing `}}`
+    # One JSON string and nothing after it: a quote at each end, no other, neither escaped.
+    # (A text with a quote in it is left to the parser.)
+    if text.count(b'"') != 2 or text[:1] != b'"' or b'\\"' in text:
+        return None
+    return text
+
+
+def _event_data(raw: bytes) -> Any:
+    """The parsed data of one SSE event; None when it has no data or the data is not JSON."""
+    # Anthropic writes `event: <name>\ndata: <json>`; that JSON is read without splitting lines.
+    if raw.startswith(b"event:"):
+        newline = raw.find(b"\n")
+        if raw.startswith(b"data:", newline + 1):
+            try:
+                return orjson.loads(raw[newline + 6 :])
+            except orjson.JSONDecodeError:
+                pass  # more lines than that: read it the general way
+    data = b"\n".join(line[5:] for line in raw.split(b"\n") if line.startswith(b"data:"))
+    try:
+        return orjson.loads(data) if data else None
+    except orjson.JSONDecodeError:
+        return None
 
 
 class ChatStreamTranslator:
-    """Anthropic SSE bytes in, OpenAI chat.completion.chunk SSE bytes out, event by event."""
+    """Anthropic SSE bytes in, OpenAI chat.completion.chunk SSE bytes out.
+
+    ``feed`` takes any slice of the upstream body and returns the chunks of the events it
+    completed; ``close`` at upstream EOF returns the rest and ``data: [DONE]``, exactly once. An
+    upstream ``error`` event becomes an OpenAI error chunk and ends the stream. Events it does
+    not know (or cannot read) give nothing.
+    """
 
     def __init__(
         self, *, model: str, completion_id: str, created: int, include_usage: bool
     ) -> None:
-        self._head = {"id": completion_id, "object": "chat.completion.chunk", "created": created}
-        self._model = model
+        header = {"id": completion_id, "object": "chat.completion.chunk", "created": created}
+        self._header = {**header, "model": model}
+        # Every chunk is this prefix, a delta and an ending: the fixed parts are encoded once.
+        self._prefix = (
+            b"data: " + orjson.dumps(self._header)[:-1] + b',"choices":[{"index":0,"delta":'
+        )
         self._include_usage = include_usage
-        self._pending = b""
+        self._partial = bytearray()  # the start of an event not complete yet
+        self._held_cr = False  # the slice ended in CR, which may be half of a CRLF
         self._done = False
-        self._tool_index: dict[int, int] = {}  # Anthropic block index -> OpenAI tool call index
-        self._input_usage: dict[str, Any] = {}
-        self.usage: dict[str, Any] | None = None
-        empty = self._chunk({"content": ""})
-        cut = empty.index(b'"content":""') + len(b'"content":')
-        self._text_head = empty[:cut]
-        assert empty[cut + 2 :] == _TEXT_TAIL, "orjson changed how it writes the chunk"
+        self._tool_calls: dict[int, int] = {}  # Anthropic block index -> OpenAI tool call index
+        self._prompt_usage: dict[str, Any] = {}
+        self._usage: dict[str, Any] | None = None
+
+    @property
+    def usage(self) -> dict[str, Any] | None:
+        """The OpenAI usage dict, once the upstream's message_delta has told the output count."""
+        return self._usage
 
     def feed(self, chunk: bytes) -> bytes:
-        """Any slice of the upstream body; returns the translated events that completed."""
+        """Any slice of the upstream SSE body -> the translated SSE bytes (b"" if none complete)."""
         if self._done:
             return b""
-        data = self._pending + chunk if self._pending else chunk
-        if b"\r" in data:  # CRLF line ends (a CR at the very end waits for its LF)
-            data = data.replace(b"\r\n", b"\n")
-        out: list[bytes] = []
-        start = 0
-        while not self._done:
-            end = data.find(b"\n\n", start)
-            if end < 0:
-                break
-            out.append(self._event(data[start:end]))
-            start = end + 2
-        self._pending = data[start:] if not self._done else b""
-        return b"".join(out)
+        if self._held_cr or b"\r" in chunk:
+            chunk = self._without_cr(chunk)
+        if self._partial:
+            # Join only when the slice can end the event, so an event fed piecemeal costs linear
+            # time (and the partial event never holds a blank line).
+            if b"\n\n" not in chunk and not (chunk[:1] == b"\n" and self._partial[-1] == 10):
+                self._partial += chunk
+                return b""
+            self._partial += chunk
+            chunk = bytes(self._partial)
+            self._partial.clear()
+        events = chunk.split(b"\n\n")
+        rest = events.pop()
+        if len(events) == 1:
+            out = self._event(events[0])
+        else:
+            out = b"".join([self._event(raw) for raw in events])
+        if rest:
+            self._partial += rest
+        return out
 
     def close(self) -> bytes:
-        """At the end of the upstream body: what remains, then ``data: [DONE]`` (once)."""
+        """At upstream EOF: what an unterminated last event gives, then ``data: [DONE]`` (once)."""
         if self._done:
             return b""
-        out = self._event(self._pending) if self._pending.strip() else b""
-        self._pending = b""
-        if self._done:
+        out = self._event(bytes(self._partial)) if self._partial.strip() else b""
+        self._partial.clear()
+        if self._done:  # that event was an error, which has ended the stream
             return out
         self._done = True
-        return out + b"data: [DONE]\n\n"
+        return out + _DONE
+
+    def _without_cr(self, chunk: bytes) -> bytes:
+        if self._held_cr:
+            chunk, self._held_cr = b"\r" + chunk, False
+        if chunk.endswith(b"\r"):
+            chunk, self._held_cr = chunk[:-1], True
+        return chunk.replace(b"\r\n", b"\n")
 
     def _event(self, raw: bytes) -> bytes:
-        # Fast path for the most frequent event, a text delta in Anthropic's compact form
-        # (`...,"delta":{"type":"text_delta","text":"<string>"}}`): the text is already a JSON
-        # string, so it goes into the chunk as it is, without decoding and encoding it again.
-        marker = raw.find(_TEXT_DELTA)
-        if (
-            marker > 0
-            and raw.startswith(_DELTA_EVENT)
-            and raw.endswith(b'"}}')
-            and raw.count(b"\n") == 1
-        ):
-            return self._text_head + raw[marker + len(_TEXT_DELTA) : -2] + _TEXT_TAIL
-        name, data = b"", b""
-        for line in raw.split(b"\n"):
-            if line.startswith(b"event:"):
-                name = line[6:].strip()
-            elif line.startswith(b"data:"):
-                data += line[5:].strip()
-        if not data:
+        if self._done or not raw:
             return b""
-        if name == b"ping":
-            return b": ping\n\n"
+        if raw.startswith(_TEXT_DELTA_START) and raw.endswith(b'"}}'):  # the most frequent event
+            text = _text_delta_json(raw)
+            if text is not None:
+                return self._prefix + _TEXT_OPEN + text + _TEXT_CLOSE
+        event = _event_data(raw)
+        if not isinstance(event, dict):
+            return b""
         try:
-            event = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            return b""
-        kind = event.get("type") if isinstance(event, dict) else None
-        if kind == "message_start":
-            self._input_usage = (event.get("message") or {}).get("usage") or {}
-            return self._chunk({"role": "assistant", "content": ""})
-        if kind == "content_block_start":
-            block = event.get("content_block") or {}
-            if block.get("type") != "tool_use":
-                return b""
-            number = len(self._tool_index)
-            self._tool_index[event.get("index", 0)] = number
-            call = {
-                "index": number,
-                "id": block.get("id"),
-                "type": "function",
-                "function": {"name": block.get("name"), "arguments": ""},
-            }
-            return self._chunk({"tool_calls": [call]})
-        if kind == "content_block_delta":
-            delta = event.get("delta") or {}
-            if delta.get("type") == "text_delta":
-                # The most frequent event: the chunk's fixed parts are built once.
-                return self._text_head + orjson.dumps(delta.get("text", "")) + _TEXT_TAIL
-            if delta.get("type") == "input_json_delta":
-                number = self._tool_index.get(event.get("index", 0), 0)
-                call = {"index": number, "function": {"arguments": delta.get("partial_json", "")}}
-                return self._chunk({"tool_calls": [call]})
-            return b""  # thinking and signatures are not shown
-        if kind == "message_delta":
-            usage = {**self._input_usage, **(event.get("usage") or {})}
-            self.usage = chat_usage(usage)
-            reason = (event.get("delta") or {}).get("stop_reason") or ""
-            out = self._chunk({}, FINISH_REASONS.get(reason, "stop"))
-            if self._include_usage:
-                out += self._sse(
-                    {**self._head, "model": self._model, "choices": [], "usage": self.usage}
-                )
-            return out
-        if kind == "error":
-            error = event.get("error") or {}
-            self._done = True
-            body = {
-                "error": {
-                    "message": error.get("message", "the upstream stream failed"),
-                    "type": error.get("type", "api_error"),
-                    "param": None,
-                    "code": None,
-                }
-            }
-            return self._sse(body) + b"data: [DONE]\n\n"
+            kind = event.get("type")
+            if kind == "content_block_delta":
+                delta = event["delta"]
+                if delta["type"] == "text_delta":
+                    return self._prefix + _TEXT_OPEN + orjson.dumps(delta["text"]) + _TEXT_CLOSE
+                if delta["type"] == "input_json_delta":
+                    return self._arguments(event["index"], delta["partial_json"])
+                return b""  # thinking and its signature are not shown
+            if kind == "content_block_start":
+                return self._block_start(event["index"], event["content_block"])
+            if kind == "message_start":
+                self._prompt_usage = event["message"].get("usage") or {}
+                return self._prefix + b'{"role":"assistant","content":""}' + _MORE
+            if kind == "message_delta":
+                return self._finish(event)
+            if kind == "ping":
+                return _PING
+            if kind == "error":
+                return self._error(event.get("error"))
+        except (KeyError, TypeError, AttributeError, orjson.JSONEncodeError):
+            pass  # an event not in the documented shape: nothing to tell the client
+        return b""  # content_block_stop, message_stop, and what later API versions add
+
+    def _block_start(self, index: int, block: dict[str, Any]) -> bytes:
+        kind = block["type"]
+        if kind == "tool_use":
+            number = self._tool_calls[index] = len(self._tool_calls)
+            function = {"name": block["name"], "arguments": ""}
+            call = {"index": number, "id": block["id"], "type": "function", "function": function}
+            return self._prefix + orjson.dumps({"tool_calls": [call]}) + _MORE
+        if kind == "text" and block.get("text"):
+            return self._prefix + _TEXT_OPEN + orjson.dumps(block["text"]) + _TEXT_CLOSE
         return b""
 
-    def _chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
-        choice = {"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": None}
-        return self._sse({**self._head, "model": self._model, "choices": [choice]})
+    def _arguments(self, index: int, partial_json: str) -> bytes:
+        call = {"index": self._tool_calls[index], "function": {"arguments": partial_json}}
+        return self._prefix + orjson.dumps({"tool_calls": [call]}) + _MORE
 
-    @staticmethod
-    def _sse(document: dict[str, Any]) -> bytes:
-        return b"data: " + orjson.dumps(document) + b"\n\n"
+    def _finish(self, event: dict[str, Any]) -> bytes:
+        # message_delta's usage is cumulative; newer API versions repeat the input counts in it.
+        usage = {**self._prompt_usage}
+        usage.update((k, v) for k, v in (event.get("usage") or {}).items() if v is not None)
+        self._usage = chat_usage(usage)
+        reason = FINISH_REASONS.get(event["delta"].get("stop_reason") or "", "stop")
+        out = self._prefix + b'{},"finish_reason":"%b","logprobs":null}]}\n\n' % reason.encode()
+        if self._include_usage:
+            document = {**self._header, "choices": [], "usage": self._usage}
+            out += b"data: " + orjson.dumps(document) + b"\n\n"
+        return out
+
+    def _error(self, error: Any) -> bytes:
+        self._done = True
+        if not isinstance(error, dict):
+            error = {}
+        body = {
+            "error": {
+                "message": str(error.get("message") or "the upstream stream failed"),
+                "type": str(error.get("type") or "api_error"),
+                "param": None,
+                "code": None,
+            }
+        }
+        return b"data: " + orjson.dumps(body) + b"\n\n" + _DONE
