@@ -12,6 +12,8 @@ import time
 
 from aiohttp import web
 
+from link_assistant_router.usage import Usage
+
 log = logging.getLogger("link_assistant_router.access")
 
 
@@ -26,18 +28,23 @@ class RequestLog:
         "attempts",
         "bytes_in",
         "bytes_out",
+        "client",
         "duration_ms",
         "key_id",
         "key_label",
         "method",
+        "model",
         "outcome",
         "path",
         "request_id",
+        "session",
         "started",
         "status",
         "ttfb",
         "upstream_request_id",
         "upstream_status",
+        "usage",
+        "usage_complete",
     )
 
     def __init__(self, method: str, path: str) -> None:
@@ -57,6 +64,12 @@ class RequestLog:
         self.account: str | None = None
         self.attempts = 0
         self.duration_ms = 0.0
+        # Filled by the proxy and the translated routes: what the ledger and metrics record.
+        self.model: str | None = None
+        self.session: str | None = None
+        self.client: str | None = None
+        self.usage: Usage | None = None
+        self.usage_complete = True
 
     def mark_first_byte(self) -> None:
         self.ttfb = time.perf_counter() - self.started
