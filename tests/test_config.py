@@ -314,6 +314,7 @@ SAMPLE_BY_FIELD = {
     "log_level": "error",
     "log_format": "json",
     "model_aliases": "gpt-4o=claude-opus-5",
+    "cache_read_weight": "0.5",
 }
 
 

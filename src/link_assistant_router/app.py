@@ -23,7 +23,9 @@ from link_assistant_router.admin import TokenAdmin
 from link_assistant_router.boundary import error_boundary
 from link_assistant_router.chat_completions import ChatCompletions
 from link_assistant_router.config import Settings
+from link_assistant_router.governor import Governor
 from link_assistant_router.keys import KeyService, load_signing_secret
+from link_assistant_router.ledger import UsageLedger
 from link_assistant_router.models import ModelAliases, parse_aliases
 from link_assistant_router.oauth import OAuthClient
 from link_assistant_router.openai_models import Models
@@ -31,6 +33,7 @@ from link_assistant_router.pool import AccountPool
 from link_assistant_router.probes import Probes
 from link_assistant_router.proxy import Proxy
 from link_assistant_router.refresher import Refresher
+from link_assistant_router.requestlog import REQUEST_FINISHED, RequestLog
 from link_assistant_router.scheduler import Scheduler
 from link_assistant_router.storage import Store, open_store
 from link_assistant_router.upstream import Upstream, UpstreamClient
@@ -42,6 +45,7 @@ LATEST_PREFIX = "/api/latest/anthropic"
 SYNC_INTERVAL_S = 2.0
 LAST_USED_FLUSH_S = 5.0
 BINDING_PURGE_S = 600.0
+USAGE_FLUSH_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,9 @@ class Router:
     upstream: Upstream
     proxy: Proxy
     accounts: AccountAdmin
+    ledger: UsageLedger
+    governor: Governor
+    holder: str
 
 
 ROUTER = web.AppKey("router", Router)
@@ -93,22 +100,47 @@ def create_app(
             idle_timeout_s=settings.upstream_idle_timeout_s,
             max_connections=settings.upstream_max_connections,
         )
+    ledger = UsageLedger(
+        the_store,
+        cache_read_weight=settings.cache_read_weight,
+        retention_days=settings.usage_retention_days,
+    )
+    governor = Governor(the_store, ledger)
     proxy = Proxy(
         keys,
         pool,
         scheduler,
         client,
+        governor,
         max_body_bytes=settings.max_request_body_bytes,
         max_attempts=settings.max_attempts,
         overload_cooldown_s=settings.overload_cooldown_s,
     )
     accounts = AccountAdmin(pool, the_store, vault)
-    router = Router(settings, the_store, keys, pool, scheduler, client, proxy, accounts)
+    router = Router(
+        settings,
+        the_store,
+        keys,
+        pool,
+        scheduler,
+        client,
+        proxy,
+        accounts,
+        ledger,
+        governor,
+        lease_holder(),
+    )
 
     app = web.Application(
         middlewares=[error_boundary], client_max_size=settings.max_request_body_bytes
     )
     app[ROUTER] = router
+
+    def finished(entry: RequestLog) -> None:
+        governor.release(entry)
+        ledger.record(entry)
+
+    app[REQUEST_FINISHED] = finished
     app.cleanup_ctx.append(_lifespan)
 
     async def forward_v1(request: web.Request) -> web.StreamResponse:
@@ -157,10 +189,14 @@ async def _lifespan(app: web.Application) -> AsyncIterator[None]:
             if why:
                 log.warning("account %s cannot serve yet: %s", account.name, why)
         maintenance = asyncio.create_task(_maintain(router))
+        flushing = asyncio.create_task(_flush_usage(router.ledger))
         yield
-        maintenance.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await maintenance
+        for task in (maintenance, flushing):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await _quietly("record usage", router.ledger.flush())
+        await router.governor.close()
         await _quietly("record keys' last use", router.keys.flush_last_used())
         await _quietly("save account counters", router.pool.sync())
         await router.pool.close()
@@ -181,6 +217,14 @@ async def _maintain(router: Router) -> None:
             await _quietly("record keys' last use", router.keys.flush_last_used())
         if ticks % int(BINDING_PURGE_S / SYNC_INTERVAL_S) == 0:
             await _quietly("purge session bindings", router.store.purge_bindings(time.time()))
+            await _quietly("roll up old usage", router.ledger.roll_up(router.holder))
+
+
+async def _flush_usage(ledger: UsageLedger) -> None:
+    """Write the usage ledger every second: a hard kill loses at most the last second."""
+    while True:
+        await asyncio.sleep(USAGE_FLUSH_S)
+        await _quietly("record usage", ledger.flush())
 
 
 async def _quietly(what: str, work: Awaitable[object]) -> None:

@@ -15,7 +15,7 @@ import orjson
 from aiohttp import web
 
 from link_assistant_router.errors import RouterError
-from link_assistant_router.requestlog import REQUEST_LOG, RequestLog
+from link_assistant_router.requestlog import REQUEST_FINISHED, REQUEST_LOG, RequestLog
 
 log = logging.getLogger(__name__)
 
@@ -138,12 +138,15 @@ def _translate(exc: BaseException, entry: RequestLog, openai: bool) -> web.Respo
 @web.middleware
 async def error_boundary(request: web.Request, handler: Handler) -> web.StreamResponse:
     entry = RequestLog(request.method, request.path)
+    entry.remote = request.remote
+    entry.client = request.headers.get("user-agent")
     request[REQUEST_LOG] = entry
     try:
         response = await handler(request)
     except asyncio.CancelledError:
         entry.outcome = "client_disconnected"
         entry.emit()
+        _finished(request, entry)
         raise
     except Exception as exc:
         if isinstance(exc, web.HTTPException) and exc.status < 400:
@@ -152,4 +155,13 @@ async def error_boundary(request: web.Request, handler: Handler) -> web.StreamRe
     entry.status = response.status
     if request.path not in _UNLOGGED_PATHS:
         entry.emit()
+    _finished(request, entry)
     return response
+
+
+def _finished(request: web.Request, entry: RequestLog) -> None:
+    if entry.key_id is None:  # not a proxied request: nothing to account for
+        return
+    finished = request.app.get(REQUEST_FINISHED)
+    if finished is not None:
+        finished(entry)

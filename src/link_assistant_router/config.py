@@ -185,6 +185,21 @@ class Settings(BaseSettings):
         "account, keeping its prompt cache), round-robin, priority, least-used (lowest 5-hour "
         "utilization).",
     )
+    usage_retention_days: int = Field(
+        90,
+        ge=1,
+        validation_alias=_env("USAGE_RETENTION_DAYS"),
+        description="How many days of per-request usage rows are kept; older days are folded "
+        "into daily totals, which are kept forever.",
+    )
+    cache_read_weight: float = Field(
+        0.1,
+        ge=0,
+        le=1,
+        validation_alias=_env("CACHE_READ_WEIGHT"),
+        description="How much a cache-read token counts against a key's token budgets "
+        "(input, output and cache-write tokens count fully).",
+    )
     sticky_ttl_minutes: float = Field(
         60,
         gt=0,

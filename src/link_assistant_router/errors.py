@@ -12,7 +12,8 @@ and ``app.py`` turns a ``RouterError`` into an HTTP response in exactly one plac
     ├── NotFound                     404 not_found_error
     ├── RequestTooLarge              413 request_too_large
     ├── StoreError                   500 api_error (the store is unreachable or failed)
-    ├── NoAccountAvailable           429 rate_limit_error: every account is cooling down
+    ├── RateLimited                  429 rate_limit_error: a key's rate, concurrency or budget
+    │   └── NoAccountAvailable       429: every account is cooling down
     └── UpstreamError                502 api_error
         ├── NoCredential             502: no upstream credential is loaded
         ├── NeedsLogin               502: an account's login is dead (invalid_grant, org disabled)
@@ -76,18 +77,25 @@ class StoreError(RouterError):
     """The store could not be reached or a query failed."""
 
 
-class NoAccountAvailable(RouterError):
-    """Every account that could serve is cooling down; ``retry_after`` says for how long."""
+class RateLimited(RouterError):
+    """A limit says not now; ``retry_after`` says for how long (``extra``: more headers)."""
 
     status = 429
     error_type = "rate_limit_error"
 
-    def __init__(self, message: str, retry_after: float) -> None:
+    def __init__(
+        self, message: str, retry_after: float, extra: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.extra = extra or {}
 
     def headers(self) -> dict[str, str]:
-        return {"retry-after": str(math.ceil(self.retry_after))}
+        return {**self.extra, "retry-after": str(max(1, math.ceil(self.retry_after)))}
+
+
+class NoAccountAvailable(RateLimited):
+    """Every account that could serve is cooling down; ``retry_after`` says for how long."""
 
 
 class UpstreamError(RouterError):

@@ -28,6 +28,7 @@ from link_assistant_router.errors import (
     UpstreamError,
     UpstreamUnreachable,
 )
+from link_assistant_router.governor import Governor
 from link_assistant_router.headers import client_key, upstream_request_headers
 from link_assistant_router.keys import KeyService
 from link_assistant_router.pool import AccountPool
@@ -41,7 +42,7 @@ from link_assistant_router.ratelimits import (
 from link_assistant_router.relay import UPSTREAM_DROPPED, is_event_stream, relay
 from link_assistant_router.requestlog import REQUEST_LOG, RequestLog
 from link_assistant_router.scheduler import Scheduler
-from link_assistant_router.sessions import session_key
+from link_assistant_router.sessions import SESSION_HEADER, session_key
 from link_assistant_router.storage import KeyRecord
 from link_assistant_router.upstream import Upstream
 
@@ -88,6 +89,7 @@ class Proxy:
         pool: AccountPool,
         scheduler: Scheduler,
         upstream: Upstream,
+        governor: Governor,
         *,
         max_body_bytes: int,
         max_attempts: int,
@@ -97,6 +99,7 @@ class Proxy:
         self._pool = pool
         self._scheduler = scheduler
         self._upstream = upstream
+        self._governor = governor
         self._max_body_bytes = max_body_bytes
         self._max_attempts = max_attempts
         self._overload_cooldown_s = overload_cooldown_s
@@ -109,7 +112,14 @@ class Proxy:
         outgoing = Outgoing(request.method, target, request.headers.items(), body)
         answer = await self.exchange(key, outgoing, entry, session_from=request.headers)
         try:
-            return await relay(request, answer.response, entry, answer.prefix, answer.complete)
+            return await relay(
+                request,
+                answer.response,
+                entry,
+                answer.prefix,
+                answer.complete,
+                rate_headers=self._governor.headers_for(key),
+            )
         finally:
             # A no-op once the body was read to the end (the connection is back in the pool);
             # otherwise (client gone, upstream broken) the connection is dropped.
@@ -135,16 +145,19 @@ class Proxy:
 
         Returns the answer to pass on (the caller relays or translates it and closes its
         response). ``session_from``: the client's headers, for sticky sessions; ``prefer``:
-        accounts it holds true for go first (their order otherwise kept).
+        accounts it holds true for go first (their order otherwise kept). The key's limits are
+        checked first (``Governor.admit``): every client format goes through here.
         """
         body = outgoing.body
         entry.bytes_in = len(body) if body else 0
+        await self._governor.admit(key, entry, body)
         candidates = self._pool.candidates(key)
         if not candidates:
             raise self._pool.unavailable(key)
         # Naming the conversation may parse the body: only worth it when there is a choice.
         sticky = self._scheduler.strategy == "sticky" and len(candidates) > 1
         session = session_key(session_from or {}, body) if sticky else None
+        entry.session = session or (session_from or {}).get(SESSION_HEADER)
         ordered = await self._scheduler.order(candidates, session)
         if prefer is not None:
             ordered = sorted(ordered, key=lambda account: not prefer(account))

@@ -20,6 +20,8 @@ from aiohttp import web
 from link_assistant_router.errors import UpstreamUnreachable
 from link_assistant_router.headers import client_response_headers
 from link_assistant_router.requestlog import RequestLog
+from link_assistant_router.sse import event_boundary
+from link_assistant_router.usage import StreamUsage, usage_from_body
 
 log = logging.getLogger(__name__)
 
@@ -27,19 +29,14 @@ log = logging.getLogger(__name__)
 SMALL_RESPONSE_BYTES = 256 * 1024
 # An SSE "event" this long without a boundary is passed on anyway rather than held.
 _MAX_HELD_EVENT_BYTES = 1024 * 1024
+_MAX_KEPT_BYTES = 16 * 1024 * 1024
+RATE_LIMIT_PREFIX = "anthropic-ratelimit-"
 UPSTREAM_DROPPED = (aiohttp.ClientError, asyncio.TimeoutError)
 UPSTREAM_LOST_EVENT = (
     b"event: error\n"
     b'data: {"type":"error","error":{"type":"api_error",'
     b'"message":"The upstream connection was lost mid-stream."}}\n\n'
 )
-
-
-def event_boundary(chunk: bytes) -> int:
-    """The index just past the last complete SSE event in ``chunk`` (0 when there is none)."""
-    lf = chunk.rfind(b"\n\n")
-    crlf = chunk.rfind(b"\n\r\n")
-    return max(lf + 2 if lf >= 0 else 0, crlf + 3 if crlf >= 0 else 0)
 
 
 def is_event_stream(upstream: aiohttp.ClientResponse) -> bool:
@@ -55,9 +52,17 @@ async def relay(
     entry: RequestLog,
     prefix: bytes = b"",
     complete: bool = False,
+    rate_headers: list[tuple[str, str]] | None = None,
 ) -> web.StreamResponse:
-    """Send the upstream's status, headers and body to the client."""
+    """Send the upstream's status, headers and body to the client, reading its usage.
+
+    ``rate_headers``: the key's own rate-limit headers, sent instead of the upstream's.
+    """
     headers = client_response_headers(upstream.headers.items())
+    if rate_headers is not None:
+        for name in [n for n in headers if n.lower().startswith(RATE_LIMIT_PREFIX)]:
+            headers.popall(name, None)
+        headers.extend(rate_headers)
     length = upstream.content_length
     if complete or (length is not None and length <= SMALL_RESPONSE_BYTES):
         body = prefix
@@ -69,6 +74,8 @@ async def relay(
                     "the upstream closed the connection in the middle of its response"
                 ) from exc
         entry.bytes_out = len(body)
+        if upstream.status == 200:
+            _read_usage(entry, body)
         return web.Response(
             status=upstream.status, reason=upstream.reason, headers=headers, body=body
         )
@@ -80,10 +87,16 @@ async def relay(
         if is_event_stream(upstream):
             await _relay_events(upstream, response, entry, prefix)
         else:
+            # A large JSON answer is kept (up to a limit) to read its usage at the end.
+            kept: list[bytes] | None = None
+            if upstream.status == 200 and upstream.content_type == "application/json":
+                kept = [prefix] if prefix else []
             if prefix:
                 entry.bytes_out += len(prefix)
                 await response.write(prefix)
-            await _relay_bytes(upstream, response, entry)
+            await _relay_bytes(upstream, response, entry, kept)
+            if kept is not None and entry.bytes_out <= _MAX_KEPT_BYTES:
+                _read_usage(entry, b"".join(kept))
         await response.write_eof()
     except ConnectionResetError:
         # The client left: at the headers, mid-body or at the last chunk. Nothing to answer.
@@ -91,8 +104,18 @@ async def relay(
     return response
 
 
+def _read_usage(entry: RequestLog, body: bytes) -> None:
+    found = usage_from_body(body)
+    if found is not None:
+        entry.usage, model = found
+        entry.model = entry.model or model
+
+
 async def _relay_bytes(
-    upstream: aiohttp.ClientResponse, response: web.StreamResponse, entry: RequestLog
+    upstream: aiohttp.ClientResponse,
+    response: web.StreamResponse,
+    entry: RequestLog,
+    kept: list[bytes] | None,
 ) -> None:
     content = upstream.content
     while True:
@@ -105,6 +128,8 @@ async def _relay_bytes(
         if not chunk:
             return
         entry.bytes_out += len(chunk)
+        if kept is not None and entry.bytes_out <= _MAX_KEPT_BYTES:
+            kept.append(chunk)
         await response.write(chunk)
 
 
@@ -115,6 +140,22 @@ async def _relay_events(
     held: bytes,
 ) -> None:
     content = upstream.content
+    meter = StreamUsage() if upstream.status == 200 else None
+    try:
+        await _relay_event_chunks(content, response, entry, held, meter)
+    finally:
+        if meter is not None:
+            entry.usage, entry.usage_complete = meter.usage, meter.complete
+            entry.model = entry.model or meter.model
+
+
+async def _relay_event_chunks(
+    content: aiohttp.StreamReader,
+    response: web.StreamResponse,
+    entry: RequestLog,
+    held: bytes,
+    meter: StreamUsage | None,
+) -> None:
     chunk = b""
     while True:
         if held:
@@ -128,6 +169,8 @@ async def _relay_events(
             chunk, held = chunk[:cut], chunk[cut:]
         if chunk:
             entry.bytes_out += len(chunk)
+            if meter is not None:
+                meter.feed(chunk)
             await response.write(chunk)
         try:
             chunk = await content.readany()
@@ -139,6 +182,8 @@ async def _relay_events(
         if not chunk:
             if held:
                 entry.bytes_out += len(held)
+                if meter is not None:
+                    meter.feed(held + b"\n\n")  # an unterminated last event still counts
                 await response.write(held)
             return
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable
 
 from aiohttp import web
 
@@ -36,6 +37,7 @@ class RequestLog:
         "model",
         "outcome",
         "path",
+        "remote",
         "request_id",
         "session",
         "started",
@@ -65,11 +67,13 @@ class RequestLog:
         self.attempts = 0
         self.duration_ms = 0.0
         # Filled by the proxy and the translated routes: what the ledger and metrics record.
+        # ``client`` is the raw user-agent here; the ledger keeps its product name.
         self.model: str | None = None
         self.session: str | None = None
         self.client: str | None = None
         self.usage: Usage | None = None
         self.usage_complete = True
+        self.remote: str | None = None
 
     def mark_first_byte(self) -> None:
         self.ttfb = time.perf_counter() - self.started
@@ -120,3 +124,5 @@ class RequestLog:
 
 
 REQUEST_LOG = web.RequestKey("request_log", RequestLog)
+# What the app does with each finished request after its line is logged (the usage ledger).
+REQUEST_FINISHED: web.AppKey[Callable[[RequestLog], None]] = web.AppKey("request_finished")

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import orjson
+
+from link_assistant_router.sse import event_boundary
+
 USAGE_FIELDS = (
     "input_tokens",
     "output_tokens",
@@ -33,3 +37,91 @@ class Usage:
             value = counts.get(name)
             if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
                 setattr(self, name, value)
+
+    def total(self) -> int:
+        return (
+            self.input_tokens
+            + self.output_tokens
+            + self.cache_creation_input_tokens
+            + self.cache_read_input_tokens
+        )
+
+
+def usage_from_body(body: bytes) -> tuple[Usage, str | None] | None:
+    """The usage and model of a whole (not streamed) Messages answer; None for anything else."""
+    if b'"usage"' not in body:  # most answers that are not messages: no parse at all
+        return None
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(document, dict) or document.get("type") != "message":
+        return None
+    usage = Usage()
+    usage.update(document.get("usage"))
+    model = document.get("model")
+    return usage, model if isinstance(model, str) else None
+
+
+class StreamUsage:
+    """Reads the usage of a Messages event stream from its bytes as they pass, copying nothing.
+
+    ``feed`` takes the stream in pieces split anywhere; pieces that end on an event boundary
+    (as the relay writes them) cost one search for the boundary and one for ``message_``.
+    ``complete`` turns true at ``message_stop``: a stream cut short keeps what it saw.
+    """
+
+    __slots__ = ("_tail", "complete", "model", "usage")
+
+    def __init__(self) -> None:
+        self.usage: Usage | None = None
+        self.model: str | None = None
+        self.complete = False
+        self._tail = b""
+
+    def feed(self, chunk: bytes) -> None:
+        if self._tail:
+            chunk, self._tail = self._tail + chunk, b""
+        cut = event_boundary(chunk)
+        if cut < len(chunk):
+            self._tail = chunk[cut:]
+            chunk = chunk[:cut]
+        if b"message_" in chunk:
+            self._events(chunk)
+
+    def _events(self, chunk: bytes) -> None:
+        if b"\r" in chunk:
+            chunk = chunk.replace(b"\r\n", b"\n")
+        for event in chunk.split(b"\n\n"):
+            if b"message_" not in event:
+                continue
+            name, data = b"", b""
+            for line in event.split(b"\n"):
+                if line.startswith(b"event:"):
+                    name = line[6:].strip()
+                elif line.startswith(b"data:"):
+                    data += line[5:].strip()
+            if name == b"message_stop":
+                self.complete = True
+            elif name in (b"message_start", b"message_delta"):
+                self._read(name, data)
+
+    def _read(self, name: bytes, data: bytes) -> None:
+        try:
+            document = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return
+        if not isinstance(document, dict):
+            return
+        if name == b"message_start":
+            message = document.get("message")
+            if isinstance(message, dict):
+                self.usage = Usage()
+                self.usage.update(message.get("usage"))
+                model = message.get("model")
+                if isinstance(model, str):
+                    self.model = model
+        else:
+            if self.usage is None:
+                self.usage = Usage()
+            self.usage.update(document.get("usage"))

@@ -7,9 +7,11 @@ Times are UNIX seconds (float, UTC) throughout.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
+
+from link_assistant_router.limits import KeyLimits
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +26,7 @@ class KeyRecord:
     last_used_at: float | None = None
     account: str | None = None
     group: str | None = None
+    limits: KeyLimits | None = None
 
     def is_revoked(self) -> bool:
         return self.revoked_at is not None
@@ -59,6 +62,83 @@ class AccountStateRecord:
     requests: int = 0
     last_error: str | None = None
     updated_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class UsageRow:
+    """One proxied request in the usage ledger."""
+
+    request_id: str
+    at: float
+    key_id: str
+    account: str
+    model: str
+    session: str | None
+    client: str | None
+    route: str
+    status: int | None
+    input_tokens: int
+    output_tokens: int
+    cache_creation_input_tokens: int
+    cache_read_input_tokens: int
+    ttfb_ms: float | None
+    duration_ms: float
+    error_type: str | None
+    complete: bool
+
+
+@dataclass(frozen=True, slots=True)
+class WindowTokens:
+    """A key's count in one budget window: tokens since ``started_at``."""
+
+    name: str
+    started_at: float
+    tokens: float
+
+
+@dataclass(frozen=True, slots=True)
+class WindowAddition:
+    """Tokens to add to a key's window; a stored window that started before ``fresh_after``
+    has ended, and starts again at ``started_at`` with these tokens alone."""
+
+    key_id: str
+    name: str
+    fresh_after: float
+    started_at: float
+    tokens: float
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """The store's answer to "may this key send one more request now?"."""
+
+    admitted: bool
+    reason: str | None = None  # "rpm" or "concurrency" when not admitted
+    retry_after: float = 0.0
+    windows: dict[str, WindowTokens] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class UsageQuery:
+    """Filters and grouping of a usage report. ``group_by``: day, key, model, account or None."""
+
+    since: float | None = None
+    until: float | None = None
+    key_id: str | None = None
+    account: str | None = None
+    model: str | None = None
+    group_by: str | None = None
+
+
+USAGE_TOTALS = (
+    "requests",
+    "errors",
+    "incomplete",
+    "input_tokens",
+    "output_tokens",
+    "cache_creation_input_tokens",
+    "cache_read_input_tokens",
+)
 
 
 class Store(Protocol):
@@ -122,3 +202,40 @@ class Store(Protocol):
 
     async def release_lease(self, name: str, holder: str) -> None:
         """Give the lease back, if ``holder`` still holds it."""
+
+    async def update_key(
+        self, key_id: str, *, label: str | None = None, limits: KeyLimits | None = None
+    ) -> KeyRecord | None:
+        """Change a key's label (when given) and limits (always; None removes them)."""
+
+    async def record_usage(
+        self, rows: Sequence[UsageRow], windows: Sequence[WindowAddition]
+    ) -> None:
+        """Insert ledger rows and add to the keys' budget windows, in one transaction."""
+
+    async def window_tokens(self, key_id: str) -> dict[str, WindowTokens]: ...
+
+    async def admit(
+        self,
+        key_id: str,
+        request_id: str,
+        now: float,
+        *,
+        rpm: int | None,
+        concurrency: int | None,
+        lease_s: float,
+    ) -> Admission:
+        """Count one request against a key's rate and concurrency limits, atomically across
+        processes; not admitted, nothing is counted. The answer carries the key's windows."""
+
+    async def release(self, request_ids: Sequence[str]) -> None:
+        """End requests admitted under a concurrency limit."""
+
+    async def usage_totals(self, query: UsageQuery) -> list[dict[str, object]]:
+        """Totals (``USAGE_TOTALS``) per group, raw rows and daily rollups together."""
+
+    async def roll_up_usage(self, before_day: int) -> int:
+        """Fold ledger rows of days before ``before_day`` into daily rollups; returns rows moved."""
+
+    async def purge_limit_counters(self, now: float) -> None:
+        """Drop per-minute counters and concurrency leases that can no longer matter."""

@@ -98,6 +98,79 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE api_keys ADD COLUMN group_name VARCHAR(100)",
         ),
     ),
+    Migration(
+        4,
+        "key limits, usage ledger, daily rollups, limit counters",
+        (
+            "ALTER TABLE api_keys ADD COLUMN limits TEXT",
+            """
+            CREATE TABLE IF NOT EXISTS usage_events (
+                request_id VARCHAR(40) PRIMARY KEY,
+                at DOUBLE PRECISION NOT NULL,
+                day INTEGER NOT NULL,
+                key_id VARCHAR(36) NOT NULL DEFAULT '',
+                account VARCHAR(100) NOT NULL DEFAULT '',
+                model VARCHAR(100) NOT NULL DEFAULT '',
+                session VARCHAR(200),
+                client VARCHAR(60),
+                route VARCHAR(200) NOT NULL,
+                status INTEGER,
+                input_tokens BIGINT NOT NULL DEFAULT 0,
+                output_tokens BIGINT NOT NULL DEFAULT 0,
+                cache_creation_input_tokens BIGINT NOT NULL DEFAULT 0,
+                cache_read_input_tokens BIGINT NOT NULL DEFAULT 0,
+                ttfb_ms DOUBLE PRECISION,
+                duration_ms DOUBLE PRECISION NOT NULL,
+                error_type VARCHAR(60),
+                complete SMALLINT NOT NULL DEFAULT 1
+            )
+            """,
+            "CREATE INDEX IF NOT EXISTS usage_events_at ON usage_events (at)",
+            "CREATE INDEX IF NOT EXISTS usage_events_day ON usage_events (day)",
+            "CREATE INDEX IF NOT EXISTS usage_events_key_at ON usage_events (key_id, at)",
+            """
+            CREATE TABLE IF NOT EXISTS usage_daily (
+                day INTEGER NOT NULL,
+                key_id VARCHAR(36) NOT NULL,
+                account VARCHAR(100) NOT NULL,
+                model VARCHAR(100) NOT NULL,
+                requests BIGINT NOT NULL,
+                errors BIGINT NOT NULL,
+                incomplete BIGINT NOT NULL,
+                input_tokens BIGINT NOT NULL,
+                output_tokens BIGINT NOT NULL,
+                cache_creation_input_tokens BIGINT NOT NULL,
+                cache_read_input_tokens BIGINT NOT NULL,
+                PRIMARY KEY (day, key_id, account, model)
+            )
+            """,
+            """
+            CREATE TABLE IF NOT EXISTS key_windows (
+                key_id VARCHAR(36) NOT NULL,
+                name VARCHAR(10) NOT NULL,
+                started_at DOUBLE PRECISION NOT NULL,
+                tokens DOUBLE PRECISION NOT NULL,
+                PRIMARY KEY (key_id, name)
+            )
+            """,
+            """
+            CREATE TABLE IF NOT EXISTS key_minutes (
+                key_id VARCHAR(36) NOT NULL,
+                minute INTEGER NOT NULL,
+                requests INTEGER NOT NULL,
+                PRIMARY KEY (key_id, minute)
+            )
+            """,
+            """
+            CREATE TABLE IF NOT EXISTS key_inflight (
+                request_id VARCHAR(40) PRIMARY KEY,
+                key_id VARCHAR(36) NOT NULL,
+                expires_at DOUBLE PRECISION NOT NULL
+            )
+            """,
+            "CREATE INDEX IF NOT EXISTS key_inflight_key ON key_inflight (key_id, expires_at)",
+        ),
+    ),
 )
 
 

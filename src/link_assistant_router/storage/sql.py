@@ -6,10 +6,9 @@ One set of queries serves both. Every SQLAlchemy or driver error is translated t
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 from sqlalchemy import (
     Table,
@@ -25,11 +24,13 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Row, make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from link_assistant_router.errors import StoreError
+from link_assistant_router.limits import limits_from_json
 from link_assistant_router.storage.base import AccountRecord, AccountStateRecord, KeyRecord
+from link_assistant_router.storage.ledger_sql import LedgerQueries
 from link_assistant_router.storage.migrations import migrate
 from link_assistant_router.storage.tables import (
     account_state,
@@ -38,26 +39,7 @@ from link_assistant_router.storage.tables import (
     leases,
     sticky_sessions,
 )
-
-P = ParamSpec("P")
-T = TypeVar("T")
-
-
-def _translated(
-    method: Callable[P, Coroutine[Any, Any, T]],
-) -> Callable[P, Coroutine[Any, Any, T]]:
-    """Turn database errors into StoreError, keeping the message free of URLs and parameters."""
-
-    @functools.wraps(method)
-    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-        try:
-            return await method(*args, **kwargs)
-        except (SQLAlchemyError, OSError) as exc:
-            cause = getattr(exc, "orig", None) or exc
-            first_line = str(cause).splitlines()[0] if str(cause) else ""
-            raise StoreError(f"store error: {type(cause).__name__}: {first_line}") from exc
-
-    return wrapper
+from link_assistant_router.storage.translate import translated
 
 
 def _record(row: Row[Any]) -> KeyRecord:
@@ -70,6 +52,7 @@ def _record(row: Row[Any]) -> KeyRecord:
         last_used_at=row.last_used_at,
         account=row.account,
         group=row.group_name,
+        limits=limits_from_json(row.limits),
     )
 
 
@@ -83,7 +66,7 @@ def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-class SqlStore:
+class SqlStore(LedgerQueries):
     """The ``Store`` for any SQLAlchemy async URL this router supports."""
 
     def __init__(self, url: str) -> None:
@@ -108,7 +91,7 @@ class SqlStore:
             raise StoreError("the store is not open")
         return self._engine
 
-    @_translated
+    @translated
     async def open(self) -> None:
         if self.dialect == "sqlite":
             database = self._url.database
@@ -131,12 +114,12 @@ class SqlStore:
             await self._engine.dispose()
             self._engine = None
 
-    @_translated
+    @translated
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
 
-    @_translated
+    @translated
     async def insert_key(self, record: KeyRecord) -> None:
         async with self.engine.begin() as conn:
             await conn.execute(
@@ -149,16 +132,17 @@ class SqlStore:
                     last_used_at=record.last_used_at,
                     account=record.account,
                     group_name=record.group,
+                    limits=record.limits.to_json() if record.limits is not None else None,
                 )
             )
 
-    @_translated
+    @translated
     async def get_key(self, key_id: str) -> KeyRecord | None:
         async with self.engine.connect() as conn:
             row = (await conn.execute(select(api_keys).where(api_keys.c.id == key_id))).first()
         return _record(row) if row is not None else None
 
-    @_translated
+    @translated
     async def list_keys(self) -> list[KeyRecord]:
         async with self.engine.connect() as conn:
             rows = await conn.execute(
@@ -166,7 +150,7 @@ class SqlStore:
             )
             return [_record(row) for row in rows]
 
-    @_translated
+    @translated
     async def revoke_key(self, key_id: str, at: float) -> KeyRecord | None:
         async with self.engine.begin() as conn:
             await conn.execute(
@@ -177,7 +161,7 @@ class SqlStore:
             row = (await conn.execute(select(api_keys).where(api_keys.c.id == key_id))).first()
         return _record(row) if row is not None else None
 
-    @_translated
+    @translated
     async def touch_keys(self, last_used: Mapping[str, float]) -> None:
         if not last_used:
             return
@@ -207,7 +191,7 @@ class SqlStore:
         }
         return statement.on_conflict_do_update(index_elements=key, set_=updates)
 
-    @_translated
+    @translated
     async def list_accounts(self) -> list[AccountRecord]:
         async with self.engine.connect() as conn:
             rows = await conn.execute(select(accounts).order_by(accounts.c.created_at))
@@ -225,7 +209,7 @@ class SqlStore:
                 for row in rows
             ]
 
-    @_translated
+    @translated
     async def insert_account(self, record: AccountRecord) -> None:
         async with self.engine.begin() as conn:
             await conn.execute(
@@ -241,7 +225,7 @@ class SqlStore:
                 )
             )
 
-    @_translated
+    @translated
     async def delete_account(self, name: str) -> bool:
         async with self.engine.begin() as conn:
             result = await conn.execute(delete(accounts).where(accounts.c.name == name))
@@ -249,7 +233,7 @@ class SqlStore:
             await conn.execute(delete(sticky_sessions).where(sticky_sessions.c.account == name))
         return bool(result.rowcount)
 
-    @_translated
+    @translated
     async def load_account_states(self) -> dict[str, AccountStateRecord]:
         async with self.engine.connect() as conn:
             rows = await conn.execute(select(account_state))
@@ -268,7 +252,7 @@ class SqlStore:
                 for row in rows
             }
 
-    @_translated
+    @translated
     async def save_account_state(self, record: AccountStateRecord) -> None:
         values = {
             "name": record.name,
@@ -284,14 +268,14 @@ class SqlStore:
         async with self.engine.begin() as conn:
             await conn.execute(self._upsert(account_state, values, keep=("requests",)))
 
-    @_translated
+    @translated
     async def save_account_quota(self, name: str, quota: str | None, at: float) -> None:
         values = {"name": name, "state": "ready", "quota": quota, "requests": 0, "updated_at": at}
         statement = self._upsert(account_state, values, keep=("state", "requests"))
         async with self.engine.begin() as conn:
             await conn.execute(statement)
 
-    @_translated
+    @translated
     async def add_account_requests(self, counts: Mapping[str, int]) -> None:
         insert = sqlite_insert if self.dialect == "sqlite" else postgresql_insert
         async with self.engine.begin() as conn:
@@ -306,7 +290,7 @@ class SqlStore:
                     )
                 )
 
-    @_translated
+    @translated
     async def get_binding(self, session: str, now: float) -> str | None:
         async with self.engine.connect() as conn:
             account = await conn.scalar(
@@ -316,13 +300,13 @@ class SqlStore:
             )
         return str(account) if account is not None else None
 
-    @_translated
+    @translated
     async def put_binding(self, session: str, account: str, expires_at: float) -> None:
         values = {"session": session, "account": account, "expires_at": expires_at}
         async with self.engine.begin() as conn:
             await conn.execute(self._upsert(sticky_sessions, values))
 
-    @_translated
+    @translated
     async def purge_bindings(self, now: float) -> int:
         async with self.engine.begin() as conn:
             result = await conn.execute(
@@ -330,7 +314,7 @@ class SqlStore:
             )
         return int(result.rowcount)
 
-    @_translated
+    @translated
     async def acquire_lease(self, name: str, holder: str, ttl_s: float, now: float) -> bool:
         insert = sqlite_insert if self.dialect == "sqlite" else postgresql_insert
         statement = insert(leases).values(name=name, holder=holder, expires_at=now + ttl_s)
@@ -344,7 +328,7 @@ class SqlStore:
             current = await conn.scalar(select(leases.c.holder).where(leases.c.name == name))
         return bool(current == holder)
 
-    @_translated
+    @translated
     async def release_lease(self, name: str, holder: str) -> None:
         async with self.engine.begin() as conn:
             await conn.execute(

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Float, Integer, MetaData, String, Table, Text
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Float,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+)
 
 _metadata = MetaData()
 
@@ -17,6 +27,7 @@ api_keys = Table(
     Column("last_used_at", Float),
     Column("account", String(100)),
     Column("group_name", String(100)),
+    Column("limits", Text),
 )
 
 accounts = Table(
@@ -59,5 +70,69 @@ leases = Table(
     _metadata,
     Column("name", String(200), primary_key=True),
     Column("holder", String(200), nullable=False),
+    Column("expires_at", Float, nullable=False),
+)
+
+usage_events = Table(
+    "usage_events",
+    _metadata,
+    Column("request_id", String(40), primary_key=True),
+    Column("at", Float, nullable=False),
+    Column("day", Integer, nullable=False),
+    Column("key_id", String(36), nullable=False),
+    Column("account", String(100), nullable=False),
+    Column("model", String(100), nullable=False),
+    Column("session", String(200)),
+    Column("client", String(60)),
+    Column("route", String(200), nullable=False),
+    Column("status", Integer),
+    Column("input_tokens", BigInteger, nullable=False),
+    Column("output_tokens", BigInteger, nullable=False),
+    Column("cache_creation_input_tokens", BigInteger, nullable=False),
+    Column("cache_read_input_tokens", BigInteger, nullable=False),
+    Column("ttfb_ms", Float),
+    Column("duration_ms", Float, nullable=False),
+    Column("error_type", String(60)),
+    Column("complete", SmallInteger, nullable=False),
+)
+
+usage_daily = Table(
+    "usage_daily",
+    _metadata,
+    Column("day", Integer, primary_key=True),
+    Column("key_id", String(36), primary_key=True),
+    Column("account", String(100), primary_key=True),
+    Column("model", String(100), primary_key=True),
+    Column("requests", BigInteger, nullable=False),
+    Column("errors", BigInteger, nullable=False),
+    Column("incomplete", BigInteger, nullable=False),
+    Column("input_tokens", BigInteger, nullable=False),
+    Column("output_tokens", BigInteger, nullable=False),
+    Column("cache_creation_input_tokens", BigInteger, nullable=False),
+    Column("cache_read_input_tokens", BigInteger, nullable=False),
+)
+
+key_windows = Table(
+    "key_windows",
+    _metadata,
+    Column("key_id", String(36), primary_key=True),
+    Column("name", String(10), primary_key=True),
+    Column("started_at", Float, nullable=False),
+    Column("tokens", Float, nullable=False),
+)
+
+key_minutes = Table(
+    "key_minutes",
+    _metadata,
+    Column("key_id", String(36), primary_key=True),
+    Column("minute", Integer, primary_key=True),
+    Column("requests", Integer, nullable=False),
+)
+
+key_inflight = Table(
+    "key_inflight",
+    _metadata,
+    Column("request_id", String(40), primary_key=True),
+    Column("key_id", String(36), nullable=False),
     Column("expires_at", Float, nullable=False),
 )

@@ -1,0 +1,163 @@
+"""The usage ledger: one row per proxied request, written in batches off the request path.
+
+``record`` only appends to memory; ``flush`` (every second, and at shutdown) writes the batch and
+adds each key's tokens to its budget windows in one transaction. A flush that fails keeps its
+rows for the next one (up to ``MAX_PENDING``), so a store that is briefly away loses nothing.
+Once a day, under a lease so one process does it, whole days older than the retention are
+folded into daily totals.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable
+
+from link_assistant_router.limits import WINDOWS, fresh_after, new_start, weighted_tokens
+from link_assistant_router.requestlog import RequestLog
+from link_assistant_router.storage import Store
+from link_assistant_router.storage.base import UsageRow, WindowAddition
+
+log = logging.getLogger(__name__)
+
+MAX_PENDING = 100_000
+DAY_S = 86400
+_ROLLUP_LEASE = "usage-rollup"
+
+
+def client_family(user_agent: str | None) -> str | None:
+    """``claude-cli/2.1.3 (external, cli)`` -> ``claude-cli``; ``OpenAI/Python 1.2`` ->
+    ``OpenAI/Python``: the product, without its version."""
+    if not user_agent:
+        return None
+    product = user_agent.split(" ", 1)[0]
+    name, _, version = product.rpartition("/")
+    if name and version[:1].isdigit():
+        product = name
+    return product[:60]
+
+
+class UsageLedger:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        cache_read_weight: float,
+        retention_days: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._weight = cache_read_weight
+        self._retention_days = retention_days
+        self._clock = clock
+        self._rows: list[UsageRow] = []
+        # Keys' weighted tokens recorded here and not yet flushed: (key, tokens, at).
+        self._spent: list[tuple[str, float, float]] = []
+        self.pending_tokens: defaultdict[str, float] = defaultdict(float)
+        self._flushed: list[Callable[[set[str]], None]] = []
+        self._rolled_up_day = -1
+
+    def on_flush(self, callback: Callable[[set[str]], None]) -> None:
+        """Call ``callback`` with the keys whose windows a flush changed."""
+        self._flushed.append(callback)
+
+    def record(self, entry: RequestLog) -> None:
+        """Queue the row of a finished request, and its tokens for its key's windows."""
+        if entry.key_id is None:
+            return
+        usage = entry.usage
+        now = self._clock()
+        elapsed_s = time.perf_counter() - entry.started
+        row = UsageRow(
+            request_id=entry.request_id,
+            at=now - elapsed_s,
+            key_id=entry.key_id,
+            account=entry.account or "",
+            model=entry.model or "",
+            session=entry.session,
+            client=client_family(entry.client),
+            route=entry.path,
+            status=entry.status,
+            input_tokens=usage.input_tokens if usage else 0,
+            output_tokens=usage.output_tokens if usage else 0,
+            cache_creation_input_tokens=usage.cache_creation_input_tokens if usage else 0,
+            cache_read_input_tokens=usage.cache_read_input_tokens if usage else 0,
+            ttfb_ms=None if entry.ttfb is None else round(entry.ttfb * 1000, 2),
+            duration_ms=round(elapsed_s * 1000, 2),
+            error_type=None if entry.outcome == "ok" else entry.outcome,
+            complete=entry.usage_complete,
+        )
+        if len(self._rows) >= MAX_PENDING:
+            log.error("usage ledger: %d rows wait for the store; dropping the oldest", MAX_PENDING)
+            del self._rows[: MAX_PENDING // 10]
+        self._rows.append(row)
+        if usage is not None:
+            tokens = weighted_tokens(
+                usage.input_tokens,
+                usage.output_tokens,
+                usage.cache_creation_input_tokens,
+                usage.cache_read_input_tokens,
+                self._weight,
+            )
+            if tokens:
+                self._spent.append((entry.key_id, tokens, now))
+                self.pending_tokens[entry.key_id] += tokens
+
+    async def flush(self) -> None:
+        """Write what is queued; on failure it stays queued (and the error is raised)."""
+        if not self._rows and not self._spent:
+            return
+        rows, spent = self._rows, self._spent
+        self._rows, self._spent = [], []
+        try:
+            await self._store.record_usage(rows, _window_additions(spent))
+        except BaseException:
+            self._rows[:0], self._spent[:0] = rows, spent
+            raise
+        keys = {key for key, _, _ in spent}
+        for key, tokens, _ in spent:
+            left = self.pending_tokens[key] - tokens
+            if left > 1e-6:
+                self.pending_tokens[key] = left
+            else:
+                del self.pending_tokens[key]
+        for callback in self._flushed:
+            callback(keys)
+
+    async def roll_up(self, holder: str) -> None:
+        """Once a day per process (and by one process at a time): fold old days into totals."""
+        today = int(self._clock() // DAY_S)
+        if self._rolled_up_day == today:
+            return
+        now = self._clock()
+        if not await self._store.acquire_lease(_ROLLUP_LEASE, holder, 600, now):
+            return
+        try:
+            moved = await self._store.roll_up_usage(today - self._retention_days)
+            await self._store.purge_limit_counters(now)
+        finally:
+            await self._store.release_lease(_ROLLUP_LEASE, holder)
+        self._rolled_up_day = today
+        if moved:
+            log.info(
+                "usage ledger: %d rows older than %d days folded into daily totals",
+                moved,
+                self._retention_days,
+            )
+
+
+def _window_additions(spent: list[tuple[str, float, float]]) -> list[WindowAddition]:
+    """One addition per key and window: the batch's tokens, at the first request's time."""
+    totals: dict[str, list[float]] = {}
+    for key, tokens, at in spent:
+        total = totals.get(key)
+        if total is None:
+            totals[key] = [tokens, at]
+        else:
+            total[0] += tokens
+    return [
+        WindowAddition(key, window, fresh_after(window, at), new_start(window, at), tokens)
+        for key, (tokens, at) in totals.items()
+        for window in WINDOWS
+    ]

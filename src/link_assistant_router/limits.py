@@ -1,0 +1,217 @@
+"""Per-key limits: what they are, how they are written, and the windows budgets count in. Pure.
+
+A key may carry: requests per minute, concurrent requests, token budgets per window, allowed
+models (glob patterns) and allowed client networks (CIDR). They are stored with the key as one
+JSON document and given to the API as the same document::
+
+    {"rpm": 60, "concurrency": 4, "budgets": {"5h": 2000000, "day": 5000000},
+     "models": ["claude-sonnet-*"], "networks": ["10.0.0.0/8"]}
+
+Budget windows: ``5h`` starts with the first request after the previous one ended (as Claude's
+own five-hour window does); ``day``, ``week`` (from Monday) and ``month`` are calendar windows
+in UTC.
+"""
+
+from __future__ import annotations
+
+import calendar
+import fnmatch
+import ipaddress
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from link_assistant_router.errors import InvalidRequest
+
+WINDOWS = ("5h", "day", "week", "month")
+FIVE_HOURS_S = 5 * 3600
+_DAY_S = 86400
+_MAX_COUNT = 10**12
+
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True, slots=True)
+class KeyLimits:
+    rpm: int | None = None
+    concurrency: int | None = None
+    budgets: dict[str, int] = field(default_factory=dict)
+    models: tuple[str, ...] = ()
+    networks: tuple[str, ...] = ()
+
+    def is_empty(self) -> bool:
+        return not (self.rpm or self.concurrency or self.budgets or self.models or self.networks)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The API's and the store's form: only what is set."""
+        document: dict[str, Any] = {}
+        if self.rpm is not None:
+            document["rpm"] = self.rpm
+        if self.concurrency is not None:
+            document["concurrency"] = self.concurrency
+        if self.budgets:
+            document["budgets"] = {w: self.budgets[w] for w in WINDOWS if w in self.budgets}
+        if self.models:
+            document["models"] = list(self.models)
+        if self.networks:
+            document["networks"] = list(self.networks)
+        return document
+
+    def to_json(self) -> str | None:
+        return orjson.dumps(self.to_dict()).decode() if not self.is_empty() else None
+
+    def allows_model(self, model: str | None) -> bool:
+        if not self.models:
+            return True
+        if model is None:
+            return False
+        return any(fnmatch.fnmatchcase(model, pattern) for pattern in self.models)
+
+    def allows_address(self, remote: str | None) -> bool:
+        if not self.networks:
+            return True
+        try:
+            address = ipaddress.ip_address((remote or "").split("%", 1)[0])
+        except ValueError:
+            return False
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        return any(address in network for network in _networks(self.networks))
+
+
+_NETWORK_CACHE: dict[tuple[str, ...], tuple[IpNetwork, ...]] = {}
+
+
+def _networks(texts: tuple[str, ...]) -> tuple[IpNetwork, ...]:
+    parsed = _NETWORK_CACHE.get(texts)
+    if parsed is None:
+        parsed = tuple(ipaddress.ip_network(text, strict=False) for text in texts)
+        _NETWORK_CACHE[texts] = parsed
+    return parsed
+
+
+def limits_from_json(text: str | None) -> KeyLimits | None:
+    """The limits stored with a key (trusted: they were validated when written)."""
+    if not text:
+        return None
+    return parse_limits(orjson.loads(text))
+
+
+def parse_limits(document: Any, base: KeyLimits | None = None) -> KeyLimits:
+    """Validate a limits document; with ``base``, a change to it (``null`` removes a limit)."""
+    if not isinstance(document, dict):
+        raise InvalidRequest("limits must be a JSON object")
+    unknown = set(document) - {"rpm", "concurrency", "budgets", "models", "networks"}
+    if unknown:
+        raise InvalidRequest(f"unknown limit(s): {', '.join(sorted(unknown))}")
+    current = base or KeyLimits()
+    rpm = _count(document, "rpm", current.rpm)
+    concurrency = _count(document, "concurrency", current.concurrency)
+    budgets = dict(current.budgets)
+    if "budgets" in document:
+        given = document["budgets"]
+        if given is None:
+            budgets = {}
+        elif not isinstance(given, dict):
+            raise InvalidRequest("limits.budgets must be an object of window -> tokens")
+        else:
+            for window, tokens in given.items():
+                if window not in WINDOWS:
+                    raise InvalidRequest(
+                        f"limits.budgets: unknown window {window!r} (use {', '.join(WINDOWS)})"
+                    )
+                value = _count({window: tokens}, window, None, f"limits.budgets.{window}")
+                if value is None:
+                    budgets.pop(window, None)
+                else:
+                    budgets[window] = value
+    models = current.models
+    if "models" in document:
+        models = _strings(document["models"], "limits.models")
+    networks = current.networks
+    if "networks" in document:
+        networks = _strings(document["networks"], "limits.networks")
+        try:
+            _networks(networks)
+        except ValueError as exc:
+            raise InvalidRequest(f"limits.networks: {exc}") from exc
+    return KeyLimits(rpm, concurrency, budgets, models, networks)
+
+
+def _count(document: dict[str, Any], name: str, default: int | None, shown: str = "") -> int | None:
+    if name not in document:
+        return default
+    value = document[name]
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= _MAX_COUNT:
+        raise InvalidRequest(f"{shown or 'limits.' + name} must be a positive whole number")
+    return value
+
+
+def _strings(value: Any, name: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise InvalidRequest(f"{name} must be a list of non-empty strings")
+    if len(value) > 100:
+        raise InvalidRequest(f"{name} may hold at most 100 entries")
+    return tuple(value)
+
+
+# --- windows -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class WindowSpan:
+    """Where a window that holds ``now`` started, and when it ends."""
+
+    start: float
+    end: float
+
+
+def calendar_span(window: str, now: float) -> WindowSpan:
+    """The calendar window (day, week, month; UTC) that holds ``now``."""
+    day_start = now - now % _DAY_S
+    if window == "day":
+        return WindowSpan(day_start, day_start + _DAY_S)
+    if window == "week":
+        start = day_start - time.gmtime(now).tm_wday * _DAY_S
+        return WindowSpan(start, start + 7 * _DAY_S)
+    if window == "month":
+        t = time.gmtime(now)
+        start = calendar.timegm((t.tm_year, t.tm_mon, 1, 0, 0, 0))
+        year, month = (t.tm_year + 1, 1) if t.tm_mon == 12 else (t.tm_year, t.tm_mon + 1)
+        return WindowSpan(start, calendar.timegm((year, month, 1, 0, 0, 0)))
+    raise ValueError(f"not a calendar window: {window}")
+
+
+def fresh_after(window: str, now: float) -> float:
+    """A stored window that started before this has ended: its count starts again at ``now``."""
+    if window == "5h":
+        return now - FIVE_HOURS_S
+    return calendar_span(window, now).start
+
+
+def new_start(window: str, now: float) -> float:
+    """Where a window that begins because of a request at ``now`` starts."""
+    return now if window == "5h" else calendar_span(window, now).start
+
+
+def window_end(window: str, start: float) -> float:
+    if window == "5h":
+        return start + FIVE_HOURS_S
+    return calendar_span(window, start).end
+
+
+def weighted_tokens(
+    input_tokens: int,
+    output_tokens: int,
+    cache_creation: int,
+    cache_read: int,
+    cache_read_weight: float,
+) -> float:
+    """What a request costs against a budget: cache reads count at ``cache_read_weight``."""
+    return input_tokens + output_tokens + cache_creation + cache_read * cache_read_weight

@@ -1,0 +1,311 @@
+"""The store's usage ledger and limit counters, for SQLite and PostgreSQL (part of ``SqlStore``).
+
+Ledger rows are inserted in batches; whole days older than the retention are folded into
+``usage_daily`` and deleted in one transaction, so a report reads each request exactly once,
+from one table or the other. Concurrency leases and per-minute counters are written with
+statements that check and count in one step; on PostgreSQL a transaction-scoped advisory lock
+per key makes the check and the insert one decision across processes.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import and_, case, delete, func, insert, literal, select, text, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from link_assistant_router.limits import KeyLimits
+from link_assistant_router.storage.base import (
+    USAGE_TOTALS,
+    Admission,
+    KeyRecord,
+    UsageQuery,
+    UsageRow,
+    WindowAddition,
+    WindowTokens,
+)
+from link_assistant_router.storage.tables import (
+    api_keys,
+    key_inflight,
+    key_minutes,
+    key_windows,
+    usage_daily,
+    usage_events,
+)
+from link_assistant_router.storage.translate import translated
+
+DAY_S = 86400
+_TOKEN_COLUMNS = USAGE_TOTALS[3:]
+# Advisory locks are named by two integers: this one, then the key's CRC-32.
+_PG_LIMITS_LOCK = 0x1A5C
+_GROUP_COLUMNS = {"day": "day", "key": "key_id", "model": "model", "account": "account"}
+
+
+class _Rejected(Exception):
+    """Rolls back an admission that one of the limits refused."""
+
+    def __init__(self, admission: Admission) -> None:
+        self.admission = admission
+
+
+class LedgerQueries:
+    """Mixed into ``SqlStore``: ``engine``, ``dialect`` and ``get_key`` come from it."""
+
+    @property
+    def engine(self) -> AsyncEngine:
+        raise NotImplementedError
+
+    @property
+    def dialect(self) -> str:
+        raise NotImplementedError
+
+    async def get_key(self, key_id: str) -> KeyRecord | None:
+        raise NotImplementedError
+
+    def _insert(self) -> Any:
+        return sqlite_insert if self.dialect == "sqlite" else postgresql_insert
+
+    @translated
+    async def update_key(
+        self, key_id: str, *, label: str | None = None, limits: KeyLimits | None = None
+    ) -> KeyRecord | None:
+        values: dict[str, Any] = {"limits": limits.to_json() if limits is not None else None}
+        if label is not None:
+            values["label"] = label
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                update(api_keys).where(api_keys.c.id == key_id).values(**values)
+            )
+        if not result.rowcount:
+            return None
+        return await self.get_key(key_id)
+
+    @translated
+    async def record_usage(
+        self, rows: Sequence[UsageRow], windows: Sequence[WindowAddition]
+    ) -> None:
+        if not rows and not windows:
+            return
+        async with self.engine.begin() as conn:
+            if rows:
+                await conn.execute(insert(usage_events), [_usage_values(row) for row in rows])
+            for addition in windows:
+                await conn.execute(self._add_to_window(addition))
+
+    def _add_to_window(self, addition: WindowAddition) -> Any:
+        statement = self._insert()(key_windows).values(
+            key_id=addition.key_id,
+            name=addition.name,
+            started_at=addition.started_at,
+            tokens=addition.tokens,
+        )
+        ended = key_windows.c.started_at < addition.fresh_after
+        return statement.on_conflict_do_update(
+            index_elements=[key_windows.c.key_id, key_windows.c.name],
+            set_={
+                "tokens": func.coalesce(
+                    _case(ended, statement.excluded.tokens),
+                    key_windows.c.tokens + statement.excluded.tokens,
+                ),
+                "started_at": func.coalesce(
+                    _case(ended, statement.excluded.started_at), key_windows.c.started_at
+                ),
+            },
+        )
+
+    @translated
+    async def window_tokens(self, key_id: str) -> dict[str, WindowTokens]:
+        async with self.engine.connect() as conn:
+            return await _windows(conn, key_id)
+
+    @translated
+    async def admit(
+        self,
+        key_id: str,
+        request_id: str,
+        now: float,
+        *,
+        rpm: int | None,
+        concurrency: int | None,
+        lease_s: float,
+    ) -> Admission:
+        try:
+            async with self.engine.begin() as conn:
+                if concurrency is not None:
+                    await self._take_lease(conn, key_id, request_id, now, concurrency, lease_s)
+                if rpm is not None:
+                    await self._count_minute(conn, key_id, now, rpm)
+                return Admission(True, windows=await _windows(conn, key_id))
+        except _Rejected as rejected:
+            return rejected.admission
+
+    async def _take_lease(
+        self,
+        conn: AsyncConnection,
+        key_id: str,
+        request_id: str,
+        now: float,
+        limit: int,
+        lease_s: float,
+    ) -> None:
+        if self.dialect == "postgresql":
+            lock = zlib.crc32(key_id.encode())
+            await conn.execute(
+                text("SELECT pg_advisory_xact_lock(:a, :b)"), {"a": 0x1A5C, "b": lock}
+            )
+        in_flight = (
+            select(func.count())
+            .select_from(key_inflight)
+            .where(key_inflight.c.key_id == key_id, key_inflight.c.expires_at > now)
+            .scalar_subquery()
+        )
+        # One statement: the count and the insert are one step in SQLite too.
+        statement = insert(key_inflight).from_select(
+            ["request_id", "key_id", "expires_at"],
+            select(literal(request_id), literal(key_id), literal(now + lease_s)).where(
+                in_flight < limit
+            ),
+        )
+        result = await conn.execute(statement)
+        if not result.rowcount:
+            raise _Rejected(Admission(False, "concurrency", retry_after=1.0))
+
+    async def _count_minute(self, conn: AsyncConnection, key_id: str, now: float, rpm: int) -> None:
+        minute = int(now // 60)
+        statement = self._insert()(key_minutes).values(key_id=key_id, minute=minute, requests=1)
+        statement = statement.on_conflict_do_update(
+            index_elements=[key_minutes.c.key_id, key_minutes.c.minute],
+            set_={"requests": key_minutes.c.requests + 1},
+        ).returning(key_minutes.c.requests)
+        count = (await conn.execute(statement)).scalar_one()
+        if count > rpm:
+            raise _Rejected(Admission(False, "rpm", retry_after=(minute + 1) * 60 - now))
+
+    @translated
+    async def release(self, request_ids: Sequence[str]) -> None:
+        if not request_ids:
+            return
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                delete(key_inflight).where(key_inflight.c.request_id.in_(list(request_ids)))
+            )
+
+    @translated
+    async def purge_limit_counters(self, now: float) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(delete(key_minutes).where(key_minutes.c.minute < int(now // 60)))
+            await conn.execute(delete(key_inflight).where(key_inflight.c.expires_at <= now))
+
+    @translated
+    async def usage_totals(self, query: UsageQuery) -> list[dict[str, object]]:
+        group = _GROUP_COLUMNS.get(query.group_by or "")
+        merged: dict[object, dict[str, object]] = {}
+        async with self.engine.connect() as conn:
+            for table, raw in ((usage_events, True), (usage_daily, False)):
+                for row in await conn.execute(_totals_select(table, raw, query, group)):
+                    mapping = row._mapping
+                    value = mapping["grouped"] if group else None
+                    total = merged.setdefault(
+                        value, {name: 0 for name in USAGE_TOTALS} | {"group": value}
+                    )
+                    for name in USAGE_TOTALS:
+                        total[name] = int(total[name]) + int(mapping[name] or 0)  # type: ignore[call-overload]
+        return [merged[value] for value in sorted(merged, key=lambda v: (v is None, str(v)))]
+
+    @translated
+    async def roll_up_usage(self, before_day: int) -> int:
+        keys = "day, key_id, account, model"
+        sums = ", ".join(f"SUM({name})" for name in _TOKEN_COLUMNS)
+        adds = ", ".join(
+            f"{name} = usage_daily.{name} + excluded.{name}"
+            for name in ("requests", "errors", "incomplete", *_TOKEN_COLUMNS)
+        )
+        # Only constant column names are formatted in. SQLite needs the WHERE before ON CONFLICT.
+        fold = text(
+            f"INSERT INTO usage_daily ({keys}, requests, errors, incomplete, "  # noqa: S608
+            f"{', '.join(_TOKEN_COLUMNS)}) "
+            f"SELECT {keys}, COUNT(*), "
+            "SUM(CASE WHEN error_type IS NULL THEN 0 ELSE 1 END), "
+            f"SUM(1 - complete), {sums} FROM usage_events WHERE day < :before "
+            f"GROUP BY {keys} "
+            f"ON CONFLICT ({keys}) DO UPDATE SET {adds}"
+        )
+        async with self.engine.begin() as conn:
+            await conn.execute(fold, {"before": before_day})
+            result = await conn.execute(delete(usage_events).where(usage_events.c.day < before_day))
+        return int(result.rowcount)
+
+
+def _case(condition: Any, value: Any) -> Any:
+    return case((condition, value))
+
+
+async def _windows(conn: AsyncConnection, key_id: str) -> dict[str, WindowTokens]:
+    rows = await conn.execute(select(key_windows).where(key_windows.c.key_id == key_id))
+    return {row.name: WindowTokens(row.name, row.started_at, row.tokens) for row in rows}
+
+
+def _usage_values(row: UsageRow) -> dict[str, Any]:
+    return {
+        "request_id": row.request_id,
+        "at": row.at,
+        "day": int(row.at // DAY_S),
+        "key_id": row.key_id,
+        "account": row.account,
+        "model": row.model[:100],
+        "session": row.session[:200] if row.session else None,
+        "client": row.client[:60] if row.client else None,
+        "route": row.route[:200],
+        "status": row.status,
+        "input_tokens": row.input_tokens,
+        "output_tokens": row.output_tokens,
+        "cache_creation_input_tokens": row.cache_creation_input_tokens,
+        "cache_read_input_tokens": row.cache_read_input_tokens,
+        "ttfb_ms": row.ttfb_ms,
+        "duration_ms": row.duration_ms,
+        "error_type": row.error_type[:60] if row.error_type else None,
+        "complete": 1 if row.complete else 0,
+    }
+
+
+def _totals_select(table: Any, raw: bool, query: UsageQuery, group: str | None) -> Any:
+    c = table.c
+    if raw:
+        counts = [
+            func.count().label("requests"),
+            func.sum(_case(c.error_type.is_not(None), 1)).label("errors"),
+            func.sum(1 - c.complete).label("incomplete"),
+        ]
+    else:
+        counts = [func.sum(c[name]).label(name) for name in ("requests", "errors", "incomplete")]
+    columns = counts + [func.sum(c[name]).label(name) for name in _TOKEN_COLUMNS]
+    if group:
+        columns.insert(0, c[group].label("grouped"))
+    conditions = []
+    if query.key_id is not None:
+        conditions.append(c.key_id == query.key_id)
+    if query.account is not None:
+        conditions.append(c.account == query.account)
+    if query.model is not None:
+        conditions.append(c.model == query.model)
+    if raw:
+        if query.since is not None:
+            conditions.append(c.at >= query.since)
+        if query.until is not None:
+            conditions.append(c.at < query.until)
+    else:  # rollups hold whole days: a day counts when it starts inside the range
+        if query.since is not None:
+            conditions.append(c.day >= math.ceil(query.since / DAY_S))
+        if query.until is not None:
+            conditions.append(c.day < math.ceil(query.until / DAY_S))
+    statement = select(*columns).select_from(table)
+    if conditions:
+        statement = statement.where(and_(*conditions))
+    if group:
+        statement = statement.group_by(c[group])
+    return statement
