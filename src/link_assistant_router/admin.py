@@ -44,6 +44,7 @@ def key_view(record: KeyRecord) -> dict[str, Any]:
         "last_used_at": iso(record.last_used_at),
         "account": record.account,
         "group": record.group,
+        "limits": record.limits.to_dict() if record.limits is not None else {},
     }
 
 
@@ -119,18 +120,23 @@ class TokenAdmin:
             web.get("/api/tokens/list", self.list),
             web.post("/api/tokens/revoke", self.revoke),
             web.get("/api/tokens/{id}", self.show),
+            web.patch("/api/tokens/{id}", self.update),
         ]
 
     async def issue(self, request: web.Request) -> web.Response:
         check_admin(request, self._admin_key)
         document = await json_object(request)
-        unknown = set(document) - {"ttl_hours", "label", "account", "group"}
+        unknown = set(document) - {"ttl_hours", "label", "account", "group", "limits"}
         if unknown:
             raise InvalidRequest(f"unknown field(s): {', '.join(sorted(unknown))}")
         account, group = document.get("account"), document.get("group")
         check_binding(account, group, self._account_names(), self._group_names())
         issued = await self._keys.issue(
-            document.get("ttl_hours", 24), document.get("label", ""), account=account, group=group
+            document.get("ttl_hours", 24),
+            document.get("label", ""),
+            account=account,
+            group=group,
+            limits=document.get("limits"),
         )
         ttl = document.get("ttl_hours", 24)
         return json_response(
@@ -142,6 +148,7 @@ class TokenAdmin:
                 "expires_at": iso(issued.record.expires_at),
                 "account": issued.record.account,
                 "group": issued.record.group,
+                "limits": key_view(issued.record)["limits"],
             }
         )
 
@@ -152,6 +159,11 @@ class TokenAdmin:
     async def show(self, request: web.Request) -> web.Response:
         check_admin(request, self._admin_key)
         return json_response(key_view(await self._keys.get(request.match_info["id"])))
+
+    async def update(self, request: web.Request) -> web.Response:
+        check_admin(request, self._admin_key)
+        document = await json_object(request)
+        return json_response(key_view(await self._keys.update(request.match_info["id"], document)))
 
     async def revoke(self, request: web.Request) -> web.Response:
         check_admin(request, self._admin_key)

@@ -37,6 +37,7 @@ from link_assistant_router.requestlog import REQUEST_FINISHED, RequestLog
 from link_assistant_router.scheduler import Scheduler
 from link_assistant_router.storage import Store, open_store
 from link_assistant_router.upstream import Upstream, UpstreamClient
+from link_assistant_router.usage_api import UsageApi
 from link_assistant_router.vault import Vault
 
 log = logging.getLogger(__name__)
@@ -159,6 +160,7 @@ def create_app(
         ).routes()
     )
     app.add_routes(account_routes(accounts, client, settings.token_admin_key))
+    app.add_routes(UsageApi(the_store, keys, governor, settings.token_admin_key).routes())
     aliases = ModelAliases(parse_aliases(settings.model_aliases))
     app.router.add_post("/v1/chat/completions", ChatCompletions(proxy, aliases).handle)
     app.router.add_get("/v1/models", Models(proxy, aliases).handle)

@@ -1,4 +1,5 @@
-"""The command line: ``serve`` (the default), ``tokens ...``, ``doctor``.
+"""The command line: ``serve`` (the default), ``tokens ...``, ``accounts ...``, ``usage``,
+``doctor``.
 
 Every command takes every setting as a flag, built from ``config.setting_specs``; flags win
 over environment variables, which win over ``.env``. The ``tokens`` commands work on the store
@@ -18,6 +19,7 @@ from link_assistant_router import __version__
 from link_assistant_router.accounts import settings_accounts
 from link_assistant_router.admin import check_binding, key_view
 from link_assistant_router.cli_accounts import accounts
+from link_assistant_router.cli_limits import LIMIT_NAMES, limit_options, limits_document
 from link_assistant_router.cli_support import (
     SETTING_FIELDS,
     emit,
@@ -25,8 +27,10 @@ from link_assistant_router.cli_support import (
     run,
     settings_options,
 )
+from link_assistant_router.cli_usage import usage
 from link_assistant_router.errors import RouterError
 from link_assistant_router.keys import KeyService, load_signing_secret
+from link_assistant_router.limits import WINDOWS
 from link_assistant_router.storage import KeyRecord, open_store
 
 
@@ -56,6 +60,7 @@ def serve(**options: Any) -> None:
 
 
 cli.add_command(accounts)
+cli.add_command(usage)
 
 
 @cli.group()
@@ -95,6 +100,12 @@ def with_keys(
     return command
 
 
+def _limits_text(record: KeyRecord) -> str:
+    if record.limits is None:
+        return "\n  no limits"
+    return "".join(f"\n  {name}: {value}" for name, value in record.limits.to_dict().items())
+
+
 def _key_line(record: KeyRecord) -> str:
     view = key_view(record)
     state = "revoked" if record.revoked_at else "active"
@@ -109,6 +120,7 @@ def _key_line(record: KeyRecord) -> str:
 @click.option("--label", default="", help="A name to recognise the key by.")
 @click.option("--account", default=None, help="Serve this key only from this account.")
 @click.option("--group", default=None, help="Serve this key only from this account group.")
+@limit_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @settings_options
 @with_keys
@@ -119,10 +131,12 @@ async def tokens_issue(
     account: str | None,
     group: str | None,
     as_json: bool,
+    **limits: Any,
 ) -> None:
     """Issue a key and print it (this is the only time it is shown)."""
     ttl: float | int = int(ttl_hours) if ttl_hours.is_integer() else ttl_hours
-    issued = await keys.issue(ttl, label, account=account, group=group)
+    document = limits_document(limits)
+    issued = await keys.issue(ttl, label, account=account, group=group, limits=document or None)
     view = key_view(issued.record)
     data = {"token": issued.token, "ttl_hours": ttl, **view}
     text = (
@@ -151,7 +165,54 @@ async def tokens_list(keys: KeyService, as_json: bool) -> None:
 async def tokens_show(keys: KeyService, key_id: str, as_json: bool) -> None:
     """Show one key's record."""
     record = await keys.get(key_id)
-    emit(as_json, key_view(record), _key_line(record))
+    emit(as_json, key_view(record), _key_line(record) + _limits_text(record))
+
+
+@tokens.command("update")
+@click.argument("key_id")
+@click.option("--label", default=None, help="A new label.")
+@limit_options
+@click.option(
+    "--clear",
+    "clear",
+    multiple=True,
+    type=click.Choice([*LIMIT_NAMES, *WINDOWS]),
+    help="Remove a limit (a window name removes that budget); repeatable.",
+)
+@click.option("--clear-limits", is_flag=True, help="Remove all the key's limits.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@settings_options
+@with_keys
+async def tokens_update(
+    keys: KeyService,
+    key_id: str,
+    label: str | None,
+    clear: tuple[str, ...],
+    clear_limits: bool,
+    as_json: bool,
+    **limits: Any,
+) -> None:
+    """Change a key's label or limits; workers and replicas apply it within KEY_CACHE_TTL_S."""
+    change: dict[str, Any] = {}
+    if label is not None:
+        change["label"] = label
+    if clear_limits:
+        change["limits"] = None
+    else:
+        document = limits_document(limits)
+        for name in clear:
+            if name in WINDOWS:
+                document.setdefault("budgets", {})[name] = None
+            else:
+                document[name] = None
+        if document:
+            change["limits"] = document
+    if not change:
+        raise click.UsageError(
+            "nothing to change: give --label, a limit, --clear or --clear-limits"
+        )
+    record = await keys.update(key_id, change)
+    emit(as_json, key_view(record), "updated: " + _key_line(record) + _limits_text(record))
 
 
 @tokens.command("revoke")

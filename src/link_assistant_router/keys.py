@@ -29,6 +29,7 @@ from link_assistant_router.errors import (
     NotFound,
     PermissionDenied,
 )
+from link_assistant_router.limits import parse_limits
 from link_assistant_router.storage import KeyRecord, Store
 
 log = logging.getLogger(__name__)
@@ -125,9 +126,12 @@ class KeyService:
         *,
         account: str | None = None,
         group: str | None = None,
+        limits: Any = None,
     ) -> IssuedKey:
-        """Mint a key (``account``/``group``: the accounts it may use; checked by the caller)."""
+        """Mint a key (``account``/``group``: the accounts it may use; checked by the caller;
+        ``limits``: a limits document, see ``limits.py``)."""
         ttl, label = validate_issue_request(ttl_hours, label)
+        key_limits = parse_limits(limits) if limits is not None else None
         now = self._clock()
         record = KeyRecord(
             id=str(uuid.uuid4()),
@@ -136,6 +140,7 @@ class KeyService:
             expires_at=now + ttl * 3600,
             account=account,
             group=group,
+            limits=key_limits if key_limits is not None and not key_limits.is_empty() else None,
         )
         claims = {
             "sub": record.id,
@@ -247,6 +252,34 @@ class KeyService:
         self._records.pop(key_id, None)
         log.info("key revoked: id=%s label=%r", record.id, record.label)
         return record
+
+    async def update(self, key_id: Any, document: dict[str, Any]) -> KeyRecord:
+        """Change a key's label and limits: ``{"label": ..., "limits": {...} | null}``.
+
+        Limits given are merged into the key's (a limit set to null is removed); ``"limits":
+        null`` removes them all. Other workers see the change within ``KEY_CACHE_TTL_S``.
+        """
+        if not isinstance(key_id, str) or not key_id:
+            raise InvalidRequest("id must be the key's id (a string)")
+        unknown = set(document) - {"label", "limits"}
+        if unknown:
+            raise InvalidRequest(f"unknown field(s): {', '.join(sorted(unknown))}")
+        record = await self.get(key_id)
+        label = None
+        if "label" in document:
+            _, label = validate_issue_request(1, document["label"])
+        limits = record.limits
+        if "limits" in document:
+            given = document["limits"]
+            limits = None if given is None else parse_limits(given, base=record.limits)
+        if limits is not None and limits.is_empty():
+            limits = None
+        updated = await self._store.update_key(key_id, label=label, limits=limits)
+        if updated is None:
+            raise NotFound(f"no key with id {key_id!r}")
+        self._records.pop(key_id, None)
+        log.info("key updated: id=%s label=%r", updated.id, updated.label)
+        return updated
 
     async def flush_last_used(self) -> None:
         """Write the batched last-used times (called periodically and at shutdown)."""

@@ -1,0 +1,95 @@
+"""``link-assistant-router usage``: the usage report, read from the store (no server needed)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+import click
+
+from link_assistant_router.cli_support import (
+    SETTING_FIELDS,
+    emit,
+    load_settings,
+    run,
+    settings_options,
+)
+from link_assistant_router.storage import open_store
+from link_assistant_router.storage.base import USAGE_TOTALS
+from link_assistant_router.usage_api import GROUPS, usage_query, usage_report
+
+_SHORT = {
+    "requests": "requests",
+    "errors": "errors",
+    "incomplete": "incomplete",
+    "input_tokens": "input",
+    "output_tokens": "output",
+    "cache_creation_input_tokens": "cache write",
+    "cache_read_input_tokens": "cache read",
+}
+
+
+@click.command()
+@click.option("--key", default=None, help="Only this key (its id).")
+@click.option("--account", default=None, help="Only this account.")
+@click.option("--model", default=None, help="Only this model.")
+@click.option("--since", default=None, help="From this time (ISO 8601 or UNIX seconds).")
+@click.option("--until", default=None, help="Before this time (ISO 8601 or UNIX seconds).")
+@click.option("--group-by", type=click.Choice(GROUPS), default=None, help="One row per group.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
+@settings_options
+def usage(as_json: bool, as_csv: bool, **options: Any) -> None:
+    """Requests and tokens from the usage ledger, totalled and grouped."""
+    settings = load_settings(options)
+    params = {
+        name: str(value)
+        for name, value in options.items()
+        if name not in SETTING_FIELDS and value is not None
+    }
+
+    async def main() -> dict[str, Any]:
+        query = usage_query(params)
+        store = open_store(settings.store_url)
+        await store.open()
+        try:
+            return usage_report(query, await store.usage_totals(query))
+        finally:
+            await store.close()
+
+    report = run(main())
+    if as_csv:
+        click.echo(_csv(report), nl=False)
+    else:
+        emit(as_json, report, _table(report))
+
+
+def _rows(report: dict[str, Any]) -> list[list[str]]:
+    rows = [
+        [str(row["group"]), *(str(row[name]) for name in USAGE_TOTALS)] for row in report["data"]
+    ]
+    rows.append(["total", *(str(report["totals"][name]) for name in USAGE_TOTALS)])
+    return rows
+
+
+def _csv(report: dict[str, Any]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([report["group_by"] or "group", *USAGE_TOTALS])
+    writer.writerows(_rows(report))
+    return out.getvalue()
+
+
+def _table(report: dict[str, Any]) -> str:
+    header = [report["group_by"] or "", *(_SHORT[name] for name in USAGE_TOTALS)]
+    rows = [header, *_rows(report)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = [
+        "  ".join(
+            cell.ljust(w) if i == 0 else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        )
+        for row in rows
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,117 @@
+"""Reading the usage ledger: ``GET /v1/usage`` (admin) and ``GET /api/me`` (any valid key).
+
+``/v1/usage`` totals requests and tokens, filtered by key, account, model and time range and
+grouped by day, key, model or account. Ranges reaching into days older than the retention are
+answered from the daily totals, whole days at a time. ``/api/me`` shows a key its own record,
+limits and where it stands in each budget window, so users can check themselves.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import web
+from pydantic import SecretStr
+
+from link_assistant_router.admin import check_admin, iso, json_response, key_view
+from link_assistant_router.errors import InvalidRequest
+from link_assistant_router.governor import Governor
+from link_assistant_router.headers import client_key
+from link_assistant_router.keys import KeyService
+from link_assistant_router.storage import Store
+from link_assistant_router.storage.base import USAGE_TOTALS, UsageQuery
+
+GROUPS = ("day", "key", "model", "account")
+_FILTERS = {"key": "key_id", "account": "account", "model": "model"}
+
+
+def parse_time(text: str, name: str) -> float:
+    """UNIX seconds, or an ISO 8601 date or time (UTC unless it says otherwise)."""
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise InvalidRequest(
+            f"{name} must be UNIX seconds or an ISO 8601 date or time, like 2026-11-01"
+        ) from exc
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.UTC)
+    return moment.timestamp()
+
+
+def usage_query(params: Mapping[str, str]) -> UsageQuery:
+    """A report's filters from query parameters (or CLI options with the same names)."""
+    unknown = set(params) - {"key", "account", "model", "since", "until", "group_by"}
+    if unknown:
+        raise InvalidRequest(f"unknown parameter(s): {', '.join(sorted(unknown))}")
+    group_by = params.get("group_by") or None
+    if group_by is not None and group_by not in GROUPS:
+        raise InvalidRequest(f"group_by must be one of {', '.join(GROUPS)}")
+    filters = {_FILTERS[name]: params[name] for name in _FILTERS if params.get(name)}
+    since = parse_time(params["since"], "since") if params.get("since") else None
+    until = parse_time(params["until"], "until") if params.get("until") else None
+    return UsageQuery(since=since, until=until, group_by=group_by, **filters)
+
+
+def usage_report(query: UsageQuery, groups: list[dict[str, object]]) -> dict[str, Any]:
+    """The report as the API and the CLI show it: groups and their sum."""
+    totals = {name: sum(int(g[name]) for g in groups) for name in USAGE_TOTALS}  # type: ignore[call-overload]
+    data = []
+    for group in groups:
+        row = dict(group)
+        if query.group_by == "day" and row["group"] is not None:
+            row["group"] = iso(int(row["group"]) * 86400)[:10]  # type: ignore[call-overload, index]
+        data.append(row)
+    return {
+        "group_by": query.group_by,
+        "since": iso(query.since),
+        "until": iso(query.until),
+        "data": data if query.group_by else [],
+        "totals": totals,
+    }
+
+
+class UsageApi:
+    def __init__(
+        self,
+        store: Store,
+        keys: KeyService,
+        governor: Governor,
+        admin_key: SecretStr | None,
+    ) -> None:
+        self._store = store
+        self._keys = keys
+        self._governor = governor
+        self._admin_key = admin_key
+
+    def routes(self) -> list[web.RouteDef]:
+        return [web.get("/v1/usage", self.usage), web.get("/api/me", self.me)]
+
+    async def usage(self, request: web.Request) -> web.Response:
+        check_admin(request, self._admin_key)
+        query = usage_query(request.query)
+        return json_response(usage_report(query, await self._store.usage_totals(query)))
+
+    async def me(self, request: web.Request) -> web.Response:
+        # Not through Proxy.authenticate: a look at one's own record is not a ledger row.
+        key = await self._keys.authenticate(client_key(request.headers))
+        windows = await self._governor.windows(key)
+        view = key_view(key)
+        view.pop("account", None)  # which account serves it is the operator's business
+        view.pop("group", None)
+        view["windows"] = {
+            state.name: {
+                "started_at": iso(state.start),
+                "resets_at": iso(state.end),
+                "tokens": round(state.used),
+                "budget": state.budget,
+                "utilization": round(state.utilization, 4) if state.budget else None,
+            }
+            for state in windows
+        }
+        return json_response(view)
