@@ -39,7 +39,16 @@ async def test_issue_list_show_revoke(router: RunningRouter, http: aiohttp.Clien
         http, "POST", router.url + "/api/tokens", data='{"ttl_hours":168,"label":"laptop"}'
     )
     assert status == 200
-    assert set(issued) == {"token", "id", "ttl_hours", "label", "expires_at", "account", "group"}
+    assert set(issued) == {
+        "token",
+        "id",
+        "ttl_hours",
+        "label",
+        "expires_at",
+        "account",
+        "group",
+        "limits",
+    }
     assert (issued["account"], issued["group"]) == (None, None)
     assert issued["token"].startswith("la_sk_")
     assert (issued["ttl_hours"], issued["label"]) == (168, "laptop")
