@@ -67,6 +67,7 @@ async def test_issue_list_show_revoke(router: RunningRouter, http: aiohttp.Clien
         "last_used_at",
         "account",
         "group",
+        "limits",
     }
     assert issued["token"] not in str(listing)
 
