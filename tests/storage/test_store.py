@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -16,23 +15,6 @@ from link_assistant_router.storage import KeyRecord, SqlStore, open_store
 from link_assistant_router.storage.migrations import MIGRATIONS
 
 Migrations = list[tuple[int, str, float]]
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A URL of an empty database of each kind."""
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path}/store.db"
-    url: str = request.getfixturevalue("postgres_url")
-    return url
-
-
-@pytest.fixture
-async def store(store_url: str) -> AsyncIterator[SqlStore]:
-    store = open_store(store_url)
-    await store.open()
-    yield store
-    await store.close()
 
 
 def make_key(created_at: float = 1_750_000_000.25, **overrides: Any) -> KeyRecord:

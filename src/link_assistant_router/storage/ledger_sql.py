@@ -154,7 +154,7 @@ class LedgerQueries:
         lease_s: float,
     ) -> None:
         if self.dialect == "postgresql":
-            lock = zlib.crc32(key_id.encode())
+            lock = zlib.crc32(key_id.encode()) - 2**31  # the lock's second int is signed 32-bit
             await conn.execute(
                 text("SELECT pg_advisory_xact_lock(:a, :b)"), {"a": 0x1A5C, "b": lock}
             )

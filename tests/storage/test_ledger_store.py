@@ -1,0 +1,125 @@
+"""The ledger's tables on SQLite and PostgreSQL: totals, rollups, windows, admission."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+
+from link_assistant_router.storage import SqlStore
+from link_assistant_router.storage.base import UsageQuery, UsageRow, WindowAddition
+
+DAY = 86400
+TODAY = 20_000 * DAY  # a day boundary
+
+
+def row(at: float, **values: Any) -> UsageRow:
+    fields: dict[str, Any] = {
+        "request_id": "req_" + uuid.uuid4().hex,
+        "at": at,
+        "key_id": "key-a",
+        "account": "acct",
+        "model": "claude-sonnet-5",
+        "session": None,
+        "client": "claude-cli",
+        "route": "/v1/messages",
+        "status": 200,
+        "input_tokens": 10,
+        "output_tokens": 5,
+        "cache_creation_input_tokens": 1,
+        "cache_read_input_tokens": 100,
+        "ttfb_ms": 3.5,
+        "duration_ms": 9.0,
+        "error_type": None,
+        "complete": True,
+    }
+    fields.update(values)
+    return UsageRow(**fields)
+
+
+async def totals(store: SqlStore, **query: Any) -> dict[str, Any]:
+    found = await store.usage_totals(UsageQuery(**query))
+    return found[0] if found else {}
+
+
+async def test_rollups_keep_totals_exact_and_the_raw_table_small(store: SqlStore) -> None:
+    rows = [
+        row(TODAY - 100 * DAY + 5),
+        row(TODAY - 100 * DAY + 50, key_id="key-b", error_type="overloaded_error", complete=False),
+        row(TODAY - 99 * DAY + 5, model="claude-haiku-4-5"),
+        row(TODAY + 10),
+    ]
+    await store.record_usage(rows, [])
+    before = await store.usage_totals(UsageQuery(group_by="day"))
+
+    moved = await store.roll_up_usage(TODAY // DAY - 90)
+    assert moved == 3
+    assert await store.usage_totals(UsageQuery(group_by="day")) == before
+    everything = await totals(store)
+    assert everything["requests"] == 4
+    assert (everything["errors"], everything["incomplete"]) == (1, 1)
+    assert everything["cache_read_input_tokens"] == 400
+    by_model = await store.usage_totals(UsageQuery(group_by="model"))
+    assert [(g["group"], g["requests"]) for g in by_model] == [
+        ("claude-haiku-4-5", 1),
+        ("claude-sonnet-5", 3),
+    ]
+    assert (await totals(store, key_id="key-b"))["requests"] == 1
+    # Old days are whole days: a range that starts inside one leaves it out.
+    assert (await totals(store, since=TODAY - 100 * DAY + 1))["requests"] == 2
+    assert (await totals(store, since=TODAY - 100 * DAY))["requests"] == 4
+
+    assert await store.roll_up_usage(TODAY // DAY - 90) == 0  # nothing is folded twice
+    assert (await totals(store))["requests"] == 4
+
+
+async def test_recent_rows_are_filtered_by_the_second(store: SqlStore) -> None:
+    await store.record_usage([row(TODAY + 10), row(TODAY + 20, account="other")], [])
+    assert (await totals(store, since=TODAY + 15))["requests"] == 1
+    assert (await totals(store, until=TODAY + 15))["requests"] == 1
+    assert (await totals(store, account="other"))["requests"] == 1
+    assert (await totals(store, key_id="nobody"))["requests"] == 0
+
+
+async def test_windows_add_up_and_start_again_once_ended(store: SqlStore) -> None:
+    def add(tokens: float, fresh_after: float, started_at: float) -> WindowAddition:
+        return WindowAddition("key-a", "day", fresh_after, started_at, tokens)
+
+    await store.record_usage([], [add(10, TODAY, TODAY)])
+    await store.record_usage([], [add(5, TODAY, TODAY)])
+    assert (await store.window_tokens("key-a"))["day"].tokens == 15
+    await store.record_usage([], [add(7, TODAY + DAY, TODAY + DAY)])  # the next day
+    window = (await store.window_tokens("key-a"))["day"]
+    assert (window.tokens, window.started_at) == (7, TODAY + DAY)
+
+
+async def test_admission_counts_only_what_it_admits(store: SqlStore) -> None:
+    now = float(TODAY + 30)
+    results = [
+        await store.admit("key-a", f"r{n}", now, rpm=2, concurrency=None, lease_s=60)
+        for n in range(3)
+    ]
+    assert [r.admitted for r in results] == [True, True, False]
+    assert results[2].reason == "rpm" and results[2].retry_after == pytest.approx(30)
+
+    first = await store.admit("key-b", "s1", now, rpm=None, concurrency=1, lease_s=60)
+    second = await store.admit("key-b", "s2", now, rpm=None, concurrency=1, lease_s=60)
+    assert (first.admitted, second.admitted, second.reason) == (True, False, "concurrency")
+    await store.release(["s1"])
+    assert (await store.admit("key-b", "s3", now, rpm=None, concurrency=1, lease_s=60)).admitted
+    # A slot never given back frees itself when its lease ends.
+    assert (
+        await store.admit("key-b", "s4", now + 61, rpm=None, concurrency=1, lease_s=60)
+    ).admitted
+    # Refused by the rate, the request holds no concurrency slot either.
+    await store.admit("key-c", "t1", now, rpm=1, concurrency=5, lease_s=60)
+    refused = await store.admit("key-c", "t2", now, rpm=1, concurrency=5, lease_s=60)
+    assert not refused.admitted
+    for n in range(4):  # a new minute; t1 still holds its slot
+        assert (
+            await store.admit("key-c", f"u{n}", now + 30, rpm=10, concurrency=5, lease_s=60)
+        ).admitted
+    assert not (
+        await store.admit("key-c", "u5", now + 30, rpm=10, concurrency=5, lease_s=60)
+    ).admitted

@@ -1,0 +1,225 @@
+"""Per-key limits: the document, the windows, and enforcement against a real store with a
+clock the test moves."""
+
+from __future__ import annotations
+
+import calendar
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from link_assistant_router.errors import InvalidRequest, PermissionDenied, RateLimited
+from link_assistant_router.governor import Governor, rate_headers, window_states
+from link_assistant_router.ledger import UsageLedger
+from link_assistant_router.limits import (
+    FIVE_HOURS_S,
+    KeyLimits,
+    calendar_span,
+    parse_limits,
+)
+from link_assistant_router.requestlog import RequestLog
+from link_assistant_router.storage import KeyRecord, SqlStore, open_store
+from link_assistant_router.usage import Usage
+
+# A Wednesday, 2026-11-25 10:00:00 UTC.
+NOW = float(calendar.timegm((2026, 11, 25, 10, 0, 0)))
+
+
+class Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+# --- the document --------------------------------------------------------------------------------
+
+
+def test_a_full_document_round_trips() -> None:
+    document = {
+        "rpm": 60,
+        "concurrency": 4,
+        "budgets": {"5h": 1000, "month": 9000},
+        "models": ["claude-sonnet-*"],
+        "networks": ["10.0.0.0/8", "::1/128"],
+    }
+    assert parse_limits(document).to_dict() == document
+
+
+@pytest.mark.parametrize(
+    ("document", "named"),
+    [
+        ({"rpm": 0}, "limits.rpm"),
+        ({"rpm": True}, "limits.rpm"),
+        ({"concurrency": "4"}, "limits.concurrency"),
+        ({"budgets": {"hour": 5}}, "unknown window 'hour'"),
+        ({"budgets": {"day": -1}}, "limits.budgets.day"),
+        ({"models": "claude-*"}, "limits.models"),
+        ({"networks": ["10.0.0.0/33"]}, "limits.networks"),
+        ({"speed": 1}, "unknown limit(s): speed"),
+    ],
+)
+def test_bad_limits_are_refused_naming_them(document: dict[str, Any], named: str) -> None:
+    with pytest.raises(InvalidRequest, match=named.replace("(", r"\(").replace(")", r"\)")):
+        parse_limits(document)
+
+
+def test_a_change_merges_and_null_removes() -> None:
+    base = parse_limits({"rpm": 10, "budgets": {"day": 5, "week": 50}, "models": ["a*"]})
+    changed = parse_limits({"rpm": None, "budgets": {"day": None, "month": 7}}, base=base)
+    assert changed.to_dict() == {"budgets": {"week": 50, "month": 7}, "models": ["a*"]}
+
+
+def test_models_match_globs_and_networks_match_cidrs() -> None:
+    limits = KeyLimits(models=("claude-haiku-*",), networks=("10.1.0.0/16", "::1/128"))
+    assert limits.allows_model("claude-haiku-4-5")
+    assert not limits.allows_model("claude-opus-5")
+    assert limits.allows_address("10.1.2.3")
+    assert limits.allows_address("::ffff:10.1.2.3")  # IPv4 seen through an IPv6 socket
+    assert limits.allows_address("::1")
+    assert not limits.allows_address("10.2.0.1")
+    assert not limits.allows_address(None)
+
+
+# --- windows -------------------------------------------------------------------------------------
+
+
+def test_calendar_windows_are_utc_days_weeks_from_monday_and_months() -> None:
+    day = calendar_span("day", NOW)
+    week = calendar_span("week", NOW)
+    month = calendar_span("month", NOW)
+    assert (day.start, day.end) == (NOW - 10 * 3600, NOW + 14 * 3600)
+    assert week.start == calendar.timegm((2026, 11, 23, 0, 0, 0))  # Monday
+    assert week.end - week.start == 7 * 86400
+    assert (month.start, month.end) == (
+        calendar.timegm((2026, 11, 1, 0, 0, 0)),
+        calendar.timegm((2026, 12, 1, 0, 0, 0)),
+    )
+    december = calendar_span("month", calendar.timegm((2026, 12, 31, 23, 0, 0)))
+    assert december.end == calendar.timegm((2027, 1, 1, 0, 0, 0))
+
+
+def test_headers_say_utilization_status_and_reset_per_budgeted_window() -> None:
+    limits = KeyLimits(budgets={"5h": 1000, "week": 10_000})
+    states = window_states(limits, {}, 800.0, NOW)
+    headers = dict(rate_headers(states, NOW))
+    assert headers["anthropic-ratelimit-unified-5h-utilization"] == "0.8000"
+    assert headers["anthropic-ratelimit-unified-5h-status"] == "allowed_warning"
+    assert headers["anthropic-ratelimit-unified-5h-reset"] == str(int(NOW + FIVE_HOURS_S))
+    assert headers["anthropic-ratelimit-unified-7d-utilization"] == "0.0800"
+    assert headers["anthropic-ratelimit-unified-7d-status"] == "allowed"
+    assert headers["anthropic-ratelimit-unified-status"] == "allowed_warning"
+    assert headers["anthropic-ratelimit-unified-representative-claim"] == "five_hour"
+    assert not any("1d" in name or "1mo" in name for name in headers)  # no budget, no header
+
+
+# --- enforcement with a moving clock -------------------------------------------------------------
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqlStore]:
+    store = open_store(f"sqlite+aiosqlite:///{tmp_path}/limits.db")
+    await store.open()
+    yield store
+    await store.close()
+
+
+async def make_key(store: SqlStore, limits: KeyLimits) -> KeyRecord:
+    record = KeyRecord(
+        id=str(uuid.uuid4()), label="t", created_at=NOW, expires_at=NOW + 1e6, limits=limits
+    )
+    await store.insert_key(record)
+    return record
+
+
+def finished_request(key: KeyRecord, usage: Usage) -> RequestLog:
+    entry = RequestLog("POST", "/v1/messages")
+    entry.key_id, entry.status, entry.usage = key.id, 200, usage
+    return entry
+
+
+async def test_a_spent_budget_refuses_until_its_window_ends(store: SqlStore) -> None:
+    clock = Clock(NOW)
+    ledger = UsageLedger(store, cache_read_weight=0.1, retention_days=90, clock=clock)
+    governor = Governor(store, ledger, clock=clock)
+    key = await make_key(store, KeyLimits(budgets={"5h": 1000}))
+
+    await governor.admit(key, RequestLog("POST", "/v1/messages"), None)
+    # 600 input + 300 output + 1000 cache reads at 0.1 = 1000 tokens: the budget is spent.
+    ledger.record(
+        finished_request(
+            key, Usage(input_tokens=600, output_tokens=300, cache_read_input_tokens=1000)
+        )
+    )
+    await ledger.flush()
+
+    clock.now = NOW + 3600
+    with pytest.raises(RateLimited) as refused:
+        await governor.admit(key, RequestLog("POST", "/v1/messages"), None)
+    # The 5-hour window began with the first recorded request: it ends at NOW + 5 h.
+    assert refused.value.retry_after == pytest.approx(4 * 3600)
+    assert refused.value.headers()["anthropic-ratelimit-unified-5h-status"] == "rejected"
+    assert "5-hour token budget of 1,000" in refused.value.message
+
+    clock.now = NOW + FIVE_HOURS_S + 1
+    await governor.admit(key, RequestLog("POST", "/v1/messages"), None)  # a new window
+
+
+async def test_tokens_not_yet_flushed_count_too(store: SqlStore) -> None:
+    clock = Clock(NOW)
+    ledger = UsageLedger(store, cache_read_weight=0.0, retention_days=90, clock=clock)
+    governor = Governor(store, ledger, clock=clock)
+    key = await make_key(store, KeyLimits(budgets={"day": 100}))
+    ledger.record(finished_request(key, Usage(input_tokens=100)))
+    with pytest.raises(RateLimited):
+        await governor.admit(key, RequestLog("POST", "/v1/messages"), None)
+
+
+async def test_a_daily_budget_rolls_over_at_midnight_utc(store: SqlStore) -> None:
+    clock = Clock(NOW)
+    ledger = UsageLedger(store, cache_read_weight=0.1, retention_days=90, clock=clock)
+    governor = Governor(store, ledger, clock=clock)
+    key = await make_key(store, KeyLimits(budgets={"day": 50}))
+    ledger.record(finished_request(key, Usage(output_tokens=50)))
+    await ledger.flush()
+    with pytest.raises(RateLimited) as refused:
+        await governor.admit(key, RequestLog("POST", "/v1/messages"), None)
+    assert refused.value.retry_after == pytest.approx(14 * 3600)
+    clock.now = NOW + 14 * 3600  # midnight
+    await governor.admit(key, RequestLog("POST", "/v1/messages"), None)
+    states = {s.name: s for s in await governor.windows(key)}
+    assert states["day"].used == 0
+    assert states["week"].used == 50  # the week goes on
+
+
+async def test_requests_per_minute_reset_at_the_next_minute(store: SqlStore) -> None:
+    clock = Clock(NOW + 15)
+    ledger = UsageLedger(store, cache_read_weight=0.1, retention_days=90, clock=clock)
+    governor = Governor(store, ledger, clock=clock)
+    key = await make_key(store, KeyLimits(rpm=2))
+    for _ in range(2):
+        await governor.admit(key, RequestLog("POST", "/v1/messages"), None)
+    with pytest.raises(RateLimited) as refused:
+        await governor.admit(key, RequestLog("POST", "/v1/messages"), None)
+    assert refused.value.retry_after == pytest.approx(45)
+    assert refused.value.headers()["retry-after"] == "45"
+    clock.now = NOW + 60
+    await governor.admit(key, RequestLog("POST", "/v1/messages"), None)
+
+
+async def test_a_model_or_network_not_allowed_is_forbidden(store: SqlStore) -> None:
+    ledger = UsageLedger(store, cache_read_weight=0.1, retention_days=90)
+    governor = Governor(store, ledger)
+    key = await make_key(store, KeyLimits(models=("claude-haiku-*",), networks=("10.0.0.0/8",)))
+    entry = RequestLog("POST", "/v1/messages")
+    entry.remote = "10.9.9.9"
+    await governor.admit(key, entry, b'{"model":"claude-haiku-4-5","max_tokens":1}')
+    with pytest.raises(PermissionDenied, match="claude-opus-5"):
+        await governor.admit(key, entry, b'{"model":"claude-opus-5","max_tokens":1}')
+    entry.remote = "192.168.1.1"
+    with pytest.raises(PermissionDenied, match="network"):
+        await governor.admit(key, entry, b'{"model":"claude-haiku-4-5","max_tokens":1}')

@@ -1,0 +1,89 @@
+"""Reading usage from answers: whole JSON bodies and SSE streams split anywhere."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from link_assistant_router.usage import StreamUsage, Usage, usage_from_body
+from tests.fakes.upstream import USAGE, message_json, sse_events
+
+
+def stream_bytes() -> bytes:
+    return b"".join(sse_events())
+
+
+def read(pieces: list[bytes]) -> StreamUsage:
+    meter = StreamUsage()
+    for piece in pieces:
+        meter.feed(piece)
+    return meter
+
+
+def test_a_json_answer_gives_its_usage_and_model() -> None:
+    found = usage_from_body(orjson.dumps(message_json()))
+    assert found is not None
+    usage, model = found
+    assert usage == Usage(**USAGE)
+    assert model == "claude-sonnet-5"
+
+
+@pytest.mark.parametrize(
+    "body", [b'{"input_tokens": 3}', b'{"data": []}', b"not json", b'{"type":"error","usage":{}}']
+)
+def test_other_bodies_have_no_usage(body: bytes) -> None:
+    assert usage_from_body(body) is None
+
+
+def test_the_last_message_delta_overwrites_never_adds() -> None:
+    meter = read([stream_bytes()])
+    # message_start said output 1 and the same input and cache counts; the final delta restates
+    # them all: summing would double the input and cache tokens.
+    assert meter.usage == Usage(**USAGE)
+    assert meter.complete
+    assert meter.model == "claude-sonnet-5"
+
+
+@pytest.mark.parametrize("size", [1, 2, 7, 64, 1000])
+def test_any_split_of_the_bytes_reads_the_same(size: int) -> None:
+    data = stream_bytes()
+    meter = read([data[i : i + size] for i in range(0, len(data), size)])
+    assert (meter.usage, meter.complete) == (Usage(**USAGE), True)
+
+
+def test_crlf_streams_are_read() -> None:
+    data = stream_bytes().replace(b"\n", b"\r\n")
+    meter = read([data[i : i + 13] for i in range(0, len(data), 13)])
+    assert (meter.usage, meter.complete) == (Usage(**USAGE), True)
+
+
+def test_a_stream_cut_short_keeps_what_it_saw() -> None:
+    events = sse_events()
+    meter = read(events[: len(events) // 2])
+    assert meter.usage == Usage(**{**USAGE, "output_tokens": 1})
+    assert not meter.complete
+
+
+def test_null_and_missing_fields_in_a_delta_keep_earlier_values() -> None:
+    start = {"type": "message_start", "message": {"usage": {"input_tokens": 9, "output_tokens": 1}}}
+    delta = {"type": "message_delta", "usage": {"output_tokens": 40, "input_tokens": None}}
+    data = (
+        b"event: message_start\ndata: " + orjson.dumps(start) + b"\n\n"
+        b"event: message_delta\ndata: " + orjson.dumps(delta) + b"\n\n"
+    )
+    meter = read([data])
+    assert meter.usage == Usage(input_tokens=9, output_tokens=40)
+
+
+def test_text_that_mentions_message_events_is_not_usage() -> None:
+    text = {
+        "type": "content_block_delta",
+        "index": 0,
+        "delta": {"type": "text_delta", "text": 'event: message_delta "usage"'},
+    }
+    data = stream_bytes().replace(
+        b"event: ping",
+        b"event: content_block_delta\ndata: " + orjson.dumps(text) + b"\n\nevent: ping",
+        1,
+    )
+    assert read([data]).usage == Usage(**USAGE)
