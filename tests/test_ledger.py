@@ -269,3 +269,26 @@ async def test_no_row_is_lost_across_sigterm(
     assert totals["requests"] == 40
     assert totals["input_tokens"] == 40 * USAGE["input_tokens"]
     assert totals["cache_read_input_tokens"] == 40 * USAGE["cache_read_input_tokens"]
+
+
+async def test_translated_chat_completions_are_counted_exactly(router: RunningRouter) -> None:
+    import openai
+
+    key = await router.issue_key()
+    client = openai.AsyncOpenAI(base_url=router.url + "/v1", api_key=key, max_retries=0)
+    messages = [{"role": "user", "content": "hi"}]
+    await client.chat.completions.create(model="gpt-4o", messages=messages)  # type: ignore[arg-type]
+    stream = await client.chat.completions.create(
+        model="gpt-4o",
+        messages=messages,  # type: ignore[arg-type]
+        stream=True,
+    )
+    async for _ in stream:
+        pass
+    await client.close()
+    rows = await rows_of(router, 2)
+    for row in rows:
+        assert tokens(row) == USAGE
+        assert row["route"] == "/v1/chat/completions"
+        assert row["model"].startswith("claude-sonnet")
+        assert row["complete"] == 1

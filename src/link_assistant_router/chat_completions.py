@@ -27,8 +27,9 @@ from link_assistant_router.openai_chat import (
     message_to_chat,
 )
 from link_assistant_router.proxy import Answer, Outgoing, Proxy
-from link_assistant_router.relay import UPSTREAM_DROPPED, UPSTREAM_LOST_EVENT
+from link_assistant_router.relay import UPSTREAM_DROPPED, UPSTREAM_LOST_EVENT, read_usage
 from link_assistant_router.requestlog import REQUEST_LOG, RequestLog
+from link_assistant_router.usage import StreamUsage
 
 ANTHROPIC_VERSION = "2023-06-01"
 
@@ -57,6 +58,7 @@ class ChatCompletions:
             stream and isinstance(options, dict) and options.get("include_usage") is True
         )
         translated = chat_to_messages(document, model=self._aliases.resolve(requested))
+        entry.model = translated["model"]
         headers = [("anthropic-version", ANTHROPIC_VERSION), ("content-type", "application/json")]
         if stream:
             headers.append(("accept", "text/event-stream"))
@@ -77,7 +79,9 @@ class ChatCompletions:
                     include_usage=include_usage,
                 )
                 return await _relay_stream(request, answer, entry, translator)
-            message = orjson.loads(await _whole_body(answer))
+            raw = await _whole_body(answer)
+            read_usage(entry, raw)
+            message = orjson.loads(raw)
             chat = message_to_chat(
                 message, model=requested, completion_id=completion_id, created=created
             )
@@ -141,10 +145,13 @@ async def _relay_stream(
         headers={"content-type": "text/event-stream", "cache-control": "no-cache"}
     )
     content = answer.response.content
+    meter = StreamUsage()
     try:
         await response.prepare(request)
         chunk, done = answer.prefix, answer.complete
         while True:
+            if chunk:
+                meter.feed(chunk)
             out = translator.feed(chunk) if chunk else b""
             if out:
                 entry.bytes_out += len(out)
@@ -164,4 +171,6 @@ async def _relay_stream(
         await response.write_eof()
     except ConnectionResetError:
         entry.outcome = "client_disconnected"
+    finally:
+        entry.usage, entry.usage_complete = meter.usage, meter.complete
     return response

@@ -75,7 +75,7 @@ async def relay(
                 ) from exc
         entry.bytes_out = len(body)
         if upstream.status == 200:
-            _read_usage(entry, body)
+            read_usage(entry, body)
         return web.Response(
             status=upstream.status, reason=upstream.reason, headers=headers, body=body
         )
@@ -96,7 +96,7 @@ async def relay(
                 await response.write(prefix)
             await _relay_bytes(upstream, response, entry, kept)
             if kept is not None and entry.bytes_out <= _MAX_KEPT_BYTES:
-                _read_usage(entry, b"".join(kept))
+                read_usage(entry, b"".join(kept))
         await response.write_eof()
     except ConnectionResetError:
         # The client left: at the headers, mid-body or at the last chunk. Nothing to answer.
@@ -104,7 +104,8 @@ async def relay(
     return response
 
 
-def _read_usage(entry: RequestLog, body: bytes) -> None:
+def read_usage(entry: RequestLog, body: bytes) -> None:
+    """Note a whole Messages answer's usage and model on the request's entry."""
     found = usage_from_body(body)
     if found is not None:
         entry.usage, model = found
