@@ -107,6 +107,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         metavar="NAME=VALUE",
         help="extra environment for the router (repeatable)",
     )
+    parser.add_argument(
+        "--key-option",
+        action="append",
+        default=[],
+        metavar="FLAG",
+        help="extra flag for `tokens issue` when making the bench's key "
+        "(e.g. --key-option=--rpm=100000; repeatable)",
+    )
     args = parser.parse_args(argv)
     if args.profile and "router" not in args.targets:
         parser.error("--profile needs the router target")
@@ -157,7 +165,7 @@ def start(args: argparse.Namespace, temp_dir: Path, stack: ExitStack) -> Bench:
         router = servers.start_router(temp_dir, env)
         stack.callback(router.stop)
         bench.targets["router"] = router
-        bench.api_key = servers.issue_key(temp_dir, env)
+        bench.api_key = servers.issue_key(temp_dir, env, args.key_option)
     bench.targets = {name: bench.targets[name] for name in args.targets}
     return bench
 
@@ -283,6 +291,8 @@ def notes(args: argparse.Namespace) -> list[str]:
     ]
     if args.router_env:
         found.append("router environment: " + ", ".join(f"`{item}`" for item in args.router_env))
+    if args.key_option:
+        found.append("key issued with: " + " ".join(f"`{item}`" for item in args.key_option))
     return found
 
 

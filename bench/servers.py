@@ -231,10 +231,11 @@ def start_router(temp_dir: Path, env: dict[str, str]) -> Server:
     return server
 
 
-def issue_key(temp_dir: Path, env: dict[str, str]) -> str:
-    """A fresh ``la_sk_`` key from ``link-assistant-router tokens issue``."""
+def issue_key(temp_dir: Path, env: dict[str, str], options: list[str] | None = None) -> str:
+    """A fresh ``la_sk_`` key from ``link-assistant-router tokens issue`` (``options``: more
+    flags for it, such as limits)."""
     command = [tool("link-assistant-router"), "tokens", "issue"]
-    command += ["--ttl-hours", "1", "--label", "bench", "--json"]
+    command += ["--ttl-hours", "1", "--label", "bench", "--json", *(options or [])]
     done = subprocess.run(
         command, env=env, cwd=temp_dir, capture_output=True, timeout=60, check=False
     )

@@ -163,24 +163,16 @@ class Governor:
                 self._windows[key.id] = (now, fetched)
         return window_states(key.limits, fetched, self._ledger.pending_tokens.get(key.id, 0.0), now)
 
-    def cached_windows(self, key: KeyRecord) -> list[WindowState] | None:
-        """As ``windows``, from the cache alone (None when nothing is cached)."""
-        cached = self._windows.get(key.id)
-        if cached is None:
-            return None
-        return window_states(
-            key.limits, cached[1], self._ledger.pending_tokens.get(key.id, 0.0), self._clock()
-        )
-
     def headers_for(self, key: KeyRecord) -> list[tuple[str, str]] | None:
-        """The key's own ``anthropic-ratelimit-unified-*`` headers; None for a key without
-        budgets (its answers keep the upstream's headers)."""
+        """The key's own ``anthropic-ratelimit-unified-*`` headers, from the windows ``admit``
+        just read; None for a key without budgets (its answers keep the upstream's headers)."""
         if key.limits is None or not key.limits.budgets:
             return None
-        states = self.cached_windows(key)
-        if states is None:
-            return None
-        return rate_headers(states, self._clock())
+        cached = self._windows.get(key.id)
+        stored = cached[1] if cached is not None else {}
+        now = self._clock()
+        pending = self._ledger.pending_tokens.get(key.id, 0.0)
+        return rate_headers(window_states(key.limits, stored, pending, now), now)
 
     def _forget(self, keys: set[str]) -> None:
         """Flushed tokens left ``pending``: the next check re-reads these keys' windows."""

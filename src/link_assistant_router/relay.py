@@ -162,16 +162,22 @@ async def _relay_event_chunks(
         if held:
             chunk, held = held + chunk, b""
         cut = event_boundary(chunk)
+        whole = True  # the chunk ends on an event boundary
         if cut == len(chunk):
             pass
         elif cut == 0 and len(chunk) < _MAX_HELD_EVENT_BYTES:
             chunk, held = b"", chunk
         elif cut > 0:
             chunk, held = chunk[:cut], chunk[cut:]
+        else:
+            whole = False  # an event too long to hold: passed on in pieces
         if chunk:
             entry.bytes_out += len(chunk)
             if meter is not None:
-                meter.feed(chunk)
+                if whole:
+                    meter.feed_events(chunk)
+                else:
+                    meter.feed(chunk)
             await response.write(chunk)
         try:
             chunk = await content.readany()

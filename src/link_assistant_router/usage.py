@@ -89,22 +89,37 @@ class StreamUsage:
         if b"message_" in chunk:
             self._events(chunk)
 
+    def feed_events(self, chunk: bytes) -> None:
+        """``feed`` for a piece that ends on an event boundary (as the relay writes them)."""
+        if self._tail:
+            self.feed(chunk)
+        elif b"message_" in chunk:
+            self._events(chunk)
+
     def _events(self, chunk: bytes) -> None:
+        """Parse only the events around each ``message_`` (the others are left unread)."""
         if b"\r" in chunk:
             chunk = chunk.replace(b"\r\n", b"\n")
-        for event in chunk.split(b"\n\n"):
-            if b"message_" not in event:
-                continue
-            name, data = b"", b""
-            for line in event.split(b"\n"):
-                if line.startswith(b"event:"):
-                    name = line[6:].strip()
-                elif line.startswith(b"data:"):
-                    data += line[5:].strip()
-            if name == b"message_stop":
-                self.complete = True
-            elif name in (b"message_start", b"message_delta"):
-                self._read(name, data)
+        position = chunk.find(b"message_")
+        while position >= 0:
+            start = chunk.rfind(b"\n\n", 0, position) + 2  # 1 when none: the chunk's start
+            end = chunk.find(b"\n\n", position)
+            if end < 0:
+                end = len(chunk)
+            self._event(chunk[max(start, 0) if start > 1 else 0 : end])
+            position = chunk.find(b"message_", end)
+
+    def _event(self, event: bytes) -> None:
+        name, data = b"", b""
+        for line in event.split(b"\n"):
+            if line.startswith(b"event:"):
+                name = line[6:].strip()
+            elif line.startswith(b"data:"):
+                data += line[5:].strip()
+        if name == b"message_stop":
+            self.complete = True
+        elif name in (b"message_start", b"message_delta"):
+            self._read(name, data)
 
     def _read(self, name: bytes, data: bytes) -> None:
         try:

@@ -93,9 +93,21 @@ class LedgerQueries:
             return
         async with self.engine.begin() as conn:
             if rows:
-                await conn.execute(insert(usage_events), [_usage_values(row) for row in rows])
+                # Straight to the driver's executemany (a prepared statement; no per-row
+                # SQLAlchemy processing): a second's rows cost a few µs each, not tens.
+                await conn.exec_driver_sql(
+                    self._insert_usage_sql(), [_usage_values(row) for row in rows]
+                )
             for addition in windows:
                 await conn.execute(self._add_to_window(addition))
+
+    def _insert_usage_sql(self) -> str:
+        names = [column.name for column in usage_events.columns]
+        if self.engine.dialect.paramstyle == "numeric_dollar":
+            marks = [f"${number}" for number in range(1, len(names) + 1)]
+        else:
+            marks = ["?"] * len(names)
+        return f"INSERT INTO usage_events ({', '.join(names)}) VALUES ({', '.join(marks)})"  # noqa: S608
 
     def _add_to_window(self, addition: WindowAddition) -> Any:
         statement = self._insert()(key_windows).values(
@@ -250,27 +262,28 @@ async def _windows(conn: AsyncConnection, key_id: str) -> dict[str, WindowTokens
     return {row.name: WindowTokens(row.name, row.started_at, row.tokens) for row in rows}
 
 
-def _usage_values(row: UsageRow) -> dict[str, Any]:
-    return {
-        "request_id": row.request_id,
-        "at": row.at,
-        "day": int(row.at // DAY_S),
-        "key_id": row.key_id,
-        "account": row.account,
-        "model": row.model[:100],
-        "session": row.session[:200] if row.session else None,
-        "client": row.client[:60] if row.client else None,
-        "route": row.route[:200],
-        "status": row.status,
-        "input_tokens": row.input_tokens,
-        "output_tokens": row.output_tokens,
-        "cache_creation_input_tokens": row.cache_creation_input_tokens,
-        "cache_read_input_tokens": row.cache_read_input_tokens,
-        "ttfb_ms": row.ttfb_ms,
-        "duration_ms": row.duration_ms,
-        "error_type": row.error_type[:60] if row.error_type else None,
-        "complete": 1 if row.complete else 0,
-    }
+def _usage_values(row: UsageRow) -> tuple[Any, ...]:
+    """A row's values in ``usage_events``' column order."""
+    return (
+        row.request_id,
+        row.at,
+        int(row.at // DAY_S),
+        row.key_id,
+        row.account,
+        row.model[:100],
+        row.session[:200] if row.session else None,
+        row.client[:60] if row.client else None,
+        row.route[:200],
+        row.status,
+        row.input_tokens,
+        row.output_tokens,
+        row.cache_creation_input_tokens,
+        row.cache_read_input_tokens,
+        row.ttfb_ms,
+        row.duration_ms,
+        row.error_type[:60] if row.error_type else None,
+        1 if row.complete else 0,
+    )
 
 
 def _totals_select(table: Any, raw: bool, query: UsageQuery, group: str | None) -> Any:
