@@ -223,3 +223,51 @@ async def test_a_model_or_network_not_allowed_is_forbidden(store: SqlStore) -> N
     entry.remote = "192.168.1.1"
     with pytest.raises(PermissionDenied, match="network"):
         await governor.admit(key, entry, b'{"model":"claude-haiku-4-5","max_tokens":1}')
+
+
+class CountingStore:
+    """The real store, counting the calls the governor makes to it."""
+
+    def __init__(self, store: SqlStore) -> None:
+        self.store = store
+        self.calls: dict[str, int] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self.store, name)
+
+        async def counted(*args: Any, **kwargs: Any) -> Any:
+            self.calls[name] = self.calls.get(name, 0) + 1
+            return await method(*args, **kwargs)
+
+        return counted
+
+
+async def test_request_grants_come_in_growing_batches(store: SqlStore) -> None:
+    clock = Clock(NOW)
+    counting = CountingStore(store)
+    ledger = UsageLedger(store, cache_read_weight=0.1, retention_days=90, clock=clock)
+    governor = Governor(counting, ledger, clock=clock)  # type: ignore[arg-type]
+    key = await make_key(store, KeyLimits(rpm=1000))
+    for _ in range(50):
+        await governor.admit(key, RequestLog("POST", "/v1/messages"), None)
+    assert counting.calls["reserve_requests"] == 6  # 1 + 2 + 4 + 8 + 16 + 32 >= 50
+
+
+async def test_a_processs_slots_are_reused_then_given_back(store: SqlStore) -> None:
+    clock = Clock(NOW)
+    counting = CountingStore(store)
+    ledger = UsageLedger(store, cache_read_weight=0.1, retention_days=90, clock=clock)
+    governor = Governor(counting, ledger, clock=clock)  # type: ignore[arg-type]
+    key = await make_key(store, KeyLimits(concurrency=2))
+    for _ in range(5):  # one after another: the same slot each time
+        entry = RequestLog("POST", "/v1/messages")
+        await governor.admit(key, entry, None)
+        governor.release(entry)
+    assert counting.calls["take_slot"] == 1
+    other = Governor(store, ledger, clock=clock)  # another process sharing the store
+    await other.admit(key, RequestLog("POST", "/v1/messages"), None)
+    with pytest.raises(RateLimited):
+        await other.admit(key, RequestLog("POST", "/v1/messages"), None)
+    clock.now += 1.5  # the first process's slot has been idle for a second
+    await governor.tick()
+    await other.admit(key, RequestLog("POST", "/v1/messages"), None)

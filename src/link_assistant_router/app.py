@@ -191,14 +191,14 @@ async def _lifespan(app: web.Application) -> AsyncIterator[None]:
             if why:
                 log.warning("account %s cannot serve yet: %s", account.name, why)
         maintenance = asyncio.create_task(_maintain(router))
-        flushing = asyncio.create_task(_flush_usage(router.ledger))
+        flushing = asyncio.create_task(_every_second(router))
         yield
         for task in (maintenance, flushing):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await _quietly("record usage", router.ledger.flush())
-        await router.governor.close()
+        await _quietly("give back concurrency slots", router.governor.close())
         await _quietly("record keys' last use", router.keys.flush_last_used())
         await _quietly("save account counters", router.pool.sync())
         await router.pool.close()
@@ -222,11 +222,13 @@ async def _maintain(router: Router) -> None:
             await _quietly("roll up old usage", router.ledger.roll_up(router.holder))
 
 
-async def _flush_usage(ledger: UsageLedger) -> None:
-    """Write the usage ledger every second: a hard kill loses at most the last second."""
+async def _every_second(router: Router) -> None:
+    """Write the usage ledger (a hard kill loses at most the last second); tend the
+    concurrency slots this process holds."""
     while True:
         await asyncio.sleep(USAGE_FLUSH_S)
-        await _quietly("record usage", ledger.flush())
+        await _quietly("record usage", router.ledger.flush())
+        await _quietly("tend concurrency slots", router.governor.tick())
 
 
 async def _quietly(what: str, work: Awaitable[object]) -> None:

@@ -1,20 +1,28 @@
 """Enforcing a key's limits before a request goes upstream, and the key's own rate-limit headers.
 
-Costs on the hot path: nothing for a key without limits; for allowed networks and models, a
-check in memory (the model is parsed from the body only for a key with model patterns); for a
-request rate or a concurrency limit, one store transaction (``Store.admit``), which also returns
-the key's budget windows; for budgets alone, the windows cached for ``WINDOW_CACHE_S`` plus the
-tokens this process recorded and has not flushed yet. Budgets are checked against tokens already
-spent: a request that starts under the budget may finish over it, and the next one waits.
+Limits hold across every process sharing the store, and cost the store as little as they can:
+
+- networks and models: a check in memory (the body is parsed for its model only for a key with
+  model patterns);
+- requests per minute: the store grants each process requests in batches (1, 2, 4, ... up to a
+  tenth of the limit); only a used-up batch costs a store call. A process may be left holding
+  part of a batch when the minute ends, so the key may get slightly fewer, never more;
+- concurrency: each slot is a lease row in the store; a process keeps the slots it took while
+  its requests come and go, and gives them back a second after the key's last request ends;
+- budgets: the key's windows, read at most once a second per process, plus the tokens this
+  process recorded and has not written yet. A request that starts under a budget may end over
+  it; the next one waits.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
+from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import orjson
 
@@ -34,8 +42,13 @@ from link_assistant_router.storage.base import WindowTokens
 log = logging.getLogger(__name__)
 
 WINDOW_CACHE_S = 1.0
-# A concurrency slot a process never gave back (it crashed) frees itself after this long.
-LEASE_S = 900.0
+# A concurrency slot a process never gave back (it crashed) frees itself after this long;
+# slots in use are renewed before then.
+LEASE_S = 120.0
+# A process keeps a key's free slots this long after its last request, for the next ones.
+SLOT_IDLE_S = 1.0
+# After the store said every slot is taken, how long this process refuses without asking.
+_FULL_RECHECK_S = 0.2
 WARNING_AT = 0.75
 HEADER_PREFIX = "anthropic-ratelimit-unified-"
 # Our windows as Claude Code's headers name them ("5h" and "7d" are the ones it reads).
@@ -57,6 +70,28 @@ class WindowState:
         return self.used / self.budget if self.budget else 0.0
 
 
+@dataclass(slots=True)
+class _Minute:
+    """This process's share of a key's requests in one minute, granted by the store."""
+
+    minute: int = -1
+    granted: int = 0
+    used: int = 0
+    batch: int = 1
+    exhausted: bool = False
+
+
+@dataclass(slots=True)
+class _Slots:
+    """The key's concurrency slots this process holds in the store, and how many are in use."""
+
+    held: list[str] = field(default_factory=list)
+    busy: int = 0
+    last_end: float = 0.0
+    renewed_at: float = 0.0
+    full_until: float = 0.0
+
+
 class Governor:
     def __init__(
         self,
@@ -71,8 +106,13 @@ class Governor:
         self._clock = clock
         self._on_reject = on_reject
         self._windows: dict[str, tuple[float, dict[str, WindowTokens]]] = {}
-        self._leased: set[str] = set()
-        self._releasing: set[asyncio.Task[None]] = set()
+        self._window_reads: dict[str, asyncio.Future[dict[str, WindowTokens]]] = {}
+        self._minutes: dict[str, _Minute] = {}
+        self._slots: dict[str, _Slots] = {}
+        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._leased: dict[str, str] = {}  # request id -> key id
+        self._slot_prefix = "slot:" + os.urandom(6).hex()
+        self._slot_count = 0
         ledger.on_flush(self._forget)
 
     async def admit(self, key: KeyRecord, entry: RequestLog, body: bytes | None) -> None:
@@ -88,34 +128,17 @@ class Governor:
             if model is not None and not limits.allows_model(model):
                 self._rejected("model")
                 raise PermissionDenied(f"this key may not use the model {model[:100]!r}")
-        windows: dict[str, WindowTokens] | None = None
-        if limits.rpm is not None or limits.concurrency is not None:
-            try:
-                admission = await self._store.admit(
-                    key.id,
-                    entry.request_id,
-                    self._clock(),
-                    rpm=limits.rpm,
-                    concurrency=limits.concurrency,
-                    lease_s=LEASE_S,
-                )
-            except StoreError as exc:
-                raise StoreError("this key's limits cannot be checked: the store failed") from exc
-            if not admission.admitted:
-                reason = admission.reason or "rpm"
-                self._rejected(reason)
-                what = (
-                    f"{limits.rpm} requests per minute"
-                    if reason == "rpm"
-                    else f"{limits.concurrency} concurrent requests"
-                )
-                raise RateLimited(f"this key's limit of {what} is reached", admission.retry_after)
+        try:
+            if limits.rpm is not None:
+                await self._take_request(key.id, limits.rpm)
             if limits.concurrency is not None:
-                self._leased.add(entry.request_id)
-            windows = admission.windows
-            self._windows[key.id] = (self._clock(), windows)
+                await self._take_slot(key.id, limits.concurrency, entry)
+            if limits.budgets:
+                states = await self.windows(key)
+        except StoreError as exc:
+            self.release(entry)
+            raise StoreError("this key's limits cannot be checked: the store failed") from exc
         if limits.budgets:
-            states = await self.windows(key, windows)
             spent = [s for s in states if s.budget is not None and s.used >= s.budget]
             if spent:
                 self.release(entry)
@@ -129,25 +152,87 @@ class Governor:
                     dict(rate_headers(states, now)),
                 )
 
-    def release(self, entry: RequestLog) -> None:
-        """Give back the request's concurrency slot, if it took one (without waiting)."""
-        if entry.request_id not in self._leased:
-            return
-        self._leased.discard(entry.request_id)
-        task = asyncio.get_running_loop().create_task(self._release(entry.request_id))
-        self._releasing.add(task)
-        task.add_done_callback(self._releasing.discard)
+    async def _take_request(self, key_id: str, rpm: int) -> None:
+        """Count a request against the key's rate, asking the store for more only when this
+        process has used what it was granted (in batches that double, up to a tenth of the
+        limit: a process may hold on to at most that many unused at a minute's end)."""
+        now = self._clock()
+        minute = int(now // 60)
+        state = self._minutes.get(key_id)
+        if state is None or state.minute != minute:
+            state = self._minutes[key_id] = _Minute(minute)
+        if state.used >= state.granted:
+            async with self._locks["rpm:" + key_id]:
+                if state.used >= state.granted and not state.exhausted:
+                    want = min(state.batch, rpm)
+                    got = await self._store.reserve_requests(key_id, minute, want, rpm)
+                    state.granted += got
+                    state.batch = min(state.batch * 2, max(1, rpm // 10))
+                    state.exhausted = got < want
+                if state.used >= state.granted:
+                    self._rejected("rpm")
+                    raise RateLimited(
+                        f"this key's limit of {rpm} requests per minute is reached",
+                        (minute + 1) * 60 - now,
+                    )
+        state.used += 1
 
-    async def _release(self, request_id: str) -> None:
-        try:
-            await self._store.release([request_id])
-        except StoreError as exc:
-            log.warning("could not free a concurrency slot (it frees itself later): %s", exc)
+    async def _take_slot(self, key_id: str, limit: int, entry: RequestLog) -> None:
+        """Take a concurrency slot: one this process holds and is not using, else a new one
+        from the store. Slots are kept for a second after the key's last request ends."""
+        state = self._slots.get(key_id)
+        if state is None:
+            state = self._slots[key_id] = _Slots()
+        if state.busy >= len(state.held):
+            now = self._clock()
+            async with self._locks["slots:" + key_id]:
+                if state.busy >= len(state.held) and now >= state.full_until:
+                    self._slot_count += 1
+                    slot = f"{self._slot_prefix}:{self._slot_count}"
+                    if await self._store.take_slot(key_id, slot, now, limit, LEASE_S):
+                        state.held.append(slot)
+                        state.renewed_at = state.renewed_at or now
+                    else:  # they are all taken: spare the store the same question for a while
+                        state.full_until = now + _FULL_RECHECK_S
+                if state.busy >= len(state.held):
+                    self._rejected("concurrency")
+                    raise RateLimited(
+                        f"this key's limit of {limit} concurrent requests is reached", 1.0
+                    )
+        state.busy += 1
+        self._leased[entry.request_id] = key_id
+
+    def release(self, entry: RequestLog) -> None:
+        """The request is over: its concurrency slot is free for this process's next one."""
+        key_id = self._leased.pop(entry.request_id, None)
+        if key_id is None:
+            return
+        state = self._slots[key_id]
+        state.busy -= 1
+        state.last_end = self._clock()
+        state.full_until = 0.0
+
+    async def tick(self) -> None:
+        """Every second: give back slots idle for a second; renew the leases of the others."""
+        now = self._clock()
+        idle: list[str] = []
+        renew: list[str] = []
+        for state in self._slots.values():
+            surplus = len(state.held) - state.busy
+            if surplus > 0 and now - state.last_end >= SLOT_IDLE_S:
+                idle += state.held[-surplus:]
+                del state.held[-surplus:]
+            if state.held and now - state.renewed_at >= LEASE_S / 2:
+                renew += state.held
+                state.renewed_at = now
+        await self._store.release(idle)
+        await self._store.renew_slots(renew, now + LEASE_S)
 
     async def close(self) -> None:
-        """Wait for the slots being given back (at shutdown)."""
-        if self._releasing:
-            await asyncio.gather(*self._releasing, return_exceptions=True)
+        """Give back every slot this process holds (at shutdown)."""
+        held = [slot for state in self._slots.values() for slot in state.held]
+        self._slots.clear()
+        await self._store.release(held)
 
     async def windows(
         self, key: KeyRecord, fetched: dict[str, WindowTokens] | None = None
@@ -159,9 +244,19 @@ class Governor:
             if cached is not None and now - cached[0] < WINDOW_CACHE_S:
                 fetched = cached[1]
             else:
-                fetched = await self._store.window_tokens(key.id)
-                self._windows[key.id] = (now, fetched)
+                fetched = await self._read_windows(key.id, now)
         return window_states(key.limits, fetched, self._ledger.pending_tokens.get(key.id, 0.0), now)
+
+    async def _read_windows(self, key_id: str, now: float) -> dict[str, WindowTokens]:
+        """One store read per key at a time, however many requests wait for it."""
+        read = self._window_reads.get(key_id)
+        if read is None:
+            read = asyncio.ensure_future(self._store.window_tokens(key_id))
+            self._window_reads[key_id] = read
+            read.add_done_callback(lambda _: self._window_reads.pop(key_id, None))
+        fetched = await asyncio.shield(read)
+        self._windows[key_id] = (now, fetched)
+        return fetched
 
     def headers_for(self, key: KeyRecord) -> list[tuple[str, str]] | None:
         """The key's own ``anthropic-ratelimit-unified-*`` headers, from the windows ``admit``

@@ -5,8 +5,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import pytest
-
 from link_assistant_router.storage import SqlStore
 from link_assistant_router.storage.base import UsageQuery, UsageRow, WindowAddition
 
@@ -94,32 +92,22 @@ async def test_windows_add_up_and_start_again_once_ended(store: SqlStore) -> Non
     assert (window.tokens, window.started_at) == (7, TODAY + DAY)
 
 
-async def test_admission_counts_only_what_it_admits(store: SqlStore) -> None:
-    now = float(TODAY + 30)
-    results = [
-        await store.admit("key-a", f"r{n}", now, rpm=2, concurrency=None, lease_s=60)
-        for n in range(3)
-    ]
-    assert [r.admitted for r in results] == [True, True, False]
-    assert results[2].reason == "rpm" and results[2].retry_after == pytest.approx(30)
+async def test_request_grants_never_exceed_the_limit(store: SqlStore) -> None:
+    minute = TODAY // 60
+    grants = [await store.reserve_requests("key-a", minute, want, 10) for want in (4, 4, 4, 4)]
+    assert grants == [4, 4, 2, 0]
+    assert await store.reserve_requests("key-a", minute + 1, 20, 10) == 10  # a new minute
+    assert await store.reserve_requests("key-b", minute, 1, 10) == 1  # another key
 
-    first = await store.admit("key-b", "s1", now, rpm=None, concurrency=1, lease_s=60)
-    second = await store.admit("key-b", "s2", now, rpm=None, concurrency=1, lease_s=60)
-    assert (first.admitted, second.admitted, second.reason) == (True, False, "concurrency")
-    await store.release(["s1"])
-    assert (await store.admit("key-b", "s3", now, rpm=None, concurrency=1, lease_s=60)).admitted
-    # A slot never given back frees itself when its lease ends.
-    assert (
-        await store.admit("key-b", "s4", now + 61, rpm=None, concurrency=1, lease_s=60)
-    ).admitted
-    # Refused by the rate, the request holds no concurrency slot either.
-    await store.admit("key-c", "t1", now, rpm=1, concurrency=5, lease_s=60)
-    refused = await store.admit("key-c", "t2", now, rpm=1, concurrency=5, lease_s=60)
-    assert not refused.admitted
-    for n in range(4):  # a new minute; t1 still holds its slot
-        assert (
-            await store.admit("key-c", f"u{n}", now + 30, rpm=10, concurrency=5, lease_s=60)
-        ).admitted
-    assert not (
-        await store.admit("key-c", "u5", now + 30, rpm=10, concurrency=5, lease_s=60)
-    ).admitted
+
+async def test_slots_are_leased_up_to_the_limit(store: SqlStore) -> None:
+    now = float(TODAY + 30)
+    taken = [await store.take_slot("key-a", f"s{n}", now, 2, 60) for n in range(3)]
+    assert taken == [True, True, False]
+    await store.release(["s0"])
+    assert await store.take_slot("key-a", "s3", now, 2, 60)
+    assert await store.take_slot("key-b", "t0", now, 1, 60)  # limits are per key
+    # A slot never given back frees itself when its lease ends, unless it was renewed.
+    await store.renew_slots(["s1"], now + 120)
+    assert await store.take_slot("key-a", "s4", now + 61, 2, 60)  # s3 expired, s1 renewed
+    assert not await store.take_slot("key-a", "s5", now + 61, 2, 60)

@@ -8,7 +8,7 @@ Times are UNIX seconds (float, UTC) throughout.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 from link_assistant_router.limits import KeyLimits
@@ -109,16 +109,6 @@ class WindowAddition:
 
 
 @dataclass(frozen=True, slots=True)
-class Admission:
-    """The store's answer to "may this key send one more request now?"."""
-
-    admitted: bool
-    reason: str | None = None  # "rpm" or "concurrency" when not admitted
-    retry_after: float = 0.0
-    windows: dict[str, WindowTokens] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
 class UsageQuery:
     """Filters and grouping of a usage report. ``group_by``: day, key, model, account or None."""
 
@@ -215,21 +205,21 @@ class Store(Protocol):
 
     async def window_tokens(self, key_id: str) -> dict[str, WindowTokens]: ...
 
-    async def admit(
-        self,
-        key_id: str,
-        request_id: str,
-        now: float,
-        *,
-        rpm: int | None,
-        concurrency: int | None,
-        lease_s: float,
-    ) -> Admission:
-        """Count one request against a key's rate and concurrency limits, atomically across
-        processes; not admitted, nothing is counted. The answer carries the key's windows."""
+    async def reserve_requests(self, key_id: str, minute: int, want: int, limit: int) -> int:
+        """Take up to ``want`` of the key's ``limit`` requests in this minute (UNIX time // 60),
+        atomically across processes; returns how many were granted (0 when none are left)."""
 
-    async def release(self, request_ids: Sequence[str]) -> None:
-        """End requests admitted under a concurrency limit."""
+    async def take_slot(
+        self, key_id: str, slot: str, now: float, limit: int, lease_s: float
+    ) -> bool:
+        """Lease one of the key's ``limit`` concurrency slots as ``slot`` until ``now +
+        lease_s``; False when they are all taken. Atomic across processes."""
+
+    async def renew_slots(self, slots: Sequence[str], until: float) -> None:
+        """Extend held slots' leases."""
+
+    async def release(self, slots: Sequence[str]) -> None:
+        """Give concurrency slots back."""
 
     async def usage_totals(self, query: UsageQuery) -> list[dict[str, object]]:
         """Totals (``USAGE_TOTALS``) per group, raw rows and daily rollups together."""

@@ -2,9 +2,9 @@
 
 Ledger rows are inserted in batches; whole days older than the retention are folded into
 ``usage_daily`` and deleted in one transaction, so a report reads each request exactly once,
-from one table or the other. Concurrency leases and per-minute counters are written with
+from one table or the other. Per-minute request grants and concurrency slots are written with
 statements that check and count in one step; on PostgreSQL a transaction-scoped advisory lock
-per key makes the check and the insert one decision across processes.
+per key makes a slot's count and insert one decision across processes.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from link_assistant_router.limits import KeyLimits
 from link_assistant_router.storage.base import (
     USAGE_TOTALS,
-    Admission,
     KeyRecord,
     UsageQuery,
     UsageRow,
@@ -44,13 +43,6 @@ _TOKEN_COLUMNS = USAGE_TOTALS[3:]
 # Advisory locks are named by two integers: this one, then the key's CRC-32.
 _PG_LIMITS_LOCK = 0x1A5C
 _GROUP_COLUMNS = {"day": "day", "key": "key_id", "model": "model", "account": "account"}
-
-
-class _Rejected(Exception):
-    """Rolls back an admission that one of the limits refused."""
-
-    def __init__(self, admission: Admission) -> None:
-        self.admission = admission
 
 
 class LedgerQueries:
@@ -136,75 +128,66 @@ class LedgerQueries:
             return await _windows(conn, key_id)
 
     @translated
-    async def admit(
-        self,
-        key_id: str,
-        request_id: str,
-        now: float,
-        *,
-        rpm: int | None,
-        concurrency: int | None,
-        lease_s: float,
-    ) -> Admission:
-        try:
-            async with self.engine.begin() as conn:
-                if concurrency is not None:
-                    await self._take_lease(conn, key_id, request_id, now, concurrency, lease_s)
-                if rpm is not None:
-                    await self._count_minute(conn, key_id, now, rpm)
-                return Admission(True, windows=await _windows(conn, key_id))
-        except _Rejected as rejected:
-            return rejected.admission
-
-    async def _take_lease(
-        self,
-        conn: AsyncConnection,
-        key_id: str,
-        request_id: str,
-        now: float,
-        limit: int,
-        lease_s: float,
-    ) -> None:
-        if self.dialect == "postgresql":
-            lock = zlib.crc32(key_id.encode()) - 2**31  # the lock's second int is signed 32-bit
-            await conn.execute(
-                text("SELECT pg_advisory_xact_lock(:a, :b)"), {"a": 0x1A5C, "b": lock}
-            )
-        in_flight = (
-            select(func.count())
-            .select_from(key_inflight)
-            .where(key_inflight.c.key_id == key_id, key_inflight.c.expires_at > now)
-            .scalar_subquery()
+    async def reserve_requests(self, key_id: str, minute: int, want: int, limit: int) -> int:
+        # One statement: SET expressions see the row as it was, so "granted" is what this call
+        # added; concurrent calls serialize on the row (both databases).
+        left = literal(limit) - key_minutes.c.requests
+        grant = case((left >= want, literal(want)), (left > 0, left), else_=literal(0))
+        first = min(want, limit)
+        statement = self._insert()(key_minutes).values(
+            key_id=key_id, minute=minute, requests=first, granted=first
         )
-        # One statement: the count and the insert are one step in SQLite too.
-        statement = insert(key_inflight).from_select(
-            ["request_id", "key_id", "expires_at"],
-            select(literal(request_id), literal(key_id), literal(now + lease_s)).where(
-                in_flight < limit
-            ),
-        )
-        result = await conn.execute(statement)
-        if not result.rowcount:
-            raise _Rejected(Admission(False, "concurrency", retry_after=1.0))
-
-    async def _count_minute(self, conn: AsyncConnection, key_id: str, now: float, rpm: int) -> None:
-        minute = int(now // 60)
-        statement = self._insert()(key_minutes).values(key_id=key_id, minute=minute, requests=1)
         statement = statement.on_conflict_do_update(
             index_elements=[key_minutes.c.key_id, key_minutes.c.minute],
-            set_={"requests": key_minutes.c.requests + 1},
-        ).returning(key_minutes.c.requests)
-        count = (await conn.execute(statement)).scalar_one()
-        if count > rpm:
-            raise _Rejected(Admission(False, "rpm", retry_after=(minute + 1) * 60 - now))
+            set_={"requests": key_minutes.c.requests + grant, "granted": grant},
+        ).returning(key_minutes.c.granted)
+        async with self.engine.begin() as conn:
+            return int((await conn.execute(statement)).scalar_one())
 
     @translated
-    async def release(self, request_ids: Sequence[str]) -> None:
-        if not request_ids:
+    async def take_slot(
+        self, key_id: str, slot: str, now: float, limit: int, lease_s: float
+    ) -> bool:
+        async with self.engine.begin() as conn:
+            if self.dialect == "postgresql":
+                lock = zlib.crc32(key_id.encode()) - 2**31  # the second int is signed 32-bit
+                await conn.execute(
+                    text("SELECT pg_advisory_xact_lock(:a, :b)"), {"a": _PG_LIMITS_LOCK, "b": lock}
+                )
+            in_flight = (
+                select(func.count())
+                .select_from(key_inflight)
+                .where(key_inflight.c.key_id == key_id, key_inflight.c.expires_at > now)
+                .scalar_subquery()
+            )
+            # One statement: the count and the insert are one step in SQLite too.
+            statement = insert(key_inflight).from_select(
+                ["request_id", "key_id", "expires_at"],
+                select(literal(slot), literal(key_id), literal(now + lease_s)).where(
+                    in_flight < limit
+                ),
+            )
+            result = await conn.execute(statement)
+        return bool(result.rowcount)
+
+    @translated
+    async def renew_slots(self, slots: Sequence[str], until: float) -> None:
+        if not slots:
             return
         async with self.engine.begin() as conn:
             await conn.execute(
-                delete(key_inflight).where(key_inflight.c.request_id.in_(list(request_ids)))
+                update(key_inflight)
+                .where(key_inflight.c.request_id.in_(list(slots)))
+                .values(expires_at=until)
+            )
+
+    @translated
+    async def release(self, slots: Sequence[str]) -> None:
+        if not slots:
+            return
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                delete(key_inflight).where(key_inflight.c.request_id.in_(list(slots)))
             )
 
     @translated

@@ -158,6 +158,7 @@ MIGRATIONS: tuple[Migration, ...] = (
                 key_id VARCHAR(36) NOT NULL,
                 minute INTEGER NOT NULL,
                 requests INTEGER NOT NULL,
+                granted INTEGER NOT NULL DEFAULT 0,
                 PRIMARY KEY (key_id, minute)
             )
             """,

@@ -127,6 +127,7 @@ key_minutes = Table(
     Column("key_id", String(36), primary_key=True),
     Column("minute", Integer, primary_key=True),
     Column("requests", Integer, nullable=False),
+    Column("granted", Integer, nullable=False),
 )
 
 key_inflight = Table(
