@@ -306,7 +306,13 @@ def test_setting_spec_names_env_flag_and_help(spec: Any) -> None:
 
 
 # A valid, non-default value for each setting, by type unless the field needs its own.
-SAMPLE_BY_TYPE: dict[type, str] = {int: "4", float: "3.5", Path: "/srv/spec-check", str: "x" * 40}
+SAMPLE_BY_TYPE: dict[type, str] = {
+    int: "4",
+    float: "3.5",
+    Path: "/srv/spec-check",
+    str: "x" * 40,
+    bool: "true",
+}
 SAMPLE_BY_FIELD = {
     "upstream_base_url": "http://127.0.0.1:1/spec-check",
     "oauth_token_url": "http://127.0.0.1:1/spec-check",

@@ -26,6 +26,7 @@ from link_assistant_router.config import Settings
 from link_assistant_router.governor import Governor
 from link_assistant_router.keys import KeyService, load_signing_secret
 from link_assistant_router.ledger import UsageLedger
+from link_assistant_router.metrics import METRICS, Metrics, MetricsEndpoint
 from link_assistant_router.models import ModelAliases, parse_aliases
 from link_assistant_router.oauth import OAuthClient
 from link_assistant_router.openai_models import Models
@@ -63,6 +64,7 @@ class Router:
     accounts: AccountAdmin
     ledger: UsageLedger
     governor: Governor
+    metrics: Metrics
     holder: str
 
 
@@ -106,7 +108,8 @@ def create_app(
         cache_read_weight=settings.cache_read_weight,
         retention_days=settings.usage_retention_days,
     )
-    governor = Governor(the_store, ledger)
+    metrics = Metrics(per_key=settings.metrics_per_key)
+    governor = Governor(the_store, ledger, on_reject=metrics.limit_rejected)
     proxy = Proxy(
         keys,
         pool,
@@ -129,6 +132,7 @@ def create_app(
         accounts,
         ledger,
         governor,
+        metrics,
         lease_holder(),
     )
 
@@ -136,10 +140,13 @@ def create_app(
         middlewares=[error_boundary], client_max_size=settings.max_request_body_bytes
     )
     app[ROUTER] = router
+    app[METRICS] = metrics
 
     def finished(entry: RequestLog) -> None:
-        governor.release(entry)
-        ledger.record(entry)
+        metrics.observe(entry)
+        if entry.key_id is not None:  # a proxied request: the ledger's
+            governor.release(entry)
+            ledger.record(entry)
 
     app[REQUEST_FINISHED] = finished
     app.cleanup_ctx.append(_lifespan)
@@ -161,6 +168,9 @@ def create_app(
     )
     app.add_routes(account_routes(accounts, client, settings.token_admin_key))
     app.add_routes(UsageApi(the_store, keys, governor, settings.token_admin_key).routes())
+    if not settings.disable_metrics:
+        endpoint = MetricsEndpoint(metrics, lambda: pool.accounts, settings.token_admin_key)
+        app.router.add_get("/metrics", endpoint.handle)
     aliases = ModelAliases(parse_aliases(settings.model_aliases))
     app.router.add_post("/v1/chat/completions", ChatCompletions(proxy, aliases).handle)
     app.router.add_get("/v1/models", Models(proxy, aliases).handle)
@@ -179,7 +189,11 @@ async def _lifespan(app: web.Application) -> AsyncIterator[None]:
         oauth = OAuthClient(oauth_session, settings.oauth_token_url, settings.oauth_client_id)
         router.pool.use_refresher(
             Refresher(
-                router.store, oauth, holder=lease_holder(), margin_s=settings.refresh_margin_s
+                router.store,
+                oauth,
+                holder=router.holder,
+                margin_s=settings.refresh_margin_s,
+                on_outcome=router.metrics.refreshed,
             )
         )
         await router.pool.load()

@@ -32,8 +32,8 @@ def wants_openai_errors(request: web.Request) -> bool:
     return request.path == "/v1/models" and "anthropic-version" not in request.headers
 
 
-# Probes are polled every few seconds; a line each would drown the log.
-_UNLOGGED_PATHS = frozenset({"/health", "/ready"})
+# Probes and scrapes come every few seconds; a line (or a count) each would drown the rest.
+_UNLOGGED_PATHS = frozenset({"/health", "/ready", "/metrics"})
 
 _TYPE_BY_STATUS = {
     400: "invalid_request_error",
@@ -160,7 +160,7 @@ async def error_boundary(request: web.Request, handler: Handler) -> web.StreamRe
 
 
 def _finished(request: web.Request, entry: RequestLog) -> None:
-    if entry.key_id is None:  # not a proxied request: nothing to account for
+    if request.path in _UNLOGGED_PATHS:
         return
     finished = request.app.get(REQUEST_FINISHED)
     if finished is not None:

@@ -22,6 +22,16 @@ SETTING_FIELDS = {spec.field for spec in setting_specs()}
 def settings_options(command: F) -> F:
     """Add one flag per setting to a command."""
     for spec in reversed(setting_specs()):
+        if spec.python_type is bool:  # a switch: --disable-metrics
+            command = click.option(
+                spec.flag,
+                spec.field,
+                is_flag=True,
+                flag_value=True,
+                default=None,
+                help=f"{spec.help} [env {spec.env}=true]",
+            )(command)
+            continue
         click_type: Any = (
             click.Path(path_type=Path) if spec.python_type is Path else spec.python_type
         )

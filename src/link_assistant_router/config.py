@@ -185,6 +185,16 @@ class Settings(BaseSettings):
         "account, keeping its prompt cache), round-robin, priority, least-used (lowest 5-hour "
         "utilization).",
     )
+    disable_metrics: bool = Field(
+        False,
+        validation_alias=_env("DISABLE_METRICS"),
+        description="Turn GET /metrics off (404).",
+    )
+    metrics_per_key: bool = Field(
+        False,
+        validation_alias=_env("METRICS_PER_KEY"),
+        description="Label token metrics with the key's label too (one series per key).",
+    )
     usage_retention_days: int = Field(
         90,
         ge=1,
@@ -415,12 +425,14 @@ def setting_specs() -> list[SettingSpec]:
         default_text = extra.get("default_text")
         if default_text is None:
             default_text = "unset" if info.default is None else str(info.default)
+            if isinstance(info.default, bool):
+                default_text = default_text.lower()
         specs.append(
             SettingSpec(
                 field=name,
                 env=str(env),
                 flag="--" + name.replace("_", "-"),
-                python_type=python_type if python_type in (int, float, Path) else str,
+                python_type=python_type if python_type in (int, float, Path, bool) else str,
                 default_text=str(default_text),
                 help=info.description or "",
                 secret=secret,

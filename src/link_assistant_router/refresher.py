@@ -76,8 +76,10 @@ class Refresher:
         lease_ttl_s: float = 60,
         retry_after_s: float = 10,
         host_lock_timeout_s: float = 15,
+        on_outcome: Callable[[str, str], None] | None = None,
     ) -> None:
         self._store = store
+        self._on_outcome = on_outcome
         self._oauth = oauth
         self._holder = holder
         self._clock = clock
@@ -157,12 +159,14 @@ class Refresher:
         except NeedsLogin as exc:
             message = f"account {account} ({source.home}): {exc.message}"
             self._failures[account] = _Failure(fingerprint, message, retry_at=None)
+            self._outcome(account, "needs_login")
             log.error("account %s needs a new login: %s", account, message)
             raise NeedsLogin(message) from exc
         except RefreshUnavailable as exc:
             message = f"account {account}: {exc.message}"
             retry_at = self._clock() + self._retry_after_s
             self._failures[account] = _Failure(fingerprint, message, retry_at=retry_at)
+            self._outcome(account, "failed")
             log.warning("refreshing account %s failed: %s", account, exc.message)
             raise RefreshUnavailable(message) from exc
         self._failures.pop(account, None)
@@ -176,12 +180,17 @@ class Refresher:
                 exc.message,
             )
             raise
+        self._outcome(account, "ok")
         log.info(
             "refreshed the login of account %s; it now expires at %s",
             account,
             time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(grant.expires_at)),
         )
         return source.reload()
+
+    def _outcome(self, account: str, outcome: str) -> None:
+        if self._on_outcome is not None:
+            self._on_outcome(account, outcome)
 
     def _settled(self, credential: Credential, seen: str, force: bool) -> bool:
         """True when ``credential`` needs no refresh by us: someone else's fresh token, or ours

@@ -19,6 +19,7 @@ from aiohttp import web
 
 from link_assistant_router.errors import UpstreamUnreachable
 from link_assistant_router.headers import client_response_headers
+from link_assistant_router.metrics import METRICS
 from link_assistant_router.requestlog import RequestLog
 from link_assistant_router.sse import event_boundary
 from link_assistant_router.usage import StreamUsage, usage_from_body
@@ -85,7 +86,14 @@ async def relay(
     try:
         await response.prepare(request)
         if is_event_stream(upstream):
-            await _relay_events(upstream, response, entry, prefix)
+            metrics = request.app.get(METRICS)
+            if metrics is not None:
+                metrics.active_streams.inc()
+            try:
+                await _relay_events(upstream, response, entry, prefix)
+            finally:
+                if metrics is not None:
+                    metrics.active_streams.dec()
         else:
             # A large JSON answer is kept (up to a limit) to read its usage at the end.
             kept: list[bytes] | None = None

@@ -12,7 +12,10 @@ import gc
 import logging
 import multiprocessing
 import multiprocessing.connection
+import os
+import shutil
 import signal
+import tempfile
 import time
 from collections.abc import Coroutine
 from typing import Any
@@ -24,6 +27,7 @@ from link_assistant_router.config import Settings
 from link_assistant_router.errors import ConfigError
 from link_assistant_router.keys import load_signing_secret
 from link_assistant_router.logs import configure_logging
+from link_assistant_router.metrics import MULTIPROC_ENV
 from link_assistant_router.storage import open_store
 
 log = logging.getLogger(__name__)
@@ -110,7 +114,19 @@ def serve(settings: Settings) -> None:
 
 
 def _supervise(settings: Settings) -> None:
+    """Run the workers, sharing a fresh metrics directory; restart one that dies."""
+    metrics_dir = tempfile.mkdtemp(prefix="lar-metrics-")
+    os.environ[MULTIPROC_ENV] = metrics_dir  # read by the workers as they start (spawned)
+    try:
+        _run_workers(settings, metrics_dir)
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _run_workers(settings: Settings, metrics_dir: str) -> None:
     """Run the workers; restart one that dies, unless workers keep dying at start-up."""
+    from prometheus_client.multiprocess import mark_process_dead
+
     context = multiprocessing.get_context("spawn")
     stopping = False
 
@@ -145,6 +161,8 @@ def _supervise(settings: Settings) -> None:
                     other.join()
                 raise SystemExit(1)
             log.error("worker %d exited (code %s); starting a new one", number, worker.exitcode)
+            if worker.pid is not None:
+                mark_process_dead(worker.pid, metrics_dir)  # type: ignore[no-untyped-call]
             workers[number] = start(number)
             started_at[number] = time.monotonic()
     for worker in workers:

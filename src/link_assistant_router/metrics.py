@@ -1,0 +1,234 @@
+"""Prometheus metrics: ``GET /metrics`` in the text format, correct across worker processes.
+
+With several workers (``ROUTER_WORKERS``), the parent gives them a shared directory in
+``PROMETHEUS_MULTIPROC_DIR`` before they start; ``prometheus_client`` then keeps each worker's
+values in files there and a scrape, answered by any worker, adds them up. Account gauges are
+read at scrape time from that worker's pool, which every worker keeps in step with the store.
+
+Labels stay few and bounded: a route name (not the path), a status class, the account, the
+model, and the key's label only with ``METRICS_PER_KEY=true``. Nothing secret is a label.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
+from pydantic import SecretStr
+
+from link_assistant_router.accounts import Account
+from link_assistant_router.admin import check_admin
+from link_assistant_router.requestlog import RequestLog
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+# Latency buckets from a few milliseconds (a refused key) to minutes (a long stream).
+TTFB_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+DURATION_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
+_EXACT_ROUTES = {
+    "/v1/messages": "messages",
+    "/v1/messages/count_tokens": "count_tokens",
+    "/v1/chat/completions": "chat_completions",
+    "/v1/responses": "responses",
+    "/v1/models": "models",
+    "/v1/usage": "admin",
+    "/v1/accounts": "admin",
+    "/api/me": "me",
+    "/api/hello": "claude_code",
+    "/api/event_logging/batch": "claude_code",
+}
+_LATEST_PREFIX = "/api/latest/anthropic"
+_TOKEN_KINDS = (
+    ("input", "input_tokens"),
+    ("output", "output_tokens"),
+    ("cache_creation", "cache_creation_input_tokens"),
+    ("cache_read", "cache_read_input_tokens"),
+)
+
+
+def route_name(path: str) -> str:
+    """A bounded name for a path: the metrics never carry raw paths."""
+    if path.startswith(_LATEST_PREFIX):
+        path = path[len(_LATEST_PREFIX) :]
+    name = _EXACT_ROUTES.get(path)
+    if name is not None:
+        return name
+    if path.startswith(("/api/tokens", "/api/accounts", "/api/audit")):
+        return "admin"
+    if path.startswith("/model/") or path in ("/invoke", "/invoke-with-response-stream"):
+        return "bedrock"
+    if ":rawPredict" in path or ":streamRawPredict" in path:
+        return "vertex"
+    if path.startswith("/v1/"):
+        return "other_v1"
+    return "other"
+
+
+class Metrics:
+    """The router's metrics, on a registry of their own (so several apps can live in one
+    process, as in the tests)."""
+
+    def __init__(self, *, per_key: bool) -> None:
+        self.per_key = per_key
+        self.multiprocess = MULTIPROC_ENV in os.environ
+        self.registry = CollectorRegistry()
+        registry = self.registry
+        self.requests = Counter(
+            "lar_requests",
+            "Requests answered, by route, status class, account and model.",
+            ["route", "status_class", "account", "model"],
+            registry=registry,
+        )
+        self.ttfb = Histogram(
+            "lar_time_to_first_byte_seconds",
+            "Time from the request's arrival to the upstream's first byte.",
+            ["route"],
+            buckets=TTFB_BUCKETS,
+            registry=registry,
+        )
+        self.duration = Histogram(
+            "lar_request_duration_seconds",
+            "Time from the request's arrival to its last byte.",
+            ["route"],
+            buckets=DURATION_BUCKETS,
+            registry=registry,
+        )
+        token_labels = ["type", "account", "model"] + (["key"] if per_key else [])
+        self.tokens = Counter(
+            "lar_tokens",
+            "Tokens used, by type (input, output, cache_creation, cache_read), account and model.",
+            token_labels,
+            registry=registry,
+        )
+        self.active_streams = Gauge(
+            "lar_active_streams",
+            "Event streams being relayed now.",
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
+        self.refreshes = Counter(
+            "lar_token_refreshes",
+            "OAuth token refreshes, by account and outcome (ok, needs_login, failed).",
+            ["account", "outcome"],
+            registry=registry,
+        )
+        self.limit_rejections = Counter(
+            "lar_limit_rejections",
+            "Requests refused by a key's limits, by reason.",
+            ["reason"],
+            registry=registry,
+        )
+
+    def observe(self, entry: RequestLog) -> None:
+        """Count a finished request (called once per request, after its log line)."""
+        route = route_name(entry.path)
+        status = entry.status
+        status_class = f"{status // 100}xx" if status else "none"
+        account = entry.account or ""
+        model = entry.model or ""
+        self.requests.labels(route, status_class, account, model).inc()
+        if entry.ttfb is not None:
+            self.ttfb.labels(route).observe(entry.ttfb)
+        self.duration.labels(route).observe(time.perf_counter() - entry.started)
+        usage = entry.usage
+        if usage is not None:
+            extra = [entry.key_label or entry.key_id or ""] if self.per_key else []
+            for kind, field in _TOKEN_KINDS:
+                count = getattr(usage, field)
+                if count:
+                    self.tokens.labels(kind, account, model, *extra).inc(count)
+
+    def refreshed(self, account: str, outcome: str) -> None:
+        self.refreshes.labels(account, outcome).inc()
+
+    def limit_rejected(self, reason: str) -> None:
+        self.limit_rejections.labels(reason).inc()
+
+    def exposition(self, accounts: Iterable[Account]) -> bytes:
+        """The text format: every worker's values (when there are several) and the accounts."""
+        if self.multiprocess:
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        else:
+            registry = CollectorRegistry()
+            registry.register(_Registered(self.registry))
+        registry.register(AccountCollector(lambda: list(accounts)))
+        return generate_latest(registry)
+
+
+class _Registered(Collector):
+    """This process's metrics, collected into the scrape's registry."""
+
+    def __init__(self, source: CollectorRegistry) -> None:
+        self._source = source
+
+    def collect(self) -> Iterator[Metric]:
+        return iter(self._source.collect())
+
+
+class AccountCollector(Collector):
+    """Per-account gauges, read when scraped: state, 5h/7d utilization and reset."""
+
+    def __init__(self, accounts: Callable[[], list[Account]]) -> None:
+        self._accounts = accounts
+
+    def collect(self) -> Iterator[Metric]:
+        now = time.time()
+        ready = GaugeMetricFamily(
+            "lar_account_ready",
+            "1 when the account can serve now, else 0; the state label says why not.",
+            labels=["account", "state"],
+        )
+        utilization = GaugeMetricFamily(
+            "lar_account_utilization",
+            "The account's last reported utilization of a quota window (0 to 1).",
+            labels=["account", "window"],
+        )
+        reset = GaugeMetricFamily(
+            "lar_account_window_reset_timestamp_seconds",
+            "When the account's quota window resets (UNIX time).",
+            labels=["account", "window"],
+        )
+        for account in self._accounts():
+            view = account.describe(now)
+            ready.add_metric([account.name, str(view["state"])], 0.0 if view["reason"] else 1.0)
+            windows = account.quota.windows if account.quota else {}
+            for name in ("5h", "7d"):
+                window = windows.get(name)
+                if window is None:
+                    continue
+                if window.utilization is not None:
+                    utilization.add_metric([account.name, name], window.utilization)
+                if window.reset is not None:
+                    reset.add_metric([account.name, name], window.reset)
+        yield ready
+        yield utilization
+        yield reset
+
+
+class MetricsEndpoint:
+    """``GET /metrics``: the admin API's access rules (the admin key, or loopback)."""
+
+    def __init__(
+        self,
+        metrics: Metrics,
+        accounts: Callable[[], Iterable[Account]],
+        admin_key: SecretStr | None,
+    ) -> None:
+        self._metrics = metrics
+        self._accounts = accounts
+        self._admin_key = admin_key
+
+    async def handle(self, request: web.Request) -> web.Response:
+        check_admin(request, self._admin_key)
+        body = self._metrics.exposition(self._accounts())
+        return web.Response(body=body, headers={"content-type": CONTENT_TYPE})
+
+
+METRICS = web.AppKey("metrics", Metrics)

@@ -1,0 +1,186 @@
+"""GET /metrics: parsed by prometheus_client's own parser, after real traffic through the router."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+from prometheus_client.parser import text_string_to_metric_families
+
+from link_assistant_router.metrics import route_name
+from tests.conftest import (
+    OAUTH_TOKEN,
+    TEST_SECRET,
+    RunningRouter,
+    claude_login,
+    run_cli,
+    write_credentials,
+)
+from tests.fakes.oauth import FakeTokenEndpoint
+from tests.fakes.upstream import USAGE, FakeUpstream
+from tests.serving import free_port, start_serve, wait_until_healthy
+
+StartRouter = Callable[..., Awaitable[RunningRouter]]
+MESSAGE = {
+    "model": "claude-sonnet-5",
+    "max_tokens": 16,
+    "messages": [{"role": "user", "content": "hi"}],
+}
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def parse(text: str) -> Samples:
+    samples: Samples = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples[(sample.name, frozenset(sample.labels.items()))] = sample.value
+    return samples
+
+
+def value(samples: Samples, name: str, **labels: str) -> float:
+    """The sum of the samples named ``name`` whose labels include ``labels``."""
+    wanted = set(labels.items())
+    return sum(v for (n, found), v in samples.items() if n == name and wanted <= found)
+
+
+async def scrape(http: aiohttp.ClientSession, url: str, **headers: str) -> tuple[int, str]:
+    async with http.get(url + "/metrics", headers=headers) as response:
+        return response.status, await response.text()
+
+
+async def send(http: aiohttp.ClientSession, url: str, key: str, **extra: Any) -> int:
+    headers = {"x-api-key": key, **extra.pop("headers", {})}
+    async with http.post(url + "/v1/messages", json={**MESSAGE, **extra}, headers=headers) as r:
+        await r.read()
+        return r.status
+
+
+def test_routes_are_named_not_pathed() -> None:
+    assert route_name("/v1/messages") == "messages"
+    assert route_name("/api/latest/anthropic/v1/messages/count_tokens") == "count_tokens"
+    assert route_name("/v1/files/file_abc123") == "other_v1"
+    assert route_name("/api/tokens/0b7c") == "admin"
+    assert route_name("/model/anthropic.claude-x/invoke") == "bedrock"
+
+
+async def test_requests_tokens_latency_and_accounts_are_counted(router: RunningRouter) -> None:
+    key = await router.issue_key()
+    async with aiohttp.ClientSession() as http:
+        for stream in (False, False, True):
+            assert await send(http, router.url, key, stream=stream) == 200
+        assert await send(http, router.url, key, headers={"x-fake-scenario": "error-529"}) == 529
+        await asyncio.sleep(0.05)  # the last request's bookkeeping follows its reply
+        status, text = await scrape(http, router.url)
+    assert status == 200
+    samples = parse(text)
+    ok = {"route": "messages", "account": "primary", "model": "claude-sonnet-5"}
+    assert value(samples, "lar_requests_total", status_class="2xx", **ok) == 3
+    assert value(samples, "lar_requests_total", status_class="5xx", route="messages") == 1
+    assert value(samples, "lar_tokens_total", type="input", account="primary") == 3 * 25
+    assert (
+        value(samples, "lar_tokens_total", type="cache_read")
+        == 3 * USAGE["cache_read_input_tokens"]
+    )
+    assert value(samples, "lar_time_to_first_byte_seconds_count", route="messages") == 4
+    assert value(samples, "lar_request_duration_seconds_count", route="messages") == 4
+    assert value(samples, "lar_active_streams") == 0
+    # The fake upstream's JSON answers report the account's windows: 5h at 0.0, 7d at 0.1.
+    assert value(samples, "lar_account_utilization", account="primary", window="7d") == 0.1
+    # The 529 cooled the account down: not ready, and the state says why.
+    ready = {
+        dict(labels)["state"]: v for (n, labels), v in samples.items() if n == "lar_account_ready"
+    }
+    assert ready == {"cooling_down": 0.0}
+    assert value(samples, "lar_account_window_reset_timestamp_seconds", window="5h") > 0
+
+
+async def test_limit_rejections_are_counted_by_reason(router: RunningRouter) -> None:
+    issued = await router.parts.keys.issue(1, "limited", limits={"rpm": 1, "models": ["x-*"]})
+    async with aiohttp.ClientSession() as http:
+        assert await send(http, router.url, issued.token, model="x-1") == 200
+        assert await send(http, router.url, issued.token, model="x-1") == 429
+        assert await send(http, router.url, issued.token) == 403
+        samples = parse((await scrape(http, router.url))[1])
+    assert value(samples, "lar_limit_rejections_total", reason="rpm") == 1
+    assert value(samples, "lar_limit_rejections_total", reason="model") == 1
+
+
+async def test_refreshes_are_counted(
+    start_router: StartRouter,
+    fake_upstream: FakeUpstream,
+    token_endpoint: FakeTokenEndpoint,
+    tmp_path: Path,
+) -> None:
+    access, refresh = token_endpoint.issue_login()
+    document = claude_login(access, 1_000_000_000_000)  # expired in 2001
+    document["claudeAiOauth"]["refreshToken"] = refresh
+    write_credentials(tmp_path / "claude", document)
+    router = await start_router(
+        login=None, upstream_base_url=fake_upstream.url, oauth_token_url=token_endpoint.url
+    )
+    key = await router.issue_key()
+    async with aiohttp.ClientSession() as http:
+        assert await send(http, router.url, key) == 200
+        samples = parse((await scrape(http, router.url))[1])
+    assert token_endpoint.calls == 1
+    assert value(samples, "lar_token_refreshes_total", outcome="ok") == 1
+
+
+async def test_metrics_show_no_secret_and_follow_the_admin_rules(
+    start_router: StartRouter, fake_upstream: FakeUpstream
+) -> None:
+    router = await start_router(
+        upstream_base_url=fake_upstream.url,
+        metrics_per_key=True,
+        token_admin_key="admin-" + "k" * 32,
+    )
+    key = await router.issue_key("per-key-label")
+    async with aiohttp.ClientSession() as http:
+        assert await send(http, router.url, key) == 200
+        assert (await scrape(http, router.url))[0] == 401
+        status, text = await scrape(http, router.url, authorization="Bearer admin-" + "k" * 32)
+    assert status == 200
+    assert value(parse(text), "lar_tokens_total", key="per-key-label", type="output") == 12
+    for secret in (key, key.removeprefix("la_sk_"), OAUTH_TOKEN, TEST_SECRET, "admin-" + "k" * 32):
+        assert secret not in text
+
+
+async def test_disabled_metrics_are_not_found(
+    start_router: StartRouter, fake_upstream: FakeUpstream
+) -> None:
+    router = await start_router(upstream_base_url=fake_upstream.url, disable_metrics=True)
+    async with aiohttp.ClientSession() as http:
+        assert (await scrape(http, router.url))[0] == 404
+
+
+async def test_two_workers_report_every_request_whichever_answers_the_scrape(
+    cli_env: dict[str, str], tmp_path: Path, fake_upstream: FakeUpstream
+) -> None:
+    write_credentials(tmp_path / "claude", claude_login())
+    env = {**cli_env, "UPSTREAM_BASE_URL": fake_upstream.url, "ROUTER_WORKERS": "2"}
+    code, out, err = await run_cli(env, tmp_path, "tokens", "issue", "--json")
+    assert code == 0, err
+    key = orjson.loads(out)["token"]
+    port = free_port()
+    process = await start_serve({**env, "ROUTER_PORT": str(port)}, tmp_path)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        await wait_until_healthy(url, process)
+        async with aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(force_close=True)  # new connections: both workers
+        ) as http:
+            statuses = await asyncio.gather(*(send(http, url, key) for _ in range(30)))
+            assert statuses == [200] * 30
+            await asyncio.sleep(0.2)
+            totals = []
+            for _ in range(6):
+                samples = parse((await scrape(http, url))[1])
+                totals.append(value(samples, "lar_requests_total", route="messages"))
+    finally:
+        process.terminate()
+        await asyncio.wait_for(process.communicate(), timeout=30)
+    assert totals == [30.0] * 6
