@@ -20,6 +20,7 @@ from pydantic import SecretStr
 
 from link_assistant_router.accounts import KINDS, validate_name
 from link_assistant_router.admin import check_admin, json_object, json_response
+from link_assistant_router.audit import Actor, AuditLog, request_actor
 from link_assistant_router.errors import InvalidRequest, NotFound, RouterError
 from link_assistant_router.headers import upstream_request_headers
 from link_assistant_router.pool import AccountPool
@@ -42,16 +43,17 @@ def _int(document: dict[str, Any], name: str, default: int, low: int, high: int)
 class AccountAdmin:
     """What an operator can do to accounts."""
 
-    def __init__(self, pool: AccountPool, store: Store, vault: Vault) -> None:
+    def __init__(self, pool: AccountPool, store: Store, vault: Vault, audit: AuditLog) -> None:
         self._pool = pool
         self._store = store
         self._vault = vault
+        self._audit = audit
 
     def list(self) -> list[dict[str, Any]]:
         now = time.time()
         return [account.describe(now) for account in self._pool.accounts]
 
-    async def add(self, document: dict[str, Any]) -> dict[str, Any]:
+    async def add(self, document: dict[str, Any], actor: Actor) -> dict[str, Any]:
         unknown = set(document) - {
             "name",
             "kind",
@@ -92,10 +94,12 @@ class AccountAdmin:
             created_at=time.time(),
         )
         await self._store.insert_account(record)
+        details = {"kind": kind, "priority": record.priority, "weight": record.weight}
+        await self._audit.record("account.add", name, actor, {**details, "group": group})
         await self._pool.sync()
         return self._pool.get(name).describe(time.time())
 
-    async def remove(self, name: str) -> None:
+    async def remove(self, name: str, actor: Actor) -> None:
         account = self._pool.get(name)
         if account.origin != "store":
             raise InvalidRequest(
@@ -103,11 +107,13 @@ class AccountAdmin:
             )
         if not await self._store.delete_account(name):
             raise NotFound(f"no account named {name!r}")
+        await self._audit.record("account.remove", name, actor)
         await self._pool.sync()
 
-    async def set_disabled(self, name: str, disabled: bool) -> dict[str, Any]:
+    async def set_disabled(self, name: str, disabled: bool, actor: Actor) -> dict[str, Any]:
         account = self._pool.get(name)
         await self._pool.set_disabled(account, disabled)
+        await self._audit.record("account.disable" if disabled else "account.enable", name, actor)
         return account.describe(time.time())
 
     async def refresh(self, name: str) -> dict[str, Any]:
@@ -152,24 +158,27 @@ def _error_message(body: bytes) -> str:
 def account_routes(
     admin: AccountAdmin, upstream: Upstream, admin_key: SecretStr | None
 ) -> list[web.RouteDef]:
+    def actor(request: web.Request) -> Actor:
+        return request_actor(request, admin_key)
+
     async def list_accounts(request: web.Request) -> web.Response:
         check_admin(request, admin_key)
         return json_response({"data": admin.list()})
 
     async def add(request: web.Request) -> web.Response:
         check_admin(request, admin_key)
-        return json_response(await admin.add(await json_object(request)))
+        return json_response(await admin.add(await json_object(request), actor(request)))
 
     async def remove(request: web.Request) -> web.Response:
         check_admin(request, admin_key)
-        await admin.remove(request.match_info["name"])
+        await admin.remove(request.match_info["name"], actor(request))
         return json_response({"deleted": request.match_info["name"]})
 
     async def action(request: web.Request) -> web.Response:
         check_admin(request, admin_key)
         name, verb = request.match_info["name"], request.match_info["action"]
         if verb in ("disable", "enable"):
-            return json_response(await admin.set_disabled(name, verb == "disable"))
+            return json_response(await admin.set_disabled(name, verb == "disable", actor(request)))
         if verb == "refresh":
             return json_response(await admin.refresh(name))
         if verb == "test":

@@ -18,6 +18,7 @@ import orjson
 from aiohttp import web
 from pydantic import SecretStr
 
+from link_assistant_router.audit import request_actor
 from link_assistant_router.errors import AuthenticationFailed, InvalidRequest, PermissionDenied
 from link_assistant_router.headers import client_key
 from link_assistant_router.keys import KeyService
@@ -137,6 +138,7 @@ class TokenAdmin:
             account=account,
             group=group,
             limits=document.get("limits"),
+            actor=request_actor(request, self._admin_key),
         )
         ttl = document.get("ttl_hours", 24)
         return json_response(
@@ -163,9 +165,12 @@ class TokenAdmin:
     async def update(self, request: web.Request) -> web.Response:
         check_admin(request, self._admin_key)
         document = await json_object(request)
-        return json_response(key_view(await self._keys.update(request.match_info["id"], document)))
+        actor = request_actor(request, self._admin_key)
+        record = await self._keys.update(request.match_info["id"], document, actor)
+        return json_response(key_view(record))
 
     async def revoke(self, request: web.Request) -> web.Response:
         check_admin(request, self._admin_key)
         document = await json_object(request)
-        return json_response(key_view(await self._keys.revoke(document.get("id"))))
+        actor = request_actor(request, self._admin_key)
+        return json_response(key_view(await self._keys.revoke(document.get("id"), actor)))

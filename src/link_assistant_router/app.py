@@ -20,6 +20,8 @@ from aiohttp import web
 
 from link_assistant_router.account_admin import AccountAdmin, account_routes
 from link_assistant_router.admin import TokenAdmin
+from link_assistant_router.audit import AuditLog
+from link_assistant_router.audit_api import audit_routes
 from link_assistant_router.boundary import error_boundary
 from link_assistant_router.chat_completions import ChatCompletions
 from link_assistant_router.config import Settings
@@ -89,9 +91,10 @@ def create_app(
     """Build the application; resources open when it starts and close when it stops."""
     the_store = store if store is not None else open_store(settings.store_url)
     secret = load_signing_secret(settings)
-    keys = KeyService(the_store, secret, cache_ttl_s=settings.key_cache_ttl_s)
+    audit = AuditLog(the_store)
+    keys = KeyService(the_store, secret, cache_ttl_s=settings.key_cache_ttl_s, audit=audit)
     vault = build_vault(settings, secret)
-    pool = AccountPool(settings, the_store, vault, refresher=None)
+    pool = AccountPool(settings, the_store, vault, refresher=None, audit=audit)
     scheduler = Scheduler(
         settings.routing_strategy, the_store, sticky_ttl_s=settings.sticky_ttl_minutes * 60
     )
@@ -120,7 +123,7 @@ def create_app(
         max_attempts=settings.max_attempts,
         overload_cooldown_s=settings.overload_cooldown_s,
     )
-    accounts = AccountAdmin(pool, the_store, vault)
+    accounts = AccountAdmin(pool, the_store, vault, audit)
     router = Router(
         settings,
         the_store,
@@ -168,6 +171,7 @@ def create_app(
     )
     app.add_routes(account_routes(accounts, client, settings.token_admin_key))
     app.add_routes(UsageApi(the_store, keys, governor, settings.token_admin_key).routes())
+    app.add_routes(audit_routes(the_store, settings.token_admin_key))
     if not settings.disable_metrics:
         endpoint = MetricsEndpoint(metrics, lambda: pool.accounts, settings.token_admin_key)
         app.router.add_get("/metrics", endpoint.handle)

@@ -1,5 +1,5 @@
 """The command line: ``serve`` (the default), ``tokens ...``, ``accounts ...``, ``usage``,
-``doctor``.
+``audit``, ``doctor``.
 
 Every command takes every setting as a flag, built from ``config.setting_specs``; flags win
 over environment variables, which win over ``.env``. The ``tokens`` commands work on the store
@@ -18,7 +18,9 @@ import click
 from link_assistant_router import __version__
 from link_assistant_router.accounts import settings_accounts
 from link_assistant_router.admin import check_binding, key_view
+from link_assistant_router.audit import CLI, AuditLog
 from link_assistant_router.cli_accounts import accounts
+from link_assistant_router.cli_audit import audit
 from link_assistant_router.cli_limits import LIMIT_NAMES, limit_options, limits_document
 from link_assistant_router.cli_support import (
     SETTING_FIELDS,
@@ -61,6 +63,7 @@ def serve(**options: Any) -> None:
 
 cli.add_command(accounts)
 cli.add_command(usage)
+cli.add_command(audit)
 
 
 @cli.group()
@@ -90,7 +93,7 @@ def with_keys(
                         [a.name for a in settings_accounts(settings)] + [r.name for r in stored],
                         [r.group for r in stored if r.group],
                     )
-                keys = KeyService(store, load_signing_secret(settings))
+                keys = KeyService(store, load_signing_secret(settings), audit=AuditLog(store))
                 return await action(keys, **arguments)
             finally:
                 await store.close()
@@ -136,7 +139,9 @@ async def tokens_issue(
     """Issue a key and print it (this is the only time it is shown)."""
     ttl: float | int = int(ttl_hours) if ttl_hours.is_integer() else ttl_hours
     document = limits_document(limits)
-    issued = await keys.issue(ttl, label, account=account, group=group, limits=document or None)
+    issued = await keys.issue(
+        ttl, label, account=account, group=group, limits=document or None, actor=CLI
+    )
     view = key_view(issued.record)
     data = {"token": issued.token, "ttl_hours": ttl, **view}
     text = (
@@ -211,7 +216,7 @@ async def tokens_update(
         raise click.UsageError(
             "nothing to change: give --label, a limit, --clear or --clear-limits"
         )
-    record = await keys.update(key_id, change)
+    record = await keys.update(key_id, change, CLI)
     emit(as_json, key_view(record), "updated: " + _key_line(record) + _limits_text(record))
 
 
@@ -222,7 +227,7 @@ async def tokens_update(
 @with_keys
 async def tokens_revoke(keys: KeyService, key_id: str, as_json: bool) -> None:
     """Revoke a key; every worker and replica refuses it within KEY_CACHE_TTL_S."""
-    record = await keys.revoke(key_id)
+    record = await keys.revoke(key_id, CLI)
     emit(as_json, key_view(record), "revoked: " + _key_line(record))
 
 

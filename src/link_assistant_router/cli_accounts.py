@@ -17,6 +17,7 @@ import click
 
 from link_assistant_router.account_admin import AccountAdmin
 from link_assistant_router.app import build_vault, lease_holder
+from link_assistant_router.audit import CLI, AuditLog
 from link_assistant_router.cli_support import emit, load_settings, run, settings_options
 from link_assistant_router.config import Settings
 from link_assistant_router.keys import load_signing_secret
@@ -46,9 +47,10 @@ async def account_admin(settings: Settings) -> AsyncIterator[tuple[AccountAdmin,
             refresher = Refresher(
                 store, oauth, holder=lease_holder(), margin_s=settings.refresh_margin_s
             )
-            pool = AccountPool(settings, store, vault, refresher)
+            audit = AuditLog(store)
+            pool = AccountPool(settings, store, vault, refresher, audit=audit)
             await pool.load()
-            yield AccountAdmin(pool, store, vault), upstream
+            yield AccountAdmin(pool, store, vault, audit), upstream
     finally:
         await upstream.close()
         await store.close()
@@ -138,7 +140,7 @@ async def accounts_add(
         document.update(kind="oauth-token", token=oauth_token_file.read().strip())
     else:
         document.update(kind="api-key", token=api_key_file.read().strip())
-    added = await admin.add(document)
+    added = await admin.add(document, CLI)
     emit(as_json, added, "added:\n" + _line(added))
 
 
@@ -148,7 +150,7 @@ async def accounts_add(
 @with_accounts
 async def accounts_remove(admin: AccountAdmin, _upstream: UpstreamClient, name: str) -> None:
     """Remove an account added with `accounts add` (its state and bindings go too)."""
-    await admin.remove(name)
+    await admin.remove(name, CLI)
     click.echo(f"removed {name}")
 
 
@@ -158,7 +160,7 @@ async def accounts_remove(admin: AccountAdmin, _upstream: UpstreamClient, name: 
 @with_accounts
 async def accounts_disable(admin: AccountAdmin, _upstream: UpstreamClient, name: str) -> None:
     """Take an account out of rotation until `accounts enable`."""
-    click.echo(_line(await admin.set_disabled(name, True)))
+    click.echo(_line(await admin.set_disabled(name, True, CLI)))
 
 
 @accounts.command("enable")
@@ -167,7 +169,7 @@ async def accounts_disable(admin: AccountAdmin, _upstream: UpstreamClient, name:
 @with_accounts
 async def accounts_enable(admin: AccountAdmin, _upstream: UpstreamClient, name: str) -> None:
     """Put a disabled account (or one that needed a login) back in rotation."""
-    click.echo(_line(await admin.set_disabled(name, False)))
+    click.echo(_line(await admin.set_disabled(name, False, CLI)))
 
 
 @accounts.command("test")

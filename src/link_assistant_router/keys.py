@@ -21,6 +21,7 @@ from typing import Any
 
 import jwt
 
+from link_assistant_router.audit import Actor, AuditLog
 from link_assistant_router.config import Settings
 from link_assistant_router.errors import (
     AuthenticationFailed,
@@ -109,8 +110,10 @@ class KeyService:
         *,
         cache_ttl_s: float = 2.0,
         clock: Callable[[], float] = time.time,
+        audit: AuditLog | None = None,
     ) -> None:
         self._store = store
+        self._audit = audit
         self._secret = secret
         self._cache_ttl_s = cache_ttl_s
         self._clock = clock
@@ -127,6 +130,7 @@ class KeyService:
         account: str | None = None,
         group: str | None = None,
         limits: Any = None,
+        actor: Actor | None = None,
     ) -> IssuedKey:
         """Mint a key (``account``/``group``: the accounts it may use; checked by the caller;
         ``limits``: a limits document, see ``limits.py``)."""
@@ -150,6 +154,10 @@ class KeyService:
         }
         token = KEY_PREFIX + jwt.encode(claims, self._secret, algorithm=ALGORITHM)
         await self._store.insert_key(record)
+        details = {"label": label, "ttl_hours": ttl, "account": account, "group": group}
+        if record.limits is not None:
+            details["limits"] = record.limits.to_dict()
+        await self._audited("key.issue", record.id, actor, details)
         return IssuedKey(token=token, record=record)
 
     def verify_signature(self, token: str) -> str | None:
@@ -243,7 +251,7 @@ class KeyService:
     async def list(self) -> list[KeyRecord]:
         return await self._store.list_keys()
 
-    async def revoke(self, key_id: Any) -> KeyRecord:
+    async def revoke(self, key_id: Any, actor: Actor | None = None) -> KeyRecord:
         if not isinstance(key_id, str) or not key_id:
             raise InvalidRequest("id must be the key's id (a string)")
         record = await self._store.revoke_key(key_id, self._clock())
@@ -251,9 +259,18 @@ class KeyService:
             raise NotFound(f"no key with id {key_id!r}")
         self._records.pop(key_id, None)
         log.info("key revoked: id=%s label=%r", record.id, record.label)
+        await self._audited("key.revoke", record.id, actor, {"label": record.label})
         return record
 
-    async def update(self, key_id: Any, document: dict[str, Any]) -> KeyRecord:
+    async def _audited(
+        self, action: str, key_id: str, actor: Actor | None, details: dict[str, Any]
+    ) -> None:
+        if self._audit is not None and actor is not None:
+            await self._audit.record(action, key_id, actor, details)
+
+    async def update(
+        self, key_id: Any, document: dict[str, Any], actor: Actor | None = None
+    ) -> KeyRecord:
         """Change a key's label and limits: ``{"label": ..., "limits": {...} | null}``.
 
         Limits given are merged into the key's (a limit set to null is removed); ``"limits":
@@ -279,6 +296,7 @@ class KeyService:
             raise NotFound(f"no key with id {key_id!r}")
         self._records.pop(key_id, None)
         log.info("key updated: id=%s label=%r", updated.id, updated.label)
+        await self._audited("key.update", key_id, actor, document)
         return updated
 
     async def flush_last_used(self) -> None:

@@ -22,6 +22,7 @@ from link_assistant_router.accounts import (
     settings_accounts,
     stored_account,
 )
+from link_assistant_router.audit import ROUTER, AuditLog
 from link_assistant_router.config import Settings
 from link_assistant_router.credentials import ClaudeCodeHomeSource, Credential
 from link_assistant_router.errors import (
@@ -52,8 +53,10 @@ class AccountPool:
         refresher: Refresher | None = None,
         *,
         clock: Callable[[], float] = time.time,
+        audit: AuditLog | None = None,
     ) -> None:
         self._settings = settings
+        self._audit = audit
         self._store = store
         self._vault = vault
         self._refresher = refresher
@@ -235,9 +238,14 @@ class AccountPool:
             token = ""
         if not logged:
             log.error("account %s needs a new login: %s", account.name, reason)
+        first = account.state != NEEDS_LOGIN
         await self._transition(
             account, NEEDS_LOGIN, reason, fingerprint=fingerprint(token) if token else None
         )
+        if first and self._audit is not None:
+            await self._audit.record(
+                "account.needs_login", account.name, ROUTER, {"reason": reason[:300]}
+            )
 
     async def set_disabled(self, account: Account, disabled: bool) -> None:
         await self._transition(account, DISABLED if disabled else READY, None)

@@ -120,6 +120,19 @@ class UsageQuery:
     group_by: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """One admin action: what was done to what, by whom (never a secret in any field)."""
+
+    id: str
+    at: float
+    action: str
+    target: str
+    actor: str
+    request_id: str | None = None
+    details: str | None = None  # a small JSON object
+
+
 USAGE_TOTALS = (
     "requests",
     "errors",
@@ -229,3 +242,16 @@ class Store(Protocol):
 
     async def purge_limit_counters(self, now: float) -> None:
         """Drop per-minute counters and concurrency leases that can no longer matter."""
+
+    async def insert_audit(self, record: AuditRecord) -> None: ...
+
+    async def list_audit(
+        self,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        action: str | None = None,
+        target: str | None = None,
+        limit: int = 100,
+    ) -> list[AuditRecord]:
+        """Audit records, newest first."""

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from link_assistant_router.limits import KeyLimits
 from link_assistant_router.storage.base import (
     USAGE_TOTALS,
+    AuditRecord,
     KeyRecord,
     UsageQuery,
     UsageRow,
@@ -30,6 +31,7 @@ from link_assistant_router.storage.base import (
 )
 from link_assistant_router.storage.tables import (
     api_keys,
+    audit_log,
     key_inflight,
     key_minutes,
     key_windows,
@@ -195,6 +197,56 @@ class LedgerQueries:
         async with self.engine.begin() as conn:
             await conn.execute(delete(key_minutes).where(key_minutes.c.minute < int(now // 60)))
             await conn.execute(delete(key_inflight).where(key_inflight.c.expires_at <= now))
+
+    @translated
+    async def insert_audit(self, record: AuditRecord) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                insert(audit_log).values(
+                    id=record.id,
+                    at=record.at,
+                    action=record.action,
+                    target=record.target[:200],
+                    actor=record.actor,
+                    request_id=record.request_id,
+                    details=record.details,
+                )
+            )
+
+    @translated
+    async def list_audit(
+        self,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        action: str | None = None,
+        target: str | None = None,
+        limit: int = 100,
+    ) -> list[AuditRecord]:
+        statement = select(audit_log)
+        if since is not None:
+            statement = statement.where(audit_log.c.at >= since)
+        if until is not None:
+            statement = statement.where(audit_log.c.at < until)
+        if action is not None:
+            statement = statement.where(audit_log.c.action == action)
+        if target is not None:
+            statement = statement.where(audit_log.c.target == target)
+        statement = statement.order_by(audit_log.c.at.desc(), audit_log.c.id).limit(limit)
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(statement)
+            return [
+                AuditRecord(
+                    id=row.id,
+                    at=row.at,
+                    action=row.action,
+                    target=row.target,
+                    actor=row.actor,
+                    request_id=row.request_id,
+                    details=row.details,
+                )
+                for row in rows
+            ]
 
     @translated
     async def usage_totals(self, query: UsageQuery) -> list[dict[str, object]]:

@@ -172,6 +172,24 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX IF NOT EXISTS key_inflight_key ON key_inflight (key_id, expires_at)",
         ),
     ),
+    Migration(
+        5,
+        "audit log",
+        (
+            """
+            CREATE TABLE IF NOT EXISTS audit_log (
+                id VARCHAR(32) PRIMARY KEY,
+                at DOUBLE PRECISION NOT NULL,
+                action VARCHAR(40) NOT NULL,
+                target VARCHAR(200) NOT NULL,
+                actor VARCHAR(20) NOT NULL,
+                request_id VARCHAR(40),
+                details TEXT
+            )
+            """,
+            "CREATE INDEX IF NOT EXISTS audit_log_at ON audit_log (at)",
+        ),
+    ),
 )
 
 

@@ -137,3 +137,15 @@ key_inflight = Table(
     Column("key_id", String(36), nullable=False),
     Column("expires_at", Float, nullable=False),
 )
+
+audit_log = Table(
+    "audit_log",
+    _metadata,
+    Column("id", String(32), primary_key=True),
+    Column("at", Float, nullable=False),
+    Column("action", String(40), nullable=False),
+    Column("target", String(200), nullable=False),
+    Column("actor", String(20), nullable=False),
+    Column("request_id", String(40)),
+    Column("details", Text),
+)
