@@ -28,6 +28,7 @@ def test_every_env_var_the_readme_names_exists() -> None:
         "ANTHROPIC_API_KEY",
         "ANTHROPIC_AUTH_TOKEN",
         "HEALTHCHECK",
+        "PROMETHEUS_MULTIPROC_DIR",
         "SO_REUSEPORT",
     }
     named = set(re.findall(r"`([A-Z][A-Z0-9_]{3,})(?:=[^`]*)?`", readme))
