@@ -37,6 +37,7 @@ from link_assistant_router.probes import Probes
 from link_assistant_router.proxy import Proxy
 from link_assistant_router.refresher import Refresher
 from link_assistant_router.requestlog import REQUEST_FINISHED, RequestLog
+from link_assistant_router.responses import Responses
 from link_assistant_router.scheduler import Scheduler
 from link_assistant_router.storage import Store, open_store
 from link_assistant_router.upstream import Upstream, UpstreamClient
@@ -177,6 +178,7 @@ def create_app(
         app.router.add_get("/metrics", endpoint.handle)
     aliases = ModelAliases(parse_aliases(settings.model_aliases))
     app.router.add_post("/v1/chat/completions", ChatCompletions(proxy, aliases).handle)
+    app.router.add_post("/v1/responses", Responses(proxy, aliases).handle)
     app.router.add_get("/v1/models", Models(proxy, aliases).handle)
     app.router.add_route("*", "/v1/{tail:.*}", forward_v1)
     app.router.add_route("*", LATEST_PREFIX + "/{tail:.*}", forward_latest)

@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 # Routes whose clients expect OpenAI's error shape.
-OPENAI_PATHS = frozenset({"/v1/chat/completions"})
+OPENAI_PATHS = frozenset({"/v1/chat/completions", "/v1/responses"})
 
 
 def wants_openai_errors(request: web.Request) -> bool:

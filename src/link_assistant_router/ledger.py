@@ -69,24 +69,27 @@ class UsageLedger:
         usage = entry.usage
         now = self._clock()
         elapsed_s = time.perf_counter() - entry.started
+        at = now - elapsed_s
+        error = None if entry.outcome == "ok" else entry.outcome[:60]
         row = UsageRow(
-            request_id=entry.request_id,
-            at=now - elapsed_s,
-            key_id=entry.key_id,
-            account=entry.account or "",
-            model=entry.model or "",
-            session=entry.session,
-            client=client_family(entry.client),
-            route=entry.path,
-            status=entry.status,
-            input_tokens=usage.input_tokens if usage else 0,
-            output_tokens=usage.output_tokens if usage else 0,
-            cache_creation_input_tokens=usage.cache_creation_input_tokens if usage else 0,
-            cache_read_input_tokens=usage.cache_read_input_tokens if usage else 0,
-            ttfb_ms=None if entry.ttfb is None else round(entry.ttfb * 1000, 2),
-            duration_ms=round(elapsed_s * 1000, 2),
-            error_type=None if entry.outcome == "ok" else entry.outcome,
-            complete=entry.usage_complete,
+            entry.request_id,
+            at,
+            int(at // DAY_S),
+            entry.key_id,
+            entry.account or "",
+            (entry.model or "")[:100],
+            entry.session[:200] if entry.session else None,
+            client_family(entry.client),
+            entry.path[:200],
+            entry.status,
+            usage.input_tokens if usage else 0,
+            usage.output_tokens if usage else 0,
+            usage.cache_creation_input_tokens if usage else 0,
+            usage.cache_read_input_tokens if usage else 0,
+            None if entry.ttfb is None else round(entry.ttfb * 1000, 2),
+            round(elapsed_s * 1000, 2),
+            error,
+            1 if entry.usage_complete else 0,
         )
         if len(self._rows) >= MAX_PENDING:
             log.error("usage ledger: %d rows wait for the store; dropping the oldest", MAX_PENDING)

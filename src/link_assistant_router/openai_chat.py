@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from link_assistant_router.errors import InvalidRequest
+from link_assistant_router.sse import EventSplitter
 
 DEFAULT_MAX_TOKENS = 4096
 THINKING_BUDGETS = {"minimal": 1024, "low": 1024, "medium": 4096, "high": 16384}
@@ -518,8 +519,7 @@ class ChatStreamTranslator:
             b"data: " + orjson.dumps(self._header)[:-1] + b',"choices":[{"index":0,"delta":'
         )
         self._include_usage = include_usage
-        self._partial = bytearray()  # the start of an event not complete yet
-        self._held_cr = False  # the slice ended in CR, which may be half of a CRLF
+        self._events = EventSplitter()
         self._done = False
         self._tool_calls: dict[int, int] = {}  # Anthropic block index -> OpenAI tool call index
         self._prompt_usage: dict[str, Any] = {}
@@ -534,44 +534,23 @@ class ChatStreamTranslator:
         """Any slice of the upstream SSE body -> the translated SSE bytes (b"" if none complete)."""
         if self._done:
             return b""
-        if self._held_cr or b"\r" in chunk:
-            chunk = self._without_cr(chunk)
-        if self._partial:
-            # Join only when the slice can end the event, so an event fed piecemeal costs linear
-            # time (and the partial event never holds a blank line).
-            if b"\n\n" not in chunk and not (chunk[:1] == b"\n" and self._partial[-1] == 10):
-                self._partial += chunk
-                return b""
-            self._partial += chunk
-            chunk = bytes(self._partial)
-            self._partial.clear()
-        events = chunk.split(b"\n\n")
-        rest = events.pop()
+        events = self._events.split(chunk)
+        if not events:
+            return b""
         if len(events) == 1:
-            out = self._event(events[0])
-        else:
-            out = b"".join([self._event(raw) for raw in events])
-        if rest:
-            self._partial += rest
-        return out
+            return self._event(events[0])
+        return b"".join([self._event(raw) for raw in events])
 
     def close(self) -> bytes:
         """At upstream EOF: what an unterminated last event gives, then ``data: [DONE]`` (once)."""
         if self._done:
             return b""
-        out = self._event(bytes(self._partial)) if self._partial.strip() else b""
-        self._partial.clear()
+        rest = self._events.rest()
+        out = self._event(rest) if rest.strip() else b""
         if self._done:  # that event was an error, which has ended the stream
             return out
         self._done = True
         return out + _DONE
-
-    def _without_cr(self, chunk: bytes) -> bytes:
-        if self._held_cr:
-            chunk, self._held_cr = b"\r" + chunk, False
-        if chunk.endswith(b"\r"):
-            chunk, self._held_cr = chunk[:-1], True
-        return chunk.replace(b"\r\n", b"\n")
 
     def _event(self, raw: bytes) -> bytes:
         if self._done or not raw:

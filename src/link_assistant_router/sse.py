@@ -1,4 +1,5 @@
-"""Server-sent events at the byte level: where complete events end. Pure."""
+"""Server-sent events at the byte level: where complete events end, and splitting a stream that
+arrives in arbitrary slices into whole events. Pure."""
 
 from __future__ import annotations
 
@@ -8,3 +9,47 @@ def event_boundary(chunk: bytes) -> int:
     lf = chunk.rfind(b"\n\n")
     crlf = chunk.rfind(b"\n\r\n")
     return max(lf + 2 if lf >= 0 else 0, crlf + 3 if crlf >= 0 else 0)
+
+
+class EventSplitter:
+    """Cuts an SSE body fed in any slices into whole events (CRLF line ends become LF).
+
+    ``split`` returns the events a slice completed, without their blank-line terminators;
+    ``rest`` returns what is left at EOF (an unterminated last event, or b"").
+    """
+
+    __slots__ = ("_held_cr", "_partial")
+
+    def __init__(self) -> None:
+        self._partial = bytearray()  # the start of an event not complete yet
+        self._held_cr = False  # the slice ended in CR, which may be half of a CRLF
+
+    def split(self, chunk: bytes) -> list[bytes]:
+        if self._held_cr or b"\r" in chunk:
+            chunk = self._without_cr(chunk)
+        if self._partial:
+            # Join only when the slice can end the event, so an event fed piecemeal costs linear
+            # time (and the partial event never holds a blank line).
+            if b"\n\n" not in chunk and not (chunk[:1] == b"\n" and self._partial[-1] == 10):
+                self._partial += chunk
+                return []
+            self._partial += chunk
+            chunk = bytes(self._partial)
+            self._partial.clear()
+        events = chunk.split(b"\n\n")
+        rest = events.pop()
+        if rest:
+            self._partial += rest
+        return events
+
+    def rest(self) -> bytes:
+        rest = bytes(self._partial)
+        self._partial.clear()
+        return rest
+
+    def _without_cr(self, chunk: bytes) -> bytes:
+        if self._held_cr:
+            chunk, self._held_cr = b"\r" + chunk, False
+        if chunk.endswith(b"\r"):
+            chunk, self._held_cr = chunk[:-1], True
+        return chunk.replace(b"\r\n", b"\n")

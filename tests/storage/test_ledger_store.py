@@ -30,10 +30,10 @@ def row(at: float, **values: Any) -> UsageRow:
         "ttfb_ms": 3.5,
         "duration_ms": 9.0,
         "error_type": None,
-        "complete": True,
+        "complete": 1,
     }
     fields.update(values)
-    return UsageRow(**fields)
+    return UsageRow(day=int(fields["at"] // DAY), **fields)
 
 
 async def totals(store: SqlStore, **query: Any) -> dict[str, Any]:
@@ -44,7 +44,7 @@ async def totals(store: SqlStore, **query: Any) -> dict[str, Any]:
 async def test_rollups_keep_totals_exact_and_the_raw_table_small(store: SqlStore) -> None:
     rows = [
         row(TODAY - 100 * DAY + 5),
-        row(TODAY - 100 * DAY + 50, key_id="key-b", error_type="overloaded_error", complete=False),
+        row(TODAY - 100 * DAY + 50, key_id="key-b", error_type="overloaded_error", complete=0),
         row(TODAY - 99 * DAY + 5, model="claude-haiku-4-5"),
         row(TODAY + 10),
     ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from link_assistant_router.limits import KeyLimits
 
@@ -64,12 +64,16 @@ class AccountStateRecord:
     updated_at: float = 0.0
 
 
-@dataclass(frozen=True, slots=True)
-class UsageRow:
-    """One proxied request in the usage ledger."""
+class UsageRow(NamedTuple):
+    """One proxied request in the usage ledger, in ``usage_events``' column order.
+
+    A tuple of plain values: a second's worth of rows waiting in memory costs the garbage
+    collector nothing, and the driver takes them as they are.
+    """
 
     request_id: str
     at: float
+    day: int  # at // 86400
     key_id: str
     account: str
     model: str
@@ -84,7 +88,7 @@ class UsageRow:
     ttfb_ms: float | None
     duration_ms: float
     error_type: str | None
-    complete: bool
+    complete: int  # 1, or 0 for a stream cut short
 
 
 @dataclass(frozen=True, slots=True)

@@ -76,7 +76,7 @@ leases = Table(
 usage_events = Table(
     "usage_events",
     _metadata,
-    Column("request_id", String(40), primary_key=True),
+    Column("request_id", String(40), nullable=False),
     Column("at", Float, nullable=False),
     Column("day", Integer, nullable=False),
     Column("key_id", String(36), nullable=False),

@@ -1,0 +1,168 @@
+"""What the translated routes (OpenAI Chat Completions, Responses) share: reading the client's
+JSON, the upstream's whole answer or its error in OpenAI's shape, and relaying a translated
+stream while the ledger reads its usage from the upstream bytes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import orjson
+from aiohttp import web
+
+from link_assistant_router.accounts import Account
+from link_assistant_router.boundary import openai_error
+from link_assistant_router.errors import UpstreamUnreachable
+from link_assistant_router.openai_chat import ChatRequestError
+from link_assistant_router.proxy import Answer, Outgoing, Proxy
+from link_assistant_router.relay import UPSTREAM_DROPPED, UPSTREAM_LOST_EVENT, read_usage
+from link_assistant_router.requestlog import REQUEST_LOG, RequestLog
+from link_assistant_router.storage import KeyRecord
+from link_assistant_router.usage import StreamUsage
+
+ANTHROPIC_VERSION = "2023-06-01"
+
+
+class StreamTranslator(Protocol):
+    def feed(self, chunk: bytes) -> bytes: ...
+
+    def close(self) -> bytes: ...
+
+
+def api_key_first(account: Account) -> bool:
+    """Translated formats draw on API-key accounts first: a subscription's login is meant for
+    Claude Code (REFERENCE §5)."""
+    return account.kind == "api-key"
+
+
+def messages_headers(stream: bool) -> list[tuple[str, str]]:
+    """The headers of a Messages request the router writes itself."""
+    headers = [("anthropic-version", ANTHROPIC_VERSION), ("content-type", "application/json")]
+    if stream:
+        headers.append(("accept", "text/event-stream"))
+    return headers
+
+
+def requested_model(document: dict[str, Any]) -> str:
+    model = document.get("model")
+    if not isinstance(model, str) or not model:
+        raise ChatRequestError("model is required (a string)", "model")
+    return model
+
+
+async def answer_translated(
+    request: web.Request,
+    proxy: Proxy,
+    key: KeyRecord,
+    translated: dict[str, Any],
+    *,
+    make_stream: Callable[[], StreamTranslator],
+    convert: Callable[[dict[str, Any]], dict[str, Any]],
+) -> web.StreamResponse:
+    """Send a Messages request the router wrote through the account loop (API-key accounts
+    first) and answer with its translation: streamed with ``make_stream()``'s translator, or
+    whole with ``convert``; an upstream error in OpenAI's shape."""
+    entry = request[REQUEST_LOG]
+    entry.model = translated["model"]
+    stream = translated.get("stream") is True
+    body = orjson.dumps(translated)
+    outgoing = Outgoing("POST", "/v1/messages", messages_headers(stream), body)
+    answer = await proxy.exchange(
+        key, outgoing, entry, session_from=request.headers, prefer=api_key_first
+    )
+    try:
+        if answer.response.status != 200:
+            return await openai_error_answer(answer, entry)
+        if stream:
+            return await relay_translated(request, answer, entry, make_stream())
+        raw = await whole_body(answer)
+        read_usage(entry, raw)
+        reply = orjson.dumps(convert(orjson.loads(raw)))
+        entry.bytes_out = len(reply)
+        return web.Response(body=reply, content_type="application/json")
+    finally:
+        answer.response.close()
+
+
+def parse_object(body: bytes | None) -> dict[str, Any]:
+    if not body:
+        raise ChatRequestError("the request body is empty: send a JSON object")
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise ChatRequestError(f"the request body is not valid JSON ({exc.msg})") from exc
+    if not isinstance(document, dict):
+        raise ChatRequestError("the request body must be a JSON object")
+    return document
+
+
+async def whole_body(answer: Answer) -> bytes:
+    if answer.complete:
+        return answer.prefix
+    try:
+        return answer.prefix + await answer.response.read()
+    except UPSTREAM_DROPPED as exc:
+        raise UpstreamUnreachable("the upstream closed the connection mid-response") from exc
+
+
+async def openai_error_answer(answer: Answer, entry: RequestLog) -> web.Response:
+    """The upstream's error, with its status, in OpenAI's shape."""
+    response = answer.response
+    raw = await whole_body(answer)
+    error_type, message = "api_error", f"the upstream answered {response.status}"
+    try:
+        error = orjson.loads(raw)["error"]
+        error_type, message = str(error["type"]), str(error["message"])
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        pass
+    headers = {
+        name: response.headers[name]
+        for name in ("retry-after", "request-id")
+        if name in response.headers
+    }
+    body = openai_error(response.status, error_type, message)
+    entry.bytes_out = len(body)
+    return web.Response(
+        status=response.status, body=body, content_type="application/json", headers=headers
+    )
+
+
+async def relay_translated(
+    request: web.Request,
+    answer: Answer,
+    entry: RequestLog,
+    translator: StreamTranslator,
+) -> web.StreamResponse:
+    response = web.StreamResponse(
+        headers={"content-type": "text/event-stream", "cache-control": "no-cache"}
+    )
+    content = answer.response.content
+    meter = StreamUsage()
+    try:
+        await response.prepare(request)
+        chunk, done = answer.prefix, answer.complete
+        while True:
+            if chunk:
+                meter.feed(chunk)
+            out = translator.feed(chunk) if chunk else b""
+            if out:
+                entry.bytes_out += len(out)
+                await response.write(out)
+            if done:
+                break
+            try:
+                chunk = await content.readany()
+            except UPSTREAM_DROPPED:
+                entry.outcome = "upstream_lost"
+                chunk, done = UPSTREAM_LOST_EVENT, True
+                continue
+            done = not chunk
+        tail = translator.close()
+        entry.bytes_out += len(tail)
+        await response.write(tail)
+        await response.write_eof()
+    except ConnectionResetError:
+        entry.outcome = "client_disconnected"
+    finally:
+        entry.usage, entry.usage_complete = meter.usage, meter.complete
+    return response
