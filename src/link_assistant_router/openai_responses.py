@@ -511,6 +511,8 @@ class ResponsesStreamTranslator:
             return self._text(item, delta["text"])
         if delta["type"] == "input_json_delta" and item.kind == "function_call":
             piece = delta["partial_json"]
+            if not piece:
+                return b""
             item.parts.append(piece)
             return self._emit(
                 "response.function_call_arguments.delta",
