@@ -246,3 +246,15 @@ async def test_models_with_anthropic_version_are_proxied_as_they_are(
         listing = await response.json()
     assert listing["first_id"] == "claude-sonnet-5"  # Anthropic's shape, untouched
     assert fake_upstream.requests[-1].raw_path == "/v1/models?limit=5"
+
+
+async def test_an_upstream_cut_mid_event_ends_with_an_error_chunk(
+    client: openai.AsyncOpenAI, fake_upstream: FakeUpstream
+) -> None:
+    fake_upstream.scenarios[OAUTH_TOKEN] = "drop"  # half an event, then the connection dies
+    stream = await client.chat.completions.create(
+        model="gpt-4o", messages=[{"role": "user", "content": "hi"}], stream=True
+    )
+    with pytest.raises(openai.APIError, match="lost mid-stream"):
+        async for _ in stream:
+            pass

@@ -140,3 +140,16 @@ async def test_upstream_errors_keep_their_status_in_openai_shape(
     with pytest.raises(openai.RateLimitError) as caught:
         await client.responses.create(model="gpt-4o", input="hi")
     assert caught.value.response.headers["retry-after"] == "17"
+
+
+async def test_an_upstream_cut_mid_event_ends_with_response_failed(
+    client: openai.AsyncOpenAI, fake_upstream: FakeUpstream
+) -> None:
+    fake_upstream.scenarios[OAUTH_TOKEN] = "drop"  # half an event, then the connection dies
+    kinds = []
+    async for event in await client.responses.create(model="gpt-4o", input="hi", stream=True):
+        kinds.append(event.type)
+        if event.type == "response.failed":
+            assert event.response.error is not None
+            assert "lost mid-stream" in event.response.error.message
+    assert kinds[-1] == "response.failed"

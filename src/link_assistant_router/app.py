@@ -24,6 +24,7 @@ from link_assistant_router.audit import AuditLog
 from link_assistant_router.audit_api import audit_routes
 from link_assistant_router.boundary import error_boundary
 from link_assistant_router.chat_completions import ChatCompletions
+from link_assistant_router.cloud import CloudRoutes
 from link_assistant_router.config import Settings
 from link_assistant_router.governor import Governor
 from link_assistant_router.keys import KeyService, load_signing_secret
@@ -179,6 +180,7 @@ def create_app(
     aliases = ModelAliases(parse_aliases(settings.model_aliases))
     app.router.add_post("/v1/chat/completions", ChatCompletions(proxy, aliases).handle)
     app.router.add_post("/v1/responses", Responses(proxy, aliases).handle)
+    app.add_routes(CloudRoutes(proxy, aliases).routes())  # before /v1/{tail}: Vertex paths
     app.router.add_get("/v1/models", Models(proxy, aliases).handle)
     app.router.add_route("*", "/v1/{tail:.*}", forward_v1)
     app.router.add_route("*", LATEST_PREFIX + "/{tail:.*}", forward_latest)

@@ -61,7 +61,9 @@ def route_name(path: str) -> str:
         return name
     if path.startswith(("/api/tokens", "/api/accounts", "/api/audit")):
         return "admin"
-    if path.startswith("/model/") or path in ("/invoke", "/invoke-with-response-stream"):
+    if path.startswith(("/model/", "/bedrock/")) or path.endswith(
+        ("/invoke", "/invoke-with-response-stream")
+    ):
         return "bedrock"
     if ":rawPredict" in path or ":streamRawPredict" in path:
         return "vertex"

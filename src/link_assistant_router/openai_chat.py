@@ -541,6 +541,10 @@ class ChatStreamTranslator:
             return self._event(events[0])
         return b"".join([self._event(raw) for raw in events])
 
+    def abandon_partial(self) -> None:
+        """Forget an event the upstream did not finish."""
+        self._events.rest()
+
     def close(self) -> bytes:
         """At upstream EOF: what an unterminated last event gives, then ``data: [DONE]`` (once)."""
         if self._done:

@@ -395,6 +395,10 @@ class ResponsesStreamTranslator:
         events = self._events.split(chunk)
         return b"".join([self._event(raw) for raw in events]) if events else b""
 
+    def abandon_partial(self) -> None:
+        """Forget an event the upstream did not finish."""
+        self._events.rest()
+
     def close(self) -> bytes:
         """At upstream EOF: the rest, and a final event if the upstream never said it ended."""
         if self._done:

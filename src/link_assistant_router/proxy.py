@@ -106,11 +106,25 @@ class Proxy:
 
     async def forward(self, request: web.Request, target: str) -> web.StreamResponse:
         """Proxy ``request`` to ``target`` (the upstream path and query, still encoded)."""
-        entry = request[REQUEST_LOG]
         key = await self.authenticate(request)
         body = await self.read_body(request)
         outgoing = Outgoing(request.method, target, request.headers.items(), body)
-        answer = await self.exchange(key, outgoing, entry, session_from=request.headers)
+        return await self.send(request, key, outgoing)
+
+    async def send(
+        self,
+        request: web.Request,
+        key: KeyRecord,
+        outgoing: Outgoing,
+        *,
+        prefer: Callable[[Account], bool] | None = None,
+    ) -> web.StreamResponse:
+        """Send ``outgoing`` for ``key`` (failing over between accounts) and relay the answer
+        to the client as it arrives."""
+        entry = request[REQUEST_LOG]
+        answer = await self.exchange(
+            key, outgoing, entry, session_from=request.headers, prefer=prefer
+        )
         try:
             return await relay(
                 request,

@@ -4,7 +4,7 @@ stream while the ledger reads its usage from the upstream bytes."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import orjson
@@ -27,6 +27,9 @@ class StreamTranslator(Protocol):
     def feed(self, chunk: bytes) -> bytes: ...
 
     def close(self) -> bytes: ...
+
+    def abandon_partial(self) -> None:
+        """Forget an event the upstream did not finish (before the connection-lost error)."""
 
 
 def api_key_first(account: Account) -> bool:
@@ -58,23 +61,27 @@ async def answer_translated(
     *,
     make_stream: Callable[[], StreamTranslator],
     convert: Callable[[dict[str, Any]], dict[str, Any]],
+    stream_type: str = "text/event-stream",
+    on_error: Callable[[Answer, RequestLog], Awaitable[web.Response]] | None = None,
+    headers: list[tuple[str, str]] | None = None,
 ) -> web.StreamResponse:
     """Send a Messages request the router wrote through the account loop (API-key accounts
-    first) and answer with its translation: streamed with ``make_stream()``'s translator, or
-    whole with ``convert``; an upstream error in OpenAI's shape."""
+    first) and answer with its translation: streamed with ``make_stream()``'s translator (as
+    ``stream_type``), or whole with ``convert``; an upstream error through ``on_error`` (by
+    default in OpenAI's shape). ``headers``: more request headers (such as betas)."""
     entry = request[REQUEST_LOG]
     entry.model = translated["model"]
     stream = translated.get("stream") is True
     body = orjson.dumps(translated)
-    outgoing = Outgoing("POST", "/v1/messages", messages_headers(stream), body)
+    outgoing = Outgoing("POST", "/v1/messages", messages_headers(stream) + (headers or []), body)
     answer = await proxy.exchange(
         key, outgoing, entry, session_from=request.headers, prefer=api_key_first
     )
     try:
         if answer.response.status != 200:
-            return await openai_error_answer(answer, entry)
+            return await (on_error or openai_error_answer)(answer, entry)
         if stream:
-            return await relay_translated(request, answer, entry, make_stream())
+            return await relay_translated(request, answer, entry, make_stream(), stream_type)
         raw = await whole_body(answer)
         read_usage(entry, raw)
         reply = orjson.dumps(convert(orjson.loads(raw)))
@@ -132,9 +139,10 @@ async def relay_translated(
     answer: Answer,
     entry: RequestLog,
     translator: StreamTranslator,
+    content_type: str = "text/event-stream",
 ) -> web.StreamResponse:
     response = web.StreamResponse(
-        headers={"content-type": "text/event-stream", "cache-control": "no-cache"}
+        headers={"content-type": content_type, "cache-control": "no-cache"}
     )
     content = answer.response.content
     meter = StreamUsage()
@@ -154,6 +162,7 @@ async def relay_translated(
                 chunk = await content.readany()
             except UPSTREAM_DROPPED:
                 entry.outcome = "upstream_lost"
+                translator.abandon_partial()
                 chunk, done = UPSTREAM_LOST_EVENT, True
                 continue
             done = not chunk

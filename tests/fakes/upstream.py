@@ -19,6 +19,7 @@ according to the ``x-fake-scenario`` request header (the router forwards it like
 - ``tool-use``: the model calls ``get_weather`` (JSON or a stream, as the body asks) unless the
   last user turn carries a ``tool_result``; then the ordinary answer
 - ``cookie``: a Messages response that sets a cookie (as Cloudflare in front of the API does)
+- ``json`` on ``/v1/messages/count_tokens``: ``{"input_tokens": 42}``
 
 Tests can also give each credential its own scenario (``FakeUpstream.scenarios``, keyed by the
 access token or API key) and its own 5-hour utilization (``utilization``), sent back in
@@ -45,6 +46,7 @@ USAGE = {
     "cache_read_input_tokens": 4000,
 }
 TEXT_PIECES = ["Hello", ", ", "world", "!"]
+COUNTED_TOKENS = 42
 ERROR_BODIES = {
     "error-429": (
         429,
@@ -207,6 +209,8 @@ class FakeUpstream:
             return response
         if scenario == "json" and request.method == "GET" and request.path == "/v1/models":
             return web.json_response(MODEL_LIST)
+        if scenario == "json" and request.path == "/v1/messages/count_tokens":
+            return web.json_response({"input_tokens": COUNTED_TOKENS})
         if scenario == "big":
             blob = {"type": "message", "padding": "x" * (1024 * 1024)}
             return web.Response(body=orjson.dumps(blob), content_type="application/json")

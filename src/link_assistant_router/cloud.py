@@ -1,0 +1,161 @@
+"""Clients that speak the Bedrock or Vertex formats (Claude Code with ``CLAUDE_CODE_USE_BEDROCK``
+or ``CLAUDE_CODE_USE_VERTEX`` and the gateway's base URL), answered through the same accounts.
+
+- Bedrock InvokeModel: ``POST [/bedrock]/model/{modelId}/invoke`` and
+  ``.../invoke-with-response-stream`` (and ``/invoke``, ``/invoke-with-response-stream`` with the
+  model in the body). The body is a Messages body with ``anthropic_version`` (and
+  ``anthropic_beta``) instead of ``model``; a stream goes back as AWS event-stream messages.
+- Vertex: ``POST [/vertex][/v1]/projects/{p}/locations/{l}/publishers/anthropic/models/{model}:
+  rawPredict`` and ``:streamRawPredict`` (Anthropic SSE back), and ``count-tokens:rawPredict``.
+
+The ``la_sk_`` key comes as ``Authorization: Bearer`` (``ANTHROPIC_AUTH_TOKEN``, the Vertex SDK's
+access token) or ``x-api-key``. API-key accounts go first, as for other non-Claude-Code formats.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from link_assistant_router.errors import InvalidRequest, NotFound
+from link_assistant_router.eventstream import EXCEPTIONS, BedrockStreamTranslator
+from link_assistant_router.models import ModelAliases
+from link_assistant_router.proxy import Answer, Outgoing, Proxy
+from link_assistant_router.requestlog import REQUEST_LOG, RequestLog
+from link_assistant_router.translated import (
+    answer_translated,
+    api_key_first,
+    messages_headers,
+    parse_object,
+    whole_body,
+)
+
+EVENT_STREAM = "application/vnd.amazon.eventstream"
+# us.anthropic.claude-sonnet-4-5-20250929-v1:0, an inference profile ARN, or a plain id.
+_BEDROCK_ID = re.compile(r"^(?:[a-z]{2,6}\.)?anthropic\.(?P<model>.+?)(?:-v\d+(?::\d+)?)?$")
+_VERTEX_PREFIXES = ("", "/v1", "/vertex/v1", "/vertex_ai/v1", "/vertex")
+_VERTEX_PATH = "/projects/{project}/locations/{location}/publishers/anthropic/models/{call}"
+
+
+def bedrock_model(model_id: str) -> str:
+    """A Bedrock model id (or inference profile ARN) -> the Anthropic model id."""
+    model_id = model_id.rsplit("/", 1)[-1]  # arn:aws:bedrock:...:inference-profile/<id>
+    match = _BEDROCK_ID.match(model_id)
+    return match.group("model") if match else model_id
+
+
+def vertex_model(model: str) -> str:
+    """``claude-sonnet-4-5@20250929`` -> ``claude-sonnet-4-5-20250929``."""
+    return model.replace("@", "-")
+
+
+def _without_version(document: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The body without the cloud fields, and the betas it asked for."""
+    body = dict(document)
+    version = body.pop("anthropic_version", None)
+    if version is not None and not isinstance(version, str):
+        raise InvalidRequest("anthropic_version must be a string")
+    betas = body.pop("anthropic_beta", None) or []
+    if isinstance(betas, str):
+        betas = [betas]
+    if not isinstance(betas, list) or not all(isinstance(b, str) for b in betas):
+        raise InvalidRequest("anthropic_beta must be a list of strings")
+    return body, betas
+
+
+def _beta_headers(request: web.Request, betas: list[str]) -> list[tuple[str, str]]:
+    given = [b.strip() for b in request.headers.get("anthropic-beta", "").split(",") if b.strip()]
+    merged = list(dict.fromkeys(given + betas))
+    return [("anthropic-beta", ",".join(merged))] if merged else []
+
+
+async def bedrock_error(answer: Answer, entry: RequestLog) -> web.Response:
+    """An upstream error as Bedrock says it: ``{"message"}`` and ``x-amzn-ErrorType``."""
+    response = answer.response
+    raw = await whole_body(answer)
+    error_type, message = "api_error", f"the upstream answered {response.status}"
+    try:
+        error = orjson.loads(raw)["error"]
+        error_type, message = str(error["type"]), str(error["message"])
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        pass
+    name = EXCEPTIONS.get(error_type, "internalServerException")
+    headers = {"x-amzn-ErrorType": name[0].upper() + name[1:]}
+    if "retry-after" in response.headers:
+        headers["retry-after"] = response.headers["retry-after"]
+    body = orjson.dumps({"message": message})
+    entry.bytes_out = len(body)
+    return web.Response(
+        status=response.status, body=body, content_type="application/json", headers=headers
+    )
+
+
+class CloudRoutes:
+    def __init__(self, proxy: Proxy, aliases: ModelAliases) -> None:
+        self._proxy = proxy
+        self._aliases = aliases
+
+    def routes(self) -> list[web.RouteDef]:
+        routes = []
+        for prefix in ("", "/bedrock"):
+            routes += [
+                web.post(prefix + "/model/{model}/invoke", self.invoke),
+                web.post(prefix + "/model/{model}/invoke-with-response-stream", self.invoke),
+                web.post(prefix + "/invoke", self.invoke),
+                web.post(prefix + "/invoke-with-response-stream", self.invoke),
+            ]
+        routes += [web.post(prefix + _VERTEX_PATH, self.vertex) for prefix in _VERTEX_PREFIXES]
+        return routes
+
+    async def invoke(self, request: web.Request) -> web.StreamResponse:
+        key = await self._proxy.authenticate(request)
+        document = parse_object(await self._proxy.read_body(request))
+        model_id = request.match_info.get("model") or document.pop("model", None)
+        if not isinstance(model_id, str) or not model_id:
+            raise InvalidRequest("the model is missing: put it in the path (/model/{id}/invoke)")
+        body, betas = _without_version(document)
+        body["model"] = self._aliases.resolve(bedrock_model(model_id))
+        stream = request.path.endswith("-with-response-stream")
+        body.pop("stream", None)
+        if stream:
+            body["stream"] = True
+        return await answer_translated(
+            request,
+            self._proxy,
+            key,
+            body,
+            make_stream=BedrockStreamTranslator,
+            convert=lambda message: message,
+            stream_type=EVENT_STREAM,
+            on_error=bedrock_error,
+            headers=_beta_headers(request, betas),
+        )
+
+    async def vertex(self, request: web.Request) -> web.StreamResponse:
+        model, _, method = request.match_info["call"].rpartition(":")
+        if method not in ("rawPredict", "streamRawPredict") or not model:
+            raise NotFound(f"no Vertex method {method!r} here: use rawPredict or streamRawPredict")
+        key = await self._proxy.authenticate(request)
+        document = parse_object(await self._proxy.read_body(request))
+        body, betas = _without_version(document)
+        if model == "count-tokens":
+            target = "/v1/messages/count_tokens"
+            requested = body.get("model")
+            if not isinstance(requested, str) or not requested:
+                raise InvalidRequest("count-tokens needs the model in the body")
+            body["model"] = self._aliases.resolve(vertex_model(requested))
+            stream = False
+        else:
+            target = "/v1/messages"
+            body["model"] = self._aliases.resolve(vertex_model(model))
+            stream = method == "streamRawPredict" or body.get("stream") is True
+            body.pop("stream", None)
+            if stream:
+                body["stream"] = True
+        request[REQUEST_LOG].model = body["model"]
+        headers = messages_headers(stream) + _beta_headers(request, betas)
+        outgoing = Outgoing("POST", target, headers, orjson.dumps(body))
+        return await self._proxy.send(request, key, outgoing, prefer=api_key_first)
