@@ -15,6 +15,7 @@ in UTC.
 from __future__ import annotations
 
 import calendar
+import functools
 import fnmatch
 import ipaddress
 import time
@@ -174,7 +175,14 @@ class WindowSpan:
 
 def calendar_span(window: str, now: float) -> WindowSpan:
     """The calendar window (day, week, month; UTC) that holds ``now``."""
-    day_start = now - now % _DAY_S
+    return _calendar_span(window, int(now // _DAY_S))
+
+
+@functools.lru_cache(maxsize=64)
+def _calendar_span(window: str, day: int) -> WindowSpan:
+    """Calendar windows change only with the day: computed once per day and window."""
+    now = day * _DAY_S
+    day_start = now
     if window == "day":
         return WindowSpan(day_start, day_start + _DAY_S)
     if window == "week":
