@@ -15,8 +15,8 @@ in UTC.
 from __future__ import annotations
 
 import calendar
-import functools
 import fnmatch
+import functools
 import ipaddress
 import time
 from dataclasses import dataclass, field
