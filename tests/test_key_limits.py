@@ -11,6 +11,7 @@ from typing import Any
 
 import aiohttp
 import orjson
+import pytest
 from multidict import CIMultiDict
 
 from tests.conftest import RunningRouter, run_cli
@@ -242,3 +243,33 @@ async def test_limits_hold_across_two_routers_sharing_postgresql(
             )
         )
     assert sorted(s for s, _, _ in results) == [200] * 3 + [429] * 17
+
+
+async def test_limits_apply_to_every_client_format(
+    router: RunningRouter, fake_upstream: FakeUpstream
+) -> None:
+    import openai
+
+    haiku_only = await issue(router, {"models": ["claude-haiku-*"], "rpm": 2})
+    client = openai.AsyncOpenAI(base_url=router.url + "/v1", api_key=haiku_only, max_retries=0)
+    messages: Any = [{"role": "user", "content": "hi"}]
+    with pytest.raises(openai.PermissionDeniedError) as refused:  # gpt-4o is Sonnet
+        await client.chat.completions.create(model="gpt-4o", messages=messages)
+    assert isinstance(refused.value.body, dict) and "claude-sonnet" in refused.value.body["message"]
+    await client.chat.completions.create(model="gpt-4o-mini", messages=messages)  # Haiku
+    await client.responses.create(model="gpt-4o-mini", input="hi")
+    with pytest.raises(openai.RateLimitError) as limited:  # the third request this minute
+        await client.responses.create(model="gpt-4o-mini", input="hi")
+    assert 1 <= int(limited.value.response.headers["retry-after"]) <= 60
+    await client.close()
+    bedrock = f"{router.url}/model/us.anthropic.claude-sonnet-4-5-20250929-v1:0/invoke"
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            bedrock,
+            json={"anthropic_version": "bedrock-2023-05-31", "max_tokens": 5, "messages": messages},
+            headers={"authorization": f"Bearer {haiku_only}"},
+        ) as response,
+    ):
+        assert response.status == 403
+    assert len(fake_upstream.requests) == 2
