@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -44,6 +45,7 @@ _EXACT_ROUTES = {
     "/api/event_logging/batch": "claude_code",
 }
 _LATEST_PREFIX = "/api/latest/anthropic"
+_STATUS_CLASSES = {1: "1xx", 2: "2xx", 3: "3xx", 4: "4xx", 5: "5xx"}
 _TOKEN_KINDS = (
     ("input", "input_tokens"),
     ("output", "output_tokens"),
@@ -79,6 +81,7 @@ class Metrics:
     def __init__(self, *, per_key: bool) -> None:
         self.per_key = per_key
         self.multiprocess = MULTIPROC_ENV in os.environ
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         self.registry = CollectorRegistry()
         registry = self.registry
         self.requests = Counter(
@@ -131,20 +134,28 @@ class Metrics:
         """Count a finished request (called once per request, after its log line)."""
         route = route_name(entry.path)
         status = entry.status
-        status_class = f"{status // 100}xx" if status else "none"
+        status_class = _STATUS_CLASSES.get(status // 100 if status else 0, "none")
         account = entry.account or ""
         model = entry.model or ""
-        self.requests.labels(route, status_class, account, model).inc()
+        self._child(self.requests, (route, status_class, account, model)).inc()
         if entry.ttfb is not None:
-            self.ttfb.labels(route).observe(entry.ttfb)
-        self.duration.labels(route).observe(time.perf_counter() - entry.started)
+            self._child(self.ttfb, (route,)).observe(entry.ttfb)
+        self._child(self.duration, (route,)).observe(time.perf_counter() - entry.started)
         usage = entry.usage
         if usage is not None:
-            extra = [entry.key_label or entry.key_id or ""] if self.per_key else []
+            extra = (entry.key_label or entry.key_id or "",) if self.per_key else ()
             for kind, field in _TOKEN_KINDS:
                 count = getattr(usage, field)
                 if count:
-                    self.tokens.labels(kind, account, model, *extra).inc(count)
+                    self._child(self.tokens, (kind, account, model, *extra)).inc(count)
+
+    def _child(self, metric: Any, labels: tuple[str, ...]) -> Any:
+        """``metric.labels(*labels)``, remembered: the lookup is most of an update's cost."""
+        key = (id(metric), labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
     def refreshed(self, account: str, outcome: str) -> None:
         self.refreshes.labels(account, outcome).inc()
