@@ -297,3 +297,30 @@ async def test_vertex_with_a_forged_token_is_refused(router: RunningRouter) -> N
             messages=[{"role": "user", "content": "x"}],
         )
     await client.close()
+
+
+@pytest.mark.parametrize("encoding", ["base64", "json"])
+async def test_bedrock_count_tokens(
+    router: RunningRouter, fake_upstream: FakeUpstream, encoding: str
+) -> None:
+    key = await router.issue_key()
+    invoke = orjson.dumps({**BODY, "system": "Be brief.", "temperature": 0.5})
+    blob = base64.b64encode(invoke).decode() if encoding == "base64" else invoke.decode()
+    status, _, raw = await post(
+        router,
+        f"/model/{BEDROCK_ID}/count-tokens",
+        key,
+        {"input": {"invokeModel": {"body": blob}}},
+    )
+    assert status == 200
+    assert orjson.loads(raw) == {"inputTokens": COUNTED_TOKENS}
+    upstream, request = sent(fake_upstream)
+    assert request.path == "/v1/messages/count_tokens"
+    # Only what count_tokens accepts goes on: no max_tokens, temperature or version.
+    assert upstream == {
+        "messages": BODY["messages"],
+        "system": "Be brief.",
+        "model": "claude-sonnet-4-5-20250929",
+    }
+    status, _, _ = await post(router, f"/model/{BEDROCK_ID}/count-tokens", key, {"input": {}})
+    assert status == 400

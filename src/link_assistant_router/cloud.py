@@ -3,8 +3,9 @@ or ``CLAUDE_CODE_USE_VERTEX`` and the gateway's base URL), answered through the 
 
 - Bedrock InvokeModel: ``POST [/bedrock]/model/{modelId}/invoke`` and
   ``.../invoke-with-response-stream`` (and ``/invoke``, ``/invoke-with-response-stream`` with the
-  model in the body). The body is a Messages body with ``anthropic_version`` (and
-  ``anthropic_beta``) instead of ``model``; a stream goes back as AWS event-stream messages.
+  model in the body); CountTokens: ``.../model/{modelId}/count-tokens``. The body is a Messages
+  body with ``anthropic_version`` (and ``anthropic_beta``) instead of ``model``; a stream goes
+  back as AWS event-stream messages.
 - Vertex: ``POST [/vertex][/v1]/projects/{p}/locations/{l}/publishers/anthropic/models/{model}:
   rawPredict`` and ``:streamRawPredict`` (Anthropic SSE back), and ``count-tokens:rawPredict``.
 
@@ -14,13 +15,15 @@ access token) or ``x-api-key``. API-key accounts go first, as for other non-Clau
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from typing import Any
 
 import orjson
 from aiohttp import web
 
-from link_assistant_router.errors import InvalidRequest, NotFound
+from link_assistant_router.errors import InvalidRequest, NotFound, UpstreamUnreachable
 from link_assistant_router.eventstream import EXCEPTIONS, BedrockStreamTranslator
 from link_assistant_router.models import ModelAliases
 from link_assistant_router.proxy import Answer, Outgoing, Proxy
@@ -36,8 +39,21 @@ from link_assistant_router.translated import (
 EVENT_STREAM = "application/vnd.amazon.eventstream"
 # us.anthropic.claude-sonnet-4-5-20250929-v1:0, an inference profile ARN, or a plain id.
 _BEDROCK_ID = re.compile(r"^(?:[a-z]{2,6}\.)?anthropic\.(?P<model>.+?)(?:-v\d+(?::\d+)?)?$")
+# What count_tokens accepts of a Messages body (max_tokens, stream, sampling would be refused).
+_COUNTED_FIELDS = ("messages", "system", "tools", "tool_choice", "thinking", "mcp_servers")
 _VERTEX_PREFIXES = ("", "/v1", "/vertex/v1", "/vertex_ai/v1", "/vertex")
 _VERTEX_PATH = "/projects/{project}/locations/{location}/publishers/anthropic/models/{call}"
+
+
+def _invoke_body(blob: str) -> dict[str, Any]:
+    """The InvokeModel body inside a CountTokens request: base64 (as AWS encodes blobs) or JSON."""
+    text = blob.strip()
+    if not text.startswith("{"):
+        try:
+            text = base64.b64decode(text, validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError) as exc:
+            raise InvalidRequest("input.invokeModel.body is neither base64 nor JSON") from exc
+    return parse_object(text.encode())
 
 
 def bedrock_model(model_id: str) -> str:
@@ -104,6 +120,7 @@ class CloudRoutes:
             routes += [
                 web.post(prefix + "/model/{model}/invoke", self.invoke),
                 web.post(prefix + "/model/{model}/invoke-with-response-stream", self.invoke),
+                web.post(prefix + "/model/{model}/count-tokens", self.count_tokens),
                 web.post(prefix + "/invoke", self.invoke),
                 web.post(prefix + "/invoke-with-response-stream", self.invoke),
             ]
@@ -133,6 +150,40 @@ class CloudRoutes:
             on_error=bedrock_error,
             headers=_beta_headers(request, betas),
         )
+
+    async def count_tokens(self, request: web.Request) -> web.StreamResponse:
+        """Bedrock CountTokens for an InvokeModel body: ``{"input": {"invokeModel": {"body":
+        base64 or JSON text}}}`` -> ``{"inputTokens": N}``."""
+        key = await self._proxy.authenticate(request)
+        document = parse_object(await self._proxy.read_body(request))
+        invoke = document.get("input", {})
+        invoke = invoke.get("invokeModel") if isinstance(invoke, dict) else None
+        blob = invoke.get("body") if isinstance(invoke, dict) else None
+        if not isinstance(blob, str):
+            raise InvalidRequest("input.invokeModel.body is required (the InvokeModel body)")
+        body, betas = _without_version(_invoke_body(blob))
+        counted = {name: body[name] for name in _COUNTED_FIELDS if name in body}
+        counted["model"] = self._aliases.resolve(bedrock_model(request.match_info["model"]))
+        request[REQUEST_LOG].model = counted["model"]
+        headers = messages_headers(False) + _beta_headers(request, betas)
+        outgoing = Outgoing("POST", "/v1/messages/count_tokens", headers, orjson.dumps(counted))
+        entry = request[REQUEST_LOG]
+        answer = await self._proxy.exchange(
+            key, outgoing, entry, session_from=request.headers, prefer=api_key_first
+        )
+        try:
+            if answer.response.status != 200:
+                return await bedrock_error(answer, entry)
+            raw = await whole_body(answer)
+            try:
+                tokens = int(orjson.loads(raw)["input_tokens"])
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+                raise UpstreamUnreachable("the upstream's token count was unreadable") from exc
+            reply = orjson.dumps({"inputTokens": tokens})
+            entry.bytes_out = len(reply)
+            return web.Response(body=reply, content_type="application/json")
+        finally:
+            answer.response.close()
 
     async def vertex(self, request: web.Request) -> web.StreamResponse:
         model, _, method = request.match_info["call"].rpartition(":")
