@@ -46,6 +46,7 @@ async def test_a_response_is_translated_both_ways(
     )
     assert response.output_text == "".join(TEXT_PIECES)
     assert response.status == "completed" and response.model == "gpt-4o"
+    assert (response.instructions, response.max_output_tokens) == ("Be brief.", 50)  # echoed
     assert response.usage is not None
     assert response.usage.input_tokens == 25 + 100 + 4000
     assert response.usage.input_tokens_details.cached_tokens == 4000
@@ -95,6 +96,7 @@ async def test_a_two_turn_function_calling_loop(
     else:
         first = await client.responses.create(model="gpt-4o", input=items, tools=[WEATHER_TOOL])
     [call] = [item for item in first.output if item.type == "function_call"]
+    assert [tool.name for tool in first.tools] == ["get_weather"]  # type: ignore[union-attr]
     assert (call.name, json.loads(call.arguments)) == ("get_weather", TOOL_INPUT)
     assert sent(fake_upstream)["tools"][0]["name"] == "get_weather"
 

@@ -35,6 +35,18 @@ _UNSUPPORTED = {
     "prompt": "prompt: stored prompt templates are not supported",
     "background": "background: responses run in the foreground here",
 }
+_ECHOED = (
+    "instructions",
+    "max_output_tokens",
+    "metadata",
+    "parallel_tool_calls",
+    "reasoning",
+    "temperature",
+    "tool_choice",
+    "tools",
+    "top_p",
+    "user",
+)
 _DROPPED_ITEMS = frozenset({"reasoning"})  # earlier reasoning cannot be given back to Claude
 
 
@@ -265,7 +277,9 @@ def response_object(
     usage: dict[str, Any] | None,
     stop_reason: str | None = None,
     error: dict[str, Any] | None = None,
+    echo: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """A ``response`` object; ``echo``: the request's settings it repeats (``request_echo``)."""
     incomplete = {"reason": "max_output_tokens"} if stop_reason == "max_tokens" else None
     return {
         "id": response_id,
@@ -280,7 +294,15 @@ def response_object(
         "tool_choice": "auto",
         "tools": [],
         "usage": usage,
+        **(echo or {}),
     }
+
+
+def request_echo(document: dict[str, Any]) -> dict[str, Any]:
+    """The request settings a ``response`` object repeats, as the client sent them."""
+    echo = {name: document[name] for name in _ECHOED if document.get(name) is not None}
+    echo.setdefault("tools", [])
+    return echo
 
 
 def _status(stop_reason: str | None) -> str:
@@ -288,7 +310,12 @@ def _status(stop_reason: str | None) -> str:
 
 
 def message_to_response(
-    message: dict[str, Any], *, model: str, response_id: str, created: int
+    message: dict[str, Any],
+    *,
+    model: str,
+    response_id: str,
+    created: int,
+    echo: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """An Anthropic Messages answer -> a Responses ``response``; ``model`` as the client asked."""
     output: list[dict[str, Any]] = []
@@ -318,6 +345,7 @@ def message_to_response(
         output=output,
         usage=response_usage(message.get("usage") or {}),
         stop_reason=stop_reason,
+        echo=echo,
     )
 
 
@@ -376,8 +404,16 @@ class ResponsesStreamTranslator:
     upstream error ends the stream with ``response.failed``.
     """
 
-    def __init__(self, *, model: str, response_id: str, created: int) -> None:
+    def __init__(
+        self,
+        *,
+        model: str,
+        response_id: str,
+        created: int,
+        echo: dict[str, Any] | None = None,
+    ) -> None:
         self._model = model
+        self._echo = echo
         self._id = response_id
         self._created = created
         self._events = EventSplitter()
@@ -426,6 +462,7 @@ class ResponsesStreamTranslator:
             usage=extra.get("usage"),
             stop_reason=extra.get("stop_reason"),
             error=extra.get("error"),
+            echo=self._echo,
         )
 
     def _event(self, raw: bytes) -> bytes:

@@ -17,6 +17,7 @@ from link_assistant_router.models import ModelAliases
 from link_assistant_router.openai_responses import (
     ResponsesStreamTranslator,
     message_to_response,
+    request_echo,
     responses_to_messages,
 )
 from link_assistant_router.proxy import Proxy
@@ -34,6 +35,7 @@ class Responses:
         requested = requested_model(document)
         translated = responses_to_messages(document, model=self._aliases.resolve(requested))
         response_id = "resp_" + os.urandom(12).hex()
+        echo = request_echo(document)
         created = int(time.time())
         return await answer_translated(
             request,
@@ -41,9 +43,9 @@ class Responses:
             key,
             translated,
             make_stream=lambda: ResponsesStreamTranslator(
-                model=requested, response_id=response_id, created=created
+                model=requested, response_id=response_id, created=created, echo=echo
             ),
             convert=lambda message: message_to_response(
-                message, model=requested, response_id=response_id, created=created
+                message, model=requested, response_id=response_id, created=created, echo=echo
             ),
         )
