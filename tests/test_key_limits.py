@@ -5,6 +5,7 @@ one PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import signal
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -14,8 +15,9 @@ import orjson
 import pytest
 from multidict import CIMultiDict
 
-from tests.conftest import RunningRouter, run_cli
+from tests.conftest import RunningRouter, claude_login, run_cli, write_credentials
 from tests.fakes.upstream import FakeUpstream
+from tests.serving import free_port, start_serve, wait_until_healthy
 
 StartRouter = Callable[..., Awaitable[RunningRouter]]
 MESSAGE = {
@@ -222,27 +224,47 @@ async def test_cli_issues_and_updates_limits(cli_env: dict[str, str], tmp_path: 
     assert code != 0 and "WINDOW=TOKENS" in err
 
 
-async def test_limits_hold_across_two_routers_sharing_postgresql(
-    start_router: StartRouter, fake_upstream: FakeUpstream, postgres_url: str
+async def test_limits_hold_across_two_router_processes_sharing_postgresql(
+    cli_env: dict[str, str], tmp_path: Path, fake_upstream: FakeUpstream, postgres_url: str
 ) -> None:
-    first = await start_router(upstream_base_url=fake_upstream.url, database_url=postgres_url)
-    second = await start_router(upstream_base_url=fake_upstream.url, database_url=postgres_url)
-    rpm_key = await issue(first, {"rpm": 6})
-    slots_key = await issue(first, {"concurrency": 3})
-    async with aiohttp.ClientSession() as http:
-        statuses = await asyncio.gather(
-            *(post(http, router, rpm_key) for router in (first, second) for _ in range(5))
-        )
-        assert sorted(s for s, _, _ in statuses) == [200] * 6 + [429] * 4
-        slow = {"x-fake-scenario": "slow", "x-fake-delay-ms": "40"}
-        results = await asyncio.gather(
-            *(
-                post(http, router, slots_key, **slow)
-                for router in (first, second)
-                for _ in range(10)
+    write_credentials(tmp_path / "claude", claude_login())
+    env = {**cli_env, "UPSTREAM_BASE_URL": fake_upstream.url, "DATABASE_URL": postgres_url}
+    keys = []
+    for limit in (["--rpm", "6"], ["--concurrency", "3"]):
+        code, out, err = await run_cli(env, tmp_path, "tokens", "issue", "--json", *limit)
+        assert code == 0, err
+        keys.append(orjson.loads(out)["token"])
+    rpm_key, slots_key = keys
+    ports = [free_port(), free_port()]
+    processes = [await start_serve({**env, "ROUTER_PORT": str(port)}, tmp_path) for port in ports]
+    urls = [f"http://127.0.0.1:{port}" for port in ports]
+    try:
+        for url, process in zip(urls, processes, strict=True):
+            await wait_until_healthy(url, process)
+
+        async def send(url: str, key: str, **headers: str) -> int:
+            async with http.post(
+                url + "/v1/messages",
+                json={**MESSAGE, "stream": "x-fake-scenario" in headers},
+                headers={"x-api-key": key, **headers},
+            ) as response:
+                await response.read()
+                return response.status
+
+        async with aiohttp.ClientSession() as http:
+            statuses = await asyncio.gather(*(send(url, rpm_key) for url in urls for _ in range(5)))
+            assert sorted(statuses) == [200] * 6 + [429] * 4
+            slow = {"x-fake-scenario": "slow", "x-fake-delay-ms": "40"}
+            statuses = await asyncio.gather(
+                *(send(url, slots_key, **slow) for url in urls for _ in range(10))
             )
+            assert sorted(statuses) == [200] * 3 + [429] * 17
+    finally:
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+        await asyncio.gather(
+            *(asyncio.wait_for(process.communicate(), timeout=30) for process in processes)
         )
-    assert sorted(s for s, _, _ in results) == [200] * 3 + [429] * 17
 
 
 async def test_limits_apply_to_every_client_format(
