@@ -234,18 +234,15 @@ class Governor:
         self._slots.clear()
         await self._store.release(held)
 
-    async def windows(
-        self, key: KeyRecord, fetched: dict[str, WindowTokens] | None = None
-    ) -> list[WindowState]:
+    async def windows(self, key: KeyRecord) -> list[WindowState]:
         """The key's windows now: stored tokens (cached briefly) plus those not yet flushed."""
         now = self._clock()
-        if fetched is None:
-            cached = self._windows.get(key.id)
-            if cached is not None and now - cached[0] < WINDOW_CACHE_S:
-                fetched = cached[1]
-            else:
-                fetched = await self._read_windows(key.id, now)
-        return window_states(key.limits, fetched, self._ledger.pending_tokens.get(key.id, 0.0), now)
+        cached = self._windows.get(key.id)
+        if cached is not None and now - cached[0] < WINDOW_CACHE_S:
+            stored = cached[1]
+        else:
+            stored = await self._read_windows(key.id, now)
+        return window_states(key.limits, stored, self._ledger.pending_tokens.get(key.id, 0.0), now)
 
     async def _read_windows(self, key_id: str, now: float) -> dict[str, WindowTokens]:
         """One store read per key at a time, however many requests wait for it."""
