@@ -14,6 +14,7 @@ import anthropic
 import orjson
 import pytest
 from botocore.eventstream import EventStreamBuffer
+from sqlalchemy import text
 
 from link_assistant_router.cloud import bedrock_model, vertex_model
 from link_assistant_router.eventstream import (
@@ -209,8 +210,6 @@ async def test_bedrock_usage_is_in_the_ledger(router: RunningRouter) -> None:
     for _ in range(50):
         await router.parts.ledger.flush()
         async with router.parts.store.engine.connect() as conn:  # type: ignore[attr-defined]
-            from sqlalchemy import text
-
             rows = list(
                 await conn.execute(
                     text("SELECT input_tokens, output_tokens, model FROM usage_events")

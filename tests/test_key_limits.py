@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import openai
 import orjson
 import pytest
 from multidict import CIMultiDict
@@ -270,8 +271,6 @@ async def test_limits_hold_across_two_router_processes_sharing_postgresql(
 async def test_limits_apply_to_every_client_format(
     router: RunningRouter, fake_upstream: FakeUpstream
 ) -> None:
-    import openai
-
     haiku_only = await issue(router, {"models": ["claude-haiku-*"], "rpm": 2})
     client = openai.AsyncOpenAI(base_url=router.url + "/v1", api_key=haiku_only, max_retries=0)
     messages: Any = [{"role": "user", "content": "hi"}]

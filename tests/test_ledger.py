@@ -11,8 +11,10 @@ from typing import Any
 
 import aiohttp
 import anthropic
+import openai
 import orjson
 import pytest
+from sqlalchemy import text
 
 from link_assistant_router.storage import open_store
 from link_assistant_router.storage.base import UsageQuery
@@ -35,8 +37,6 @@ async def rows_of(router: RunningRouter, count: int) -> list[dict[str, Any]]:
     for _ in range(100):
         await router.parts.ledger.flush()
         async with engine.connect() as conn:
-            from sqlalchemy import text
-
             rows = [
                 dict(r._mapping)
                 for r in await conn.execute(text("SELECT * FROM usage_events ORDER BY at"))
@@ -272,8 +272,6 @@ async def test_no_row_is_lost_across_sigterm(
 
 
 async def test_translated_chat_completions_are_counted_exactly(router: RunningRouter) -> None:
-    import openai
-
     key = await router.issue_key()
     client = openai.AsyncOpenAI(base_url=router.url + "/v1", api_key=key, max_retries=0)
     messages = [{"role": "user", "content": "hi"}]
