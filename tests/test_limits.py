@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from link_assistant_router.errors import InvalidRequest, PermissionDenied, RateLimited
 from link_assistant_router.governor import Governor, rate_headers, window_states
@@ -22,6 +23,7 @@ from link_assistant_router.limits import (
 )
 from link_assistant_router.requestlog import RequestLog
 from link_assistant_router.storage import KeyRecord, SqlStore, open_store
+from link_assistant_router.storage.base import UsageQuery
 from link_assistant_router.usage import Usage
 
 # A Wednesday, 2026-11-25 10:00:00 UTC.
@@ -271,3 +273,27 @@ async def test_a_processs_slots_are_reused_then_given_back(store: SqlStore) -> N
     clock.now += 1.5  # the first process's slot has been idle for a second
     await governor.tick()
     await other.admit(key, RequestLog("POST", "/v1/messages"), None)
+
+
+async def test_the_ledger_folds_old_days_once_a_day(store: SqlStore) -> None:
+    clock = Clock(NOW)
+    counting = CountingStore(store)
+    ledger = UsageLedger(counting, cache_read_weight=0.1, retention_days=90, clock=clock)  # type: ignore[arg-type]
+    key = await make_key(store, KeyLimits())
+    old, recent = finished_request(key, Usage(input_tokens=7)), finished_request(key, Usage())
+    clock.now = NOW - 100 * 86400
+    ledger.record(old)
+    clock.now = NOW
+    ledger.record(recent)
+    await ledger.flush()
+
+    await ledger.roll_up("holder-a")
+    async with store.engine.connect() as conn:
+        raw = (await conn.execute(text("SELECT COUNT(*) FROM usage_events"))).scalar_one()
+        daily = (await conn.execute(text("SELECT SUM(input_tokens) FROM usage_daily"))).scalar_one()
+    assert (raw, daily) == (1, 7)
+    (totals,) = await store.usage_totals(UsageQuery())
+    assert (totals["requests"], totals["input_tokens"]) == (2, 7)
+    calls = dict(counting.calls)
+    await ledger.roll_up("holder-a")  # the same day again: nothing to do, no store call
+    assert counting.calls == calls
