@@ -48,6 +48,9 @@ async def test_every_admin_action_through_the_api_is_recorded(router: RunningRou
         only_revokes = await audit(http, router.url, action="key.revoke")
         for_key = await audit(http, router.url, target=key_id)
         newest_two = await audit(http, router.url, limit="2")
+        since_future = await audit(http, router.url, since="2999-01-01")
+        until_past = await audit(http, router.url, until="2000-01-01T00:00:00Z")
+        until_future = await audit(http, router.url, until="2999-01-01")
         async with http.get(router.url + "/api/audit", params={"limit": "0"}) as response:
             assert response.status == 400
 
@@ -68,6 +71,7 @@ async def test_every_admin_action_through_the_api_is_recorded(router: RunningRou
     assert [r["action"] for r in only_revokes] == ["key.revoke"]
     assert [r["action"] for r in for_key] == ["key.revoke", "key.update", "key.issue"]
     assert len(newest_two) == 2
+    assert since_future == [] and until_past == [] and len(until_future) == len(records)
     text = orjson.dumps(records).decode()
     assert issued["token"] not in text and API_KEY not in text
 
