@@ -216,6 +216,11 @@ def test_reasoning_effort_turns_on_thinking() -> None:
         ({"input": "x", "max_output_tokens": 0}, "max_output_tokens"),
         ({"input": "x", "reasoning": {"effort": "extreme"}}, "reasoning.effort"),
         ({"input": "x", "tool_choice": "required"}, "tool_choice"),
+        ({"input": "x", "tool_choice": {"type": "web_search"}}, "tool_choice"),
+        (
+            {"input": [{"role": "user", "content": [{"type": "input_image", "image_url": "x"}]}]},
+            "input[0].content[0].image_url",
+        ),
         ({"input": [{"type": "item_reference", "id": "x"}]}, "input[0].type"),
         ({"input": [{"type": "function_call_output", "output": "x"}]}, "input[0].call_id"),
         ({"input": ""}, "input"),
@@ -225,6 +230,38 @@ def test_what_cannot_work_is_refused_naming_the_field(document: dict[str, Any], 
     with pytest.raises(ChatRequestError) as refused:
         responses_to_messages(document, model="m")
     assert refused.value.param == param
+
+
+def test_thinking_with_a_forced_tool_is_refused_naming_reasoning_effort() -> None:
+    document = {
+        "input": "x",
+        "tools": [{"type": "function", "name": "f"}],
+        "tool_choice": "required",
+        "reasoning": {"effort": "low"},
+    }
+    with pytest.raises(ChatRequestError) as refused:
+        responses_to_messages(document, model="m")
+    assert refused.value.param == "tool_choice"
+    assert "reasoning.effort" in str(refused.value)
+    assert "reasoning_effort" not in str(refused.value)  # the Chat Completions name
+
+
+def test_parallel_tool_calls_false_allows_one_call_at_a_time() -> None:
+    document = {
+        "input": "x",
+        "tools": [{"type": "function", "name": "f"}],
+        "parallel_tool_calls": False,
+    }
+    body = responses_to_messages(document, model="m")
+    assert body["tool_choice"] == {"type": "auto", "disable_parallel_tool_use": True}
+
+
+def test_an_image_url_becomes_an_image_block() -> None:
+    part = {"type": "input_image", "image_url": "data:image/png;base64,AAAA", "detail": "auto"}
+    body = responses_to_messages({"input": [{"role": "user", "content": [part]}]}, model="m")
+    assert body["messages"][0]["content"] == [
+        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "AAAA"}}
+    ]
 
 
 def test_store_false_and_metadata_are_accepted() -> None:

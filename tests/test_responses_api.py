@@ -34,6 +34,7 @@ def sent(fake: FakeUpstream) -> dict[str, Any]:
     request = fake.requests[-1]
     assert request.path == "/v1/messages"
     assert "la_sk_" not in str(request.headers)
+    assert b"la_sk_" not in request.body
     document: dict[str, Any] = orjson.loads(request.body)
     return document
 
@@ -69,13 +70,17 @@ async def test_a_stream_arrives_as_events_in_order(
             text += event.delta
         if event.type == "response.completed":
             final = event.response
-    assert kinds[:4] == [
+    assert kinds == [
         "response.created",
         "response.in_progress",
         "response.output_item.added",
         "response.content_part.added",
+        *["response.output_text.delta"] * len(TEXT_PIECES),
+        "response.output_text.done",
+        "response.content_part.done",
+        "response.output_item.done",
+        "response.completed",
     ]
-    assert kinds[-1] == "response.completed"
     assert text == "".join(TEXT_PIECES)
     assert final is not None and final.output_text == text
     assert final.usage is not None and final.usage.output_tokens == USAGE["output_tokens"]
@@ -92,7 +97,17 @@ async def test_a_two_turn_function_calling_loop(
         async with client.responses.stream(
             model="gpt-4o", input=items, tools=[WEATHER_TOOL]
         ) as events:
+            kinds = [event.type async for event in events]
             first = await events.get_final_response()
+        calling = kinds[kinds.index("response.output_item.done") + 1 :]
+        assert calling == [
+            "response.output_item.added",
+            "response.function_call_arguments.delta",
+            "response.function_call_arguments.delta",
+            "response.function_call_arguments.done",
+            "response.output_item.done",
+            "response.completed",
+        ]
     else:
         first = await client.responses.create(model="gpt-4o", input=items, tools=[WEATHER_TOOL])
     [call] = [item for item in first.output if item.type == "function_call"]

@@ -79,7 +79,7 @@ def chat_to_messages(document: Any, *, model: str) -> dict[str, Any]:
         body["tools"] = tools
     if choice is not None:
         body["tool_choice"] = choice
-    _think(document, body)
+    _think(document.get("reasoning_effort"), body)
     return body
 
 
@@ -148,19 +148,17 @@ def _is_number(value: Any, low: float, high: float) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and low <= value <= high
 
 
-def _think(document: dict[str, Any], body: dict[str, Any]) -> None:
-    effort = document.get("reasoning_effort")
+def _think(effort: Any, body: dict[str, Any], param: str = "reasoning_effort") -> None:
+    """Turn on thinking with the budget for ``effort``; ``param``: the field the client set."""
     if effort is None or effort == "none":
         return
     budget = THINKING_BUDGETS.get(effort) if isinstance(effort, str) else None
     if budget is None:
-        raise ChatRequestError(
-            "reasoning_effort must be none, minimal, low, medium or high", "reasoning_effort"
-        )
+        raise ChatRequestError(f"{param} must be none, minimal, low, medium or high", param)
     if body.get("tool_choice", {}).get("type") in ("any", "tool"):
         raise ChatRequestError(
             "Claude cannot be made to call a tool while it thinks: "
-            "use tool_choice auto or none with reasoning_effort",
+            f"use tool_choice auto or none with {param}",
             "tool_choice",
         )
     body["thinking"] = {"type": "enabled", "budget_tokens": budget}
@@ -264,23 +262,24 @@ def _user_blocks(content: Any, where: str) -> list[dict[str, Any]]:
             if text:
                 blocks.append({"type": "text", "text": text})
         elif kind == "image_url":
-            blocks.append(_image(part.get("image_url"), f"{at}.image_url"))
+            image = part.get("image_url")
+            url = image.get("url") if isinstance(image, dict) else image
+            blocks.append(_image(url, f"{at}.image_url.url"))
         else:
             raise ChatRequestError(f"{at}.type {_shown(kind)} is not supported", f"{at}.type")
     return blocks
 
 
-def _image(image: Any, where: str) -> dict[str, Any]:
-    url = image.get("url") if isinstance(image, dict) else image
+def _image(url: Any, param: str) -> dict[str, Any]:
+    """An image URL (data: or http(s)) -> a Claude image block; ``param``: the URL's field."""
     if not isinstance(url, str):
-        raise ChatRequestError(f"{where}.url must be a string", f"{where}.url")
+        raise ChatRequestError(f"{param} must be a string", param)
     if url.startswith("data:"):
         header, comma, data = url[5:].partition(",")
         media_type, _, encoding = header.partition(";")
         if not comma or encoding != "base64" or not media_type.startswith("image/"):
             raise ChatRequestError(
-                f"{where}.url: a data URL must read data:image/<type>;base64,<data>",
-                f"{where}.url",
+                f"{param}: a data URL must read data:image/<type>;base64,<data>", param
             )
         return {
             "type": "image",
@@ -288,7 +287,7 @@ def _image(image: Any, where: str) -> dict[str, Any]:
         }
     if url.startswith(("https://", "http://")):
         return {"type": "image", "source": {"type": "url", "url": url}}
-    raise ChatRequestError(f"{where}.url must be an http(s) or data: URL", f"{where}.url")
+    raise ChatRequestError(f"{param} must be an http(s) or data: URL", param)
 
 
 def _assistant_blocks(message: dict[str, Any], number: int) -> list[dict[str, Any]]:
@@ -381,7 +380,17 @@ def _tool(function: Any, where: str) -> dict[str, Any]:
 def _tool_choice(document: dict[str, Any], tools: list[dict[str, Any]]) -> dict[str, Any] | None:
     param = "tool_choice" if "tool_choice" in document else "function_call"  # or the legacy name
     choice = document.get(param)
-    parallel = document.get("parallel_tool_calls")
+    if isinstance(choice, dict):
+        function = choice.get("function") if param == "tool_choice" else choice
+        choice = {"name": function.get("name") if isinstance(function, dict) else None}
+    return _claude_tool_choice(choice, document.get("parallel_tool_calls"), tools, param)
+
+
+def _claude_tool_choice(
+    choice: Any, parallel: Any, tools: list[dict[str, Any]], param: str
+) -> dict[str, Any] | None:
+    """OpenAI's ``auto``, ``none``, ``required`` or ``{"name": ...}`` (read from ``param``) and
+    ``parallel_tool_calls`` -> Claude's ``tool_choice``; None where Claude's default is the same."""
     if parallel is not None and not isinstance(parallel, bool):
         raise ChatRequestError("parallel_tool_calls must be true or false", "parallel_tool_calls")
     if choice is None or choice == "auto":
@@ -391,8 +400,7 @@ def _tool_choice(document: dict[str, Any], tools: list[dict[str, Any]]) -> dict[
     elif choice == "required":
         result = {"type": "any"}
     elif isinstance(choice, dict):
-        function = choice.get("function") if param == "tool_choice" else choice
-        name = function.get("name") if isinstance(function, dict) else None
+        name = choice.get("name")
         if not isinstance(name, str) or name not in {tool["name"] for tool in tools}:
             raise ChatRequestError(f"{param} must name one of the functions in tools", param)
         result = {"type": "tool", "name": name}

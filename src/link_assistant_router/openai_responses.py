@@ -15,9 +15,9 @@ import orjson
 
 from link_assistant_router.openai_chat import (
     DEFAULT_MAX_TOKENS,
-    THINKING_BUDGETS,
     ChatRequestError,
     _add_turn,
+    _claude_tool_choice,
     _copy_sampling,
     _event_data,
     _image,
@@ -83,7 +83,7 @@ def responses_to_messages(document: Any, *, model: str) -> dict[str, Any]:
     choice = _tool_choice(document, tools)
     if choice is not None:
         body["tool_choice"] = choice
-    _think({"reasoning_effort": _effort(document.get("reasoning"))}, body)
+    _think(_effort(document.get("reasoning")), body, "reasoning.effort")
     return body
 
 
@@ -112,17 +112,12 @@ def _max_tokens(document: dict[str, Any]) -> int:
     return value
 
 
-def _effort(reasoning: Any) -> str | None:
+def _effort(reasoning: Any) -> Any:
     if reasoning is None:
         return None
     if not isinstance(reasoning, dict):
         raise ChatRequestError("reasoning must be an object", "reasoning")
-    effort = reasoning.get("effort")
-    if effort is not None and effort != "none" and effort not in THINKING_BUDGETS:
-        raise ChatRequestError(
-            "reasoning.effort must be none, minimal, low, medium or high", "reasoning.effort"
-        )
-    return effort if isinstance(effort, str) else None
+    return reasoning.get("effort")
 
 
 def _input_turns(items: Any, system: list[str]) -> list[dict[str, Any]]:
@@ -218,35 +213,11 @@ def _tools(listed: Any) -> list[dict[str, Any]]:
 
 def _tool_choice(document: dict[str, Any], tools: list[dict[str, Any]]) -> dict[str, Any] | None:
     choice = document.get("tool_choice")
-    parallel = document.get("parallel_tool_calls")
-    if parallel is not None and not isinstance(parallel, bool):
-        raise ChatRequestError("parallel_tool_calls must be true or false", "parallel_tool_calls")
-    if choice is None or choice == "auto":
-        result: dict[str, Any] = {"type": "auto"}
-    elif choice == "none":
-        result = {"type": "none"}
-    elif choice == "required":
-        result = {"type": "any"}
-    elif isinstance(choice, dict) and choice.get("type") == "function":
-        name = choice.get("name")
-        if not isinstance(name, str) or name not in {tool["name"] for tool in tools}:
-            raise ChatRequestError(
-                "tool_choice must name one of the functions in tools", "tool_choice"
-            )
-        result = {"type": "tool", "name": name}
-    else:
+    if isinstance(choice, dict) and choice.get("type") != "function":
         raise ChatRequestError(
             "tool_choice must be auto, none, required or a function", "tool_choice"
         )
-    if not tools:
-        if result["type"] in ("any", "tool"):
-            raise ChatRequestError(
-                "tool_choice requires a tool call but no tools are given", "tool_choice"
-            )
-        return None
-    if parallel is False and result["type"] != "none":
-        return {**result, "disable_parallel_tool_use": True}
-    return None if choice is None else result
+    return _claude_tool_choice(choice, document.get("parallel_tool_calls"), tools, "tool_choice")
 
 
 # --- answers -------------------------------------------------------------------------------------
