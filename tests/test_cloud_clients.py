@@ -29,14 +29,9 @@ from cryptography.x509.oid import NameOID
 
 from tests.conftest import OAUTH_TOKEN, RunningRouter
 from tests.fakes.upstream import TEXT_PIECES, USAGE, FakeUpstream, sse_events
+from tests.test_cloud import BEDROCK_ID, BODY
 
-BEDROCK_ID = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
 UPSTREAM_MODEL = "claude-sonnet-4-5-20250929"
-BODY = {
-    "anthropic_version": "bedrock-2023-05-31",
-    "max_tokens": 16,
-    "messages": [{"role": "user", "content": "hi"}],
-}
 
 
 def sent(fake: FakeUpstream) -> dict[str, Any]:
@@ -52,14 +47,12 @@ def sent(fake: FakeUpstream) -> dict[str, Any]:
 
 @pytest.fixture
 async def bedrock(router: RunningRouter) -> AsyncIterator[anthropic.AsyncAnthropicBedrock]:
-    client = anthropic.AsyncAnthropicBedrock(
-        api_key=await router.issue_key(),  # sent as Authorization: Bearer, no SigV4
-        aws_region="us-east-1",
-        base_url=router.url,
-        max_retries=0,
-    )
-    yield client
-    await client.close()
+    key = await router.issue_key()
+    # The key as the API key: sent as Authorization: Bearer, and nothing is signed.
+    async with anthropic.AsyncAnthropicBedrock(
+        api_key=key, aws_region="us-east-1", base_url=router.url, max_retries=0
+    ) as client:
+        yield client
 
 
 async def test_anthropic_bedrock_create(
@@ -208,25 +201,30 @@ async def test_botocore_invoke_model_with_response_stream(
     assert sent(fake_upstream)["stream"] is True
 
 
-async def test_botocore_sees_a_cut_stream_as_an_exception(
-    runtime: Runtime, router: RunningRouter, fake_upstream: FakeUpstream
+@pytest.mark.parametrize(
+    ("scenario", "stream", "raised", "code", "message"),
+    [
+        # The stream breaks after it began: an exception message ends it.
+        ("drop", True, "EventStreamError", "internalServerException", "lost mid-stream"),
+        # The upstream refuses: a Bedrock error, which botocore raises as its own exception.
+        ("error-429", False, "ThrottlingException", "ThrottlingException", "exceeded"),
+    ],
+)
+async def test_botocore_raises_bedrocks_exceptions(
+    runtime: Runtime,
+    router: RunningRouter,
+    fake_upstream: FakeUpstream,
+    scenario: str,
+    stream: bool,
+    raised: str,
+    code: str,
+    message: str,
 ) -> None:
-    fake_upstream.scenarios[OAUTH_TOKEN] = "drop"
+    fake_upstream.scenarios[OAUTH_TOKEN] = scenario
     client = runtime(await router.issue_key())
-    raised, error = await asyncio.to_thread(failure, client, True)
-    assert raised == "EventStreamError"
-    assert error["Error"]["Code"] == "internalServerException"
-
-
-async def test_botocore_raises_bedrocks_own_exceptions(
-    runtime: Runtime, router: RunningRouter, fake_upstream: FakeUpstream
-) -> None:
-    fake_upstream.scenarios[OAUTH_TOKEN] = "error-429"
-    client = runtime(await router.issue_key())
-    raised, error = await asyncio.to_thread(failure, client, False)
-    assert raised == "ThrottlingException"
-    assert "exceeded" in error["Error"]["Message"]
-    assert error["ResponseMetadata"]["HTTPStatusCode"] == 429
+    name, error = await asyncio.to_thread(failure, client, stream)
+    assert (name, error["Error"]["Code"]) == (raised, code)
+    assert message in error["Error"]["Message"]
 
 
 async def test_botocore_with_a_forged_token_is_refused(
