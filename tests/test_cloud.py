@@ -95,6 +95,13 @@ def test_an_error_event_becomes_an_exception_and_ends_the_stream() -> None:
     assert orjson.loads(payload) == {"message": "Overloaded"}
 
 
+def test_data_split_over_lines_is_one_event() -> None:
+    translator = BedrockStreamTranslator()
+    out = translator.feed(b'event: ping\ndata: {"type":\ndata: "ping"}\n\n')
+    [(_, payload)] = decoded(out)
+    assert orjson.loads(base64.b64decode(orjson.loads(payload)["bytes"])) == {"type": "ping"}
+
+
 @pytest.mark.parametrize(
     ("given", "model"),
     [
@@ -279,6 +286,20 @@ async def test_vertex_count_tokens(
     upstream, request = sent(fake_upstream)
     assert request.path == "/v1/messages/count_tokens"
     assert upstream["model"] == "claude-sonnet-4-5-20250929"
+
+
+@pytest.mark.parametrize("prefix", ["/vertex/v1", "/vertex_ai/v1beta1", ""])
+async def test_vertex_paths_under_other_base_urls(
+    router: RunningRouter, fake_upstream: FakeUpstream, prefix: str
+) -> None:
+    key = await router.issue_key()
+    path = f"{prefix}/projects/p/locations/global/publishers/anthropic/models/"
+    body = {**BODY, "anthropic_version": "vertex-2023-10-16"}
+    status, _, raw = await post(router, path + "claude-haiku-4-5%4020251001:rawPredict", key, body)
+    assert status == 200, raw
+    assert sent(fake_upstream)[0]["model"] == "claude-haiku-4-5-20251001"
+    status, _, _ = await post(router, path + "claude-haiku-4-5:predict", key, body)
+    assert status == 404
 
 
 async def test_vertex_with_a_forged_token_is_refused(router: RunningRouter) -> None:

@@ -41,7 +41,13 @@ EVENT_STREAM = "application/vnd.amazon.eventstream"
 _BEDROCK_ID = re.compile(r"^(?:[a-z]{2,6}\.)?anthropic\.(?P<model>.+?)(?:-v\d+(?::\d+)?)?$")
 # What count_tokens accepts of a Messages body (max_tokens, stream, sampling would be refused).
 _COUNTED_FIELDS = ("messages", "system", "tools", "tool_choice", "thinking", "mcp_servers")
-_VERTEX_PREFIXES = ("", "/v1", "/vertex/v1", "/vertex_ai/v1", "/vertex")
+# The Vertex SDKs put their base URL (Google's ends in /v1, some clients use /v1beta1) before
+# /projects/...; /vertex and /vertex_ai are what LLM gateways are commonly given as that base.
+_VERTEX_PREFIXES = tuple(
+    gateway + version
+    for gateway in ("", "/vertex", "/vertex_ai")
+    for version in ("", "/v1", "/v1beta1")
+)
 _VERTEX_PATH = "/projects/{project}/locations/{location}/publishers/anthropic/models/{call}"
 
 

@@ -91,12 +91,13 @@ class BedrockStreamTranslator:
     def _event(self, raw: bytes) -> bytes:
         if self._done:
             return b""
-        name, data = b"", b""
+        name, lines = b"", []
         for line in raw.split(b"\n"):
             if line.startswith(b"event:"):
                 name = line[6:].strip()
             elif line.startswith(b"data:"):
-                data += line[5:].strip()
+                lines.append(line[5:].strip())
+        data = b"\n".join(lines)  # an event's data lines join with newlines (the SSE rule)
         if not data:
             return b""
         if name == b"error" or data.startswith(b'{"type":"error"'):
