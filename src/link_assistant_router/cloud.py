@@ -33,6 +33,7 @@ from link_assistant_router.translated import (
     api_key_first,
     messages_headers,
     parse_object,
+    upstream_error,
     whole_body,
 )
 
@@ -97,13 +98,7 @@ def _beta_headers(request: web.Request, betas: list[str]) -> list[tuple[str, str
 async def bedrock_error(answer: Answer, entry: RequestLog) -> web.Response:
     """An upstream error as Bedrock says it: ``{"message"}`` and ``x-amzn-ErrorType``."""
     response = answer.response
-    raw = await whole_body(answer)
-    error_type, message = "api_error", f"the upstream answered {response.status}"
-    try:
-        error = orjson.loads(raw)["error"]
-        error_type, message = str(error["type"]), str(error["message"])
-    except (orjson.JSONDecodeError, KeyError, TypeError):
-        pass
+    error_type, message = await upstream_error(answer)
     name = EXCEPTIONS.get(error_type, "internalServerException")
     headers = {"x-amzn-ErrorType": name[0].upper() + name[1:]}
     if "retry-after" in response.headers:

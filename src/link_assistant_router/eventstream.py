@@ -15,7 +15,7 @@ import zlib
 
 import orjson
 
-from link_assistant_router.sse import EventSplitter
+from link_assistant_router.sse import EventTranslator
 
 _STRING = 7
 # Anthropic error types -> Bedrock's exception names (what its SDKs raise).
@@ -62,31 +62,8 @@ def exception_message(error_type: str, message: str) -> bytes:
     return encode_message(headers, orjson.dumps({"message": message}))
 
 
-class BedrockStreamTranslator:
+class BedrockStreamTranslator(EventTranslator):
     """Anthropic SSE bytes in (any slices), event-stream messages out, one per event."""
-
-    def __init__(self) -> None:
-        self._events = EventSplitter()
-        self._done = False
-
-    def feed(self, chunk: bytes) -> bytes:
-        if self._done:
-            return b""
-        events = self._events.split(chunk)
-        return b"".join([self._event(raw) for raw in events]) if events else b""
-
-    def abandon_partial(self) -> None:
-        """Forget an event the upstream did not finish."""
-        self._events.rest()
-
-    def close(self) -> bytes:
-        if self._done:
-            return b""
-        rest = self._events.rest()
-        out = self._event(rest) if rest.strip() else b""
-        if not self._done:
-            self._done = True
-        return out
 
     def _event(self, raw: bytes) -> bytes:
         if self._done:

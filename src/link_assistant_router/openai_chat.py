@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from link_assistant_router.errors import InvalidRequest
-from link_assistant_router.sse import EventSplitter
+from link_assistant_router.sse import EventTranslator
 
 DEFAULT_MAX_TOKENS = 4096
 THINKING_BUDGETS = {"minimal": 1024, "low": 1024, "medium": 4096, "high": 16384}
@@ -508,7 +508,7 @@ def _event_data(raw: bytes) -> Any:
         return None
 
 
-class ChatStreamTranslator:
+class ChatStreamTranslator(EventTranslator):
     """Anthropic SSE bytes in, OpenAI chat.completion.chunk SSE bytes out.
 
     ``feed`` takes any slice of the upstream body and returns the chunks of the events it
@@ -527,8 +527,7 @@ class ChatStreamTranslator:
             b"data: " + orjson.dumps(self._header)[:-1] + b',"choices":[{"index":0,"delta":'
         )
         self._include_usage = include_usage
-        self._events = EventSplitter()
-        self._done = False
+        super().__init__()
         self._tool_calls: dict[int, int] = {}  # Anthropic block index -> OpenAI tool call index
         self._prompt_usage: dict[str, Any] = {}
         self._usage: dict[str, Any] | None = None
@@ -538,31 +537,8 @@ class ChatStreamTranslator:
         """The OpenAI usage dict, once the upstream's message_delta has told the output count."""
         return self._usage
 
-    def feed(self, chunk: bytes) -> bytes:
-        """Any slice of the upstream SSE body -> the translated SSE bytes (b"" if none complete)."""
-        if self._done:
-            return b""
-        events = self._events.split(chunk)
-        if not events:
-            return b""
-        if len(events) == 1:
-            return self._event(events[0])
-        return b"".join([self._event(raw) for raw in events])
-
-    def abandon_partial(self) -> None:
-        """Forget an event the upstream did not finish."""
-        self._events.rest()
-
-    def close(self) -> bytes:
-        """At upstream EOF: what an unterminated last event gives, then ``data: [DONE]`` (once)."""
-        if self._done:
-            return b""
-        rest = self._events.rest()
-        out = self._event(rest) if rest.strip() else b""
-        if self._done:  # that event was an error, which has ended the stream
-            return out
-        self._done = True
-        return out + _DONE
+    def _end(self) -> bytes:
+        return _DONE
 
     def _event(self, raw: bytes) -> bytes:
         if self._done or not raw:

@@ -26,7 +26,7 @@ from link_assistant_router.openai_chat import (
     _tool,
     _tool_use,
 )
-from link_assistant_router.sse import EventSplitter
+from link_assistant_router.sse import EventTranslator
 
 _UNSUPPORTED = {
     "previous_response_id": "previous_response_id: this router stores no responses; "
@@ -365,7 +365,7 @@ class _Item:
         self.name = ""
 
 
-class ResponsesStreamTranslator:
+class ResponsesStreamTranslator(EventTranslator):
     """Anthropic SSE bytes in, Responses SSE events out (``event: <type>`` + ``data:``).
 
     ``feed`` takes any slice of the upstream body; ``close`` at EOF ends the stream. Order:
@@ -387,36 +387,17 @@ class ResponsesStreamTranslator:
         self._echo = echo
         self._id = response_id
         self._created = created
-        self._events = EventSplitter()
+        super().__init__()
         self._sequence = 0
         self._items: dict[int, _Item] = {}  # Anthropic block index -> item
         self._output: list[dict[str, Any]] = []  # finished items, in output order
         self._next_output = 0
         self._usage: dict[str, Any] = {}
         self._stop_reason: str | None = None
-        self._done = False
 
-    def feed(self, chunk: bytes) -> bytes:
-        if self._done:
-            return b""
-        events = self._events.split(chunk)
-        return b"".join([self._event(raw) for raw in events]) if events else b""
-
-    def abandon_partial(self) -> None:
-        """Forget an event the upstream did not finish."""
-        self._events.rest()
-
-    def close(self) -> bytes:
-        """At upstream EOF: the rest, and a final event if the upstream never said it ended."""
-        if self._done:
-            return b""
-        rest = self._events.rest()
-        out = self._event(rest) if rest.strip() else b""
-        if not self._done:  # the upstream stopped without message_stop
-            out += self._failed(
-                {"code": "server_error", "message": "the upstream stream ended early"}
-            )
-        return out
+    def _end(self) -> bytes:
+        """The upstream stopped without message_stop."""
+        return self._failed({"code": "server_error", "message": "the upstream stream ended early"})
 
     def _emit(self, kind: str, fields: dict[str, Any]) -> bytes:
         data = {"type": kind, "sequence_number": self._sequence, **fields}

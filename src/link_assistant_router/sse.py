@@ -53,3 +53,45 @@ class EventSplitter:
         if chunk.endswith(b"\r"):
             chunk, self._held_cr = chunk[:-1], True
         return chunk.replace(b"\r\n", b"\n")
+
+
+class EventTranslator:
+    """The shell of a stream translator: Anthropic SSE bytes in (any slices), the client's format
+    out. Subclasses turn one whole event into bytes (``_event``, which sets ``_done`` when the
+    stream must end) and say what ends a stream the upstream simply stopped (``_end``)."""
+
+    def __init__(self) -> None:
+        self._events = EventSplitter()
+        self._done = False
+
+    def feed(self, chunk: bytes) -> bytes:
+        """Any slice of the upstream SSE body -> the translated bytes (b"" if none complete)."""
+        if self._done:
+            return b""
+        events = self._events.split(chunk)
+        if not events:
+            return b""
+        if len(events) == 1:
+            return self._event(events[0])
+        return b"".join([self._event(raw) for raw in events])
+
+    def abandon_partial(self) -> None:
+        """Forget an event the upstream did not finish (before the connection-lost error)."""
+        self._events.rest()
+
+    def close(self) -> bytes:
+        """At upstream EOF: what an unterminated last event gives, then the ending (once)."""
+        if self._done:
+            return b""
+        rest = self._events.rest()
+        out = self._event(rest) if rest.strip() else b""
+        if not self._done:
+            out += self._end()
+            self._done = True
+        return out
+
+    def _event(self, raw: bytes) -> bytes:
+        raise NotImplementedError
+
+    def _end(self) -> bytes:
+        return b""

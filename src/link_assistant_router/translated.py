@@ -112,16 +112,20 @@ async def whole_body(answer: Answer) -> bytes:
         raise UpstreamUnreachable("the upstream closed the connection mid-response") from exc
 
 
+async def upstream_error(answer: Answer) -> tuple[str, str]:
+    """The type and message of an upstream error answer (read whole), for other formats."""
+    raw = await whole_body(answer)
+    try:
+        error = orjson.loads(raw)["error"]
+        return str(error["type"]), str(error["message"])
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return "api_error", f"the upstream answered {answer.response.status}"
+
+
 async def openai_error_answer(answer: Answer, entry: RequestLog) -> web.Response:
     """The upstream's error, with its status, in OpenAI's shape."""
     response = answer.response
-    raw = await whole_body(answer)
-    error_type, message = "api_error", f"the upstream answered {response.status}"
-    try:
-        error = orjson.loads(raw)["error"]
-        error_type, message = str(error["type"]), str(error["message"])
-    except (orjson.JSONDecodeError, KeyError, TypeError):
-        pass
+    error_type, message = await upstream_error(answer)
     headers = {
         name: response.headers[name]
         for name in ("retry-after", "request-id")
