@@ -164,7 +164,8 @@ class Proxy:
         """
         body = outgoing.body
         entry.bytes_in = len(body) if body else 0
-        await self._governor.admit(key, entry, body)
+        if key.limits is not None:  # most keys have none: no call at all
+            await self._governor.admit(key, entry, body)
         candidates = self._pool.candidates(key)
         if not candidates:
             raise self._pool.unavailable(key)
