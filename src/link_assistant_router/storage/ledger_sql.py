@@ -30,6 +30,7 @@ from link_assistant_router.storage.base import (
     WindowAddition,
     WindowTokens,
 )
+from link_assistant_router.storage.driver_errors import translated
 from link_assistant_router.storage.tables import (
     api_keys,
     audit_log,
@@ -39,7 +40,6 @@ from link_assistant_router.storage.tables import (
     usage_daily,
     usage_events,
 )
-from link_assistant_router.storage.translate import translated
 
 DAY_S = 86400
 _TOKEN_COLUMNS = USAGE_TOTALS[3:]

@@ -1,4 +1,4 @@
-"""Database errors become ``StoreError`` here, with messages free of URLs and parameters."""
+"""Database driver errors become ``StoreError`` here, with messages free of URLs and parameters."""
 
 from __future__ import annotations
 
