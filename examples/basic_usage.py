@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 
 from link_assistant_router.errors import PermissionDenied
-from link_assistant_router.keys import KeyService
+from link_assistant_router.governance.keys import KeyService
 from link_assistant_router.storage import open_store
 
 

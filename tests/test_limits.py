@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import text
 
 from link_assistant_router.errors import InvalidRequest, PermissionDenied, RateLimited
-from link_assistant_router.governor import Governor, rate_headers, window_states
-from link_assistant_router.ledger import UsageLedger
+from link_assistant_router.governance.governor import Governor, rate_headers, window_states
+from link_assistant_router.governance.ledger import UsageLedger
 from link_assistant_router.limits import (
     FIVE_HOURS_S,
     KeyLimits,

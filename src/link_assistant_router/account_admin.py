@@ -20,8 +20,8 @@ from pydantic import SecretStr
 
 from link_assistant_router.accounts import KINDS, validate_name
 from link_assistant_router.admin import check_admin, json_object, json_response
-from link_assistant_router.audit import Actor, AuditLog, request_actor
 from link_assistant_router.errors import InvalidRequest, NotFound, RouterError
+from link_assistant_router.governance.audit import Actor, AuditLog, request_actor
 from link_assistant_router.headers import upstream_request_headers
 from link_assistant_router.pool import AccountPool
 from link_assistant_router.storage import AccountRecord, Store

@@ -20,15 +20,15 @@ from aiohttp import web
 
 from link_assistant_router.account_admin import AccountAdmin, account_routes
 from link_assistant_router.admin import TokenAdmin
-from link_assistant_router.audit import AuditLog
 from link_assistant_router.audit_api import audit_routes
 from link_assistant_router.boundary import error_boundary
 from link_assistant_router.chat_completions import ChatCompletions
 from link_assistant_router.cloud import CloudRoutes
 from link_assistant_router.config import Settings
-from link_assistant_router.governor import Governor
-from link_assistant_router.keys import KeyService, load_signing_secret
-from link_assistant_router.ledger import UsageLedger
+from link_assistant_router.governance.audit import AuditLog
+from link_assistant_router.governance.governor import Governor
+from link_assistant_router.governance.keys import KeyService, load_signing_secret
+from link_assistant_router.governance.ledger import UsageLedger
 from link_assistant_router.metrics import METRICS, Metrics, MetricsEndpoint
 from link_assistant_router.models import ModelAliases, parse_aliases
 from link_assistant_router.oauth import OAuthClient

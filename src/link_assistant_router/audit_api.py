@@ -9,8 +9,8 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from link_assistant_router.admin import check_admin, json_response
-from link_assistant_router.audit import audit_view
 from link_assistant_router.errors import InvalidRequest
+from link_assistant_router.governance.audit import audit_view
 from link_assistant_router.storage import Store
 from link_assistant_router.usage_api import parse_time
 

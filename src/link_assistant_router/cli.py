@@ -18,7 +18,6 @@ import click
 from link_assistant_router import __version__
 from link_assistant_router.accounts import settings_accounts
 from link_assistant_router.admin import check_binding, key_view
-from link_assistant_router.audit import CLI, AuditLog
 from link_assistant_router.cli_accounts import accounts
 from link_assistant_router.cli_audit import audit
 from link_assistant_router.cli_limits import LIMIT_NAMES, limit_options, limits_document
@@ -31,7 +30,8 @@ from link_assistant_router.cli_support import (
 )
 from link_assistant_router.cli_usage import usage
 from link_assistant_router.errors import RouterError
-from link_assistant_router.keys import KeyService, load_signing_secret
+from link_assistant_router.governance.audit import CLI, AuditLog
+from link_assistant_router.governance.keys import KeyService, load_signing_secret
 from link_assistant_router.limits import WINDOWS
 from link_assistant_router.storage import KeyRecord, open_store
 

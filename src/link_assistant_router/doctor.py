@@ -14,7 +14,7 @@ import aiohttp
 from link_assistant_router.app import build_vault
 from link_assistant_router.config import Settings
 from link_assistant_router.errors import RouterError
-from link_assistant_router.keys import load_signing_secret
+from link_assistant_router.governance.keys import load_signing_secret
 from link_assistant_router.pool import AccountPool
 from link_assistant_router.storage import open_store
 

@@ -22,7 +22,6 @@ from link_assistant_router.accounts import (
     settings_accounts,
     stored_account,
 )
-from link_assistant_router.audit import ROUTER, AuditLog
 from link_assistant_router.config import Settings
 from link_assistant_router.credentials import ClaudeCodeHomeSource, Credential
 from link_assistant_router.errors import (
@@ -34,6 +33,7 @@ from link_assistant_router.errors import (
     RouterError,
     UpstreamError,
 )
+from link_assistant_router.governance.audit import ROUTER, AuditLog
 from link_assistant_router.ratelimits import QuotaSnapshot
 from link_assistant_router.refresher import Refresher
 from link_assistant_router.storage import KeyRecord, Store

@@ -28,9 +28,9 @@ from link_assistant_router.errors import (
     UpstreamError,
     UpstreamUnreachable,
 )
-from link_assistant_router.governor import Governor
+from link_assistant_router.governance.governor import Governor
+from link_assistant_router.governance.keys import KeyService
 from link_assistant_router.headers import client_key, upstream_request_headers
-from link_assistant_router.keys import KeyService
 from link_assistant_router.pool import AccountPool
 from link_assistant_router.ratelimits import (
     Verdict,

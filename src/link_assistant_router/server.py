@@ -25,7 +25,7 @@ from aiohttp import web
 from link_assistant_router.app import create_app
 from link_assistant_router.config import Settings
 from link_assistant_router.errors import ConfigError
-from link_assistant_router.keys import load_signing_secret
+from link_assistant_router.governance.keys import load_signing_secret
 from link_assistant_router.logs import configure_logging
 from link_assistant_router.metrics import MULTIPROC_ENV
 from link_assistant_router.storage import open_store

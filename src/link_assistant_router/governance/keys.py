@@ -21,7 +21,6 @@ from typing import Any
 
 import jwt
 
-from link_assistant_router.audit import Actor, AuditLog
 from link_assistant_router.config import Settings
 from link_assistant_router.errors import (
     AuthenticationFailed,
@@ -30,6 +29,7 @@ from link_assistant_router.errors import (
     NotFound,
     PermissionDenied,
 )
+from link_assistant_router.governance.audit import Actor, AuditLog
 from link_assistant_router.limits import parse_limits
 from link_assistant_router.storage import KeyRecord, Store
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from link_assistant_router.errors import PermissionDenied, RateLimited, StoreError
-from link_assistant_router.ledger import UsageLedger
+from link_assistant_router.governance.ledger import UsageLedger
 from link_assistant_router.limits import (
     WINDOWS,
     KeyLimits,

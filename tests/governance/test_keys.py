@@ -22,7 +22,7 @@ from link_assistant_router.errors import (
     NotFound,
     PermissionDenied,
 )
-from link_assistant_router.keys import (
+from link_assistant_router.governance.keys import (
     MAX_LABEL_CHARS,
     MAX_TTL_HOURS,
     KeyService,
