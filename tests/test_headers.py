@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from multidict import CIMultiDict
 
-from link_assistant_router.credentials import Credential
+from link_assistant_router.accounts.credentials import Credential
 from link_assistant_router.headers import (
     client_key,
     client_response_headers,

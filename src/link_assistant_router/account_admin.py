@@ -18,15 +18,15 @@ import orjson
 from aiohttp import web
 from pydantic import SecretStr
 
-from link_assistant_router.accounts import KINDS, validate_name
+from link_assistant_router.accounts.account import KINDS, validate_name
+from link_assistant_router.accounts.pool import AccountPool
+from link_assistant_router.accounts.vault import Vault
 from link_assistant_router.admin import check_admin, json_object, json_response
 from link_assistant_router.errors import InvalidRequest, NotFound, RouterError
 from link_assistant_router.governance.audit import Actor, AuditLog, request_actor
 from link_assistant_router.headers import upstream_request_headers
-from link_assistant_router.pool import AccountPool
 from link_assistant_router.storage import AccountRecord, Store
 from link_assistant_router.upstream import Upstream
-from link_assistant_router.vault import Vault
 
 _TEST_BODY = orjson.dumps(
     {"model": "claude-haiku-4-5", "messages": [{"role": "user", "content": "ping"}]}

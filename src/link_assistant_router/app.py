@@ -19,6 +19,11 @@ import aiohttp
 from aiohttp import web
 
 from link_assistant_router.account_admin import AccountAdmin, account_routes
+from link_assistant_router.accounts.oauth import OAuthClient
+from link_assistant_router.accounts.pool import AccountPool
+from link_assistant_router.accounts.refresher import Refresher
+from link_assistant_router.accounts.scheduler import Scheduler
+from link_assistant_router.accounts.vault import Vault
 from link_assistant_router.admin import TokenAdmin
 from link_assistant_router.audit_api import audit_routes
 from link_assistant_router.boundary import error_boundary
@@ -31,19 +36,14 @@ from link_assistant_router.governance.keys import KeyService, load_signing_secre
 from link_assistant_router.governance.ledger import UsageLedger
 from link_assistant_router.metrics import METRICS, Metrics, MetricsEndpoint
 from link_assistant_router.models import ModelAliases, parse_aliases
-from link_assistant_router.oauth import OAuthClient
 from link_assistant_router.openai_models import Models
-from link_assistant_router.pool import AccountPool
 from link_assistant_router.probes import Probes
 from link_assistant_router.proxy import Proxy
-from link_assistant_router.refresher import Refresher
 from link_assistant_router.requestlog import REQUEST_FINISHED, RequestLog
 from link_assistant_router.responses import Responses
-from link_assistant_router.scheduler import Scheduler
 from link_assistant_router.storage import Store, open_store
 from link_assistant_router.upstream import Upstream, UpstreamClient
 from link_assistant_router.usage_api import UsageApi
-from link_assistant_router.vault import Vault
 
 log = logging.getLogger(__name__)
 

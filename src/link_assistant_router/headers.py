@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 
 from multidict import CIMultiDict
 
-from link_assistant_router.credentials import Credential
+from link_assistant_router.accounts.credentials import Credential
 
 HOP_BY_HOP = frozenset(
     {

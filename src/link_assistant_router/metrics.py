@@ -23,7 +23,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from pydantic import SecretStr
 
-from link_assistant_router.accounts import Account
+from link_assistant_router.accounts.account import Account
 from link_assistant_router.admin import check_admin
 from link_assistant_router.requestlog import RequestLog
 

@@ -13,8 +13,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from link_assistant_router.accounts.pool import AccountPool
 from link_assistant_router.errors import StoreError
-from link_assistant_router.pool import AccountPool
 from link_assistant_router.storage import Store
 
 

@@ -20,7 +20,16 @@ from dataclasses import dataclass
 import aiohttp
 from aiohttp import web
 
-from link_assistant_router.accounts import Account
+from link_assistant_router.accounts.account import Account
+from link_assistant_router.accounts.health import (
+    Verdict,
+    VerdictKind,
+    classify,
+    classify_stream_error,
+    parse_quota,
+)
+from link_assistant_router.accounts.pool import AccountPool
+from link_assistant_router.accounts.scheduler import Scheduler
 from link_assistant_router.errors import (
     NoCredential,
     RequestTooLarge,
@@ -31,17 +40,8 @@ from link_assistant_router.errors import (
 from link_assistant_router.governance.governor import Governor
 from link_assistant_router.governance.keys import KeyService
 from link_assistant_router.headers import client_key, upstream_request_headers
-from link_assistant_router.pool import AccountPool
-from link_assistant_router.ratelimits import (
-    Verdict,
-    VerdictKind,
-    classify,
-    classify_stream_error,
-    parse_quota,
-)
 from link_assistant_router.relay import UPSTREAM_DROPPED, is_event_stream, relay
 from link_assistant_router.requestlog import REQUEST_LOG, RequestLog
-from link_assistant_router.scheduler import Scheduler
 from link_assistant_router.sessions import SESSION_HEADER, session_key
 from link_assistant_router.storage import KeyRecord
 from link_assistant_router.upstream import Upstream

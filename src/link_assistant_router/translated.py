@@ -10,7 +10,7 @@ from typing import Any, Protocol
 import orjson
 from aiohttp import web
 
-from link_assistant_router.accounts import Account
+from link_assistant_router.accounts.account import Account
 from link_assistant_router.boundary import openai_error
 from link_assistant_router.errors import UpstreamUnreachable
 from link_assistant_router.openai_chat import ChatRequestError

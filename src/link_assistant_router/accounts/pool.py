@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from link_assistant_router.accounts import (
+from link_assistant_router.accounts.account import (
     COOLING_DOWN,
     DISABLED,
     NEEDS_LOGIN,
@@ -22,8 +22,11 @@ from link_assistant_router.accounts import (
     settings_accounts,
     stored_account,
 )
+from link_assistant_router.accounts.credentials import ClaudeCodeHomeSource, Credential
+from link_assistant_router.accounts.health import QuotaSnapshot
+from link_assistant_router.accounts.refresher import Refresher
+from link_assistant_router.accounts.vault import Vault
 from link_assistant_router.config import Settings
-from link_assistant_router.credentials import ClaudeCodeHomeSource, Credential
 from link_assistant_router.errors import (
     NeedsLogin,
     NoAccountAvailable,
@@ -34,10 +37,7 @@ from link_assistant_router.errors import (
     UpstreamError,
 )
 from link_assistant_router.governance.audit import ROUTER, AuditLog
-from link_assistant_router.ratelimits import QuotaSnapshot
-from link_assistant_router.refresher import Refresher
 from link_assistant_router.storage import KeyRecord, Store
-from link_assistant_router.vault import Vault
 
 log = logging.getLogger(__name__)
 

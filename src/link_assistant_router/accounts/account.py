@@ -24,18 +24,18 @@ from typing import Any, Literal
 
 import orjson
 
-from link_assistant_router.config import Settings
-from link_assistant_router.credentials import (
+from link_assistant_router.accounts.credentials import (
     CANDIDATE_FILES,
     ClaudeCodeHomeSource,
     Credential,
     CredentialSource,
     StaticCredentialSource,
 )
+from link_assistant_router.accounts.health import QuotaSnapshot
+from link_assistant_router.accounts.vault import Vault
+from link_assistant_router.config import Settings
 from link_assistant_router.errors import InvalidRequest, NoCredential
-from link_assistant_router.ratelimits import QuotaSnapshot
 from link_assistant_router.storage import AccountRecord, AccountStateRecord
-from link_assistant_router.vault import Vault
 
 AccountKind = Literal["claude-code", "oauth-token", "api-key"]
 KINDS: tuple[AccountKind, ...] = ("claude-code", "oauth-token", "api-key")

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from link_assistant_router.credentials import parse_credentials
-from link_assistant_router.credfile import host_lock, lock_path, write_rotated_login
+from link_assistant_router.accounts.credentials import parse_credentials
+from link_assistant_router.accounts.credfile import host_lock, lock_path, write_rotated_login
+from link_assistant_router.accounts.oauth import TokenGrant
 from link_assistant_router.errors import RefreshUnavailable
-from link_assistant_router.oauth import TokenGrant
 
 EXPIRES_AT = 1_800_028_800.0
 GRANT = TokenGrant(

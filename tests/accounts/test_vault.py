@@ -9,8 +9,8 @@ from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from link_assistant_router.accounts.vault import Vault
 from link_assistant_router.errors import ConfigError
-from link_assistant_router.vault import Vault
 
 SECRET = b"accounts-key-" + b"k" * 32
 OTHER_SECRET = b"accounts-key-" + b"o" * 32

@@ -11,8 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
-from link_assistant_router.config import Settings
-from link_assistant_router.credentials import (
+from link_assistant_router.accounts.credentials import (
     RECHECK_INTERVAL_S,
     ClaudeCodeHomeSource,
     Credential,
@@ -20,6 +19,7 @@ from link_assistant_router.credentials import (
     credential_source,
     parse_credentials,
 )
+from link_assistant_router.config import Settings
 from link_assistant_router.errors import NoCredential
 from tests.conftest import OAUTH_TOKEN, REFRESH_TOKEN, claude_login, write_credentials
 

@@ -23,9 +23,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from link_assistant_router.credentials import FLAT_TOKEN_FIELDS
+from link_assistant_router.accounts.credentials import FLAT_TOKEN_FIELDS
+from link_assistant_router.accounts.oauth import TokenGrant
 from link_assistant_router.errors import RefreshUnavailable
-from link_assistant_router.oauth import TokenGrant
 
 if sys.platform == "win32":
     import msvcrt

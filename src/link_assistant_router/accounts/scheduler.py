@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from link_assistant_router.accounts import Account
+from link_assistant_router.accounts.account import Account
 from link_assistant_router.storage import Store
 
 # A binding is rewritten (its TTL extended) at most this often per conversation and process.

@@ -19,11 +19,11 @@ from typing import Any
 import aiohttp
 import pytest
 
-from link_assistant_router.credentials import ClaudeCodeHomeSource
-from link_assistant_router.credfile import host_lock, lock_path
+from link_assistant_router.accounts.credentials import ClaudeCodeHomeSource
+from link_assistant_router.accounts.credfile import host_lock, lock_path
+from link_assistant_router.accounts.oauth import OAuthClient
+from link_assistant_router.accounts.refresher import LEASE_PREFIX, Refresher
 from link_assistant_router.errors import NeedsLogin, RefreshUnavailable
-from link_assistant_router.oauth import OAuthClient
-from link_assistant_router.refresher import LEASE_PREFIX, Refresher
 from link_assistant_router.storage import SqlStore, open_store
 from tests.fakes.oauth import CLIENT_ID, EXPIRES_IN, FakeTokenEndpoint, running_fake_token_endpoint
 
@@ -252,9 +252,9 @@ from pathlib import Path
 
 import aiohttp
 
-from link_assistant_router.credentials import ClaudeCodeHomeSource
-from link_assistant_router.oauth import OAuthClient
-from link_assistant_router.refresher import Refresher
+from link_assistant_router.accounts.credentials import ClaudeCodeHomeSource
+from link_assistant_router.accounts.oauth import OAuthClient
+from link_assistant_router.accounts.refresher import Refresher
 from link_assistant_router.storage import open_store
 
 

@@ -9,8 +9,8 @@ import aiohttp
 import orjson
 import pytest
 
+from link_assistant_router.accounts.oauth import OAuthClient, TokenGrant
 from link_assistant_router.errors import NeedsLogin, RefreshUnavailable, RouterError
-from link_assistant_router.oauth import OAuthClient, TokenGrant
 from tests.fakes.oauth import (
     CLIENT_ID,
     EXPIRES_IN,

@@ -33,10 +33,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from link_assistant_router.credentials import ClaudeCodeHomeSource, Credential
-from link_assistant_router.credfile import host_lock, write_rotated_login
+from link_assistant_router.accounts.credentials import ClaudeCodeHomeSource, Credential
+from link_assistant_router.accounts.credfile import host_lock, write_rotated_login
+from link_assistant_router.accounts.oauth import RELOGIN_ADVICE, OAuthClient
 from link_assistant_router.errors import NeedsLogin, RefreshUnavailable, StoreError
-from link_assistant_router.oauth import RELOGIN_ADVICE, OAuthClient
 from link_assistant_router.storage import Store
 
 log = logging.getLogger(__name__)

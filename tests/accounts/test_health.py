@@ -8,7 +8,7 @@ import orjson
 import pytest
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from link_assistant_router.ratelimits import (
+from link_assistant_router.accounts.health import (
     DEFAULT_COOLDOWN_S,
     MAX_COOLDOWN_S,
     REASON_MAX_CHARS,
