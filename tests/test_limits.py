@@ -21,10 +21,10 @@ from link_assistant_router.limits import (
     calendar_span,
     parse_limits,
 )
+from link_assistant_router.proxy.usage import Usage
 from link_assistant_router.requestlog import RequestLog
 from link_assistant_router.storage import KeyRecord, SqlStore, open_store
 from link_assistant_router.storage.base import UsageQuery
-from link_assistant_router.usage import Usage
 
 # A Wednesday, 2026-11-25 10:00:00 UTC.
 NOW = float(calendar.timegm((2026, 11, 25, 10, 0, 0)))

@@ -24,9 +24,9 @@ from link_assistant_router.accounts.vault import Vault
 from link_assistant_router.admin import check_admin, json_object, json_response
 from link_assistant_router.errors import InvalidRequest, NotFound, RouterError
 from link_assistant_router.governance.audit import Actor, AuditLog, request_actor
-from link_assistant_router.headers import upstream_request_headers
+from link_assistant_router.proxy.headers import upstream_request_headers
+from link_assistant_router.proxy.upstream import Upstream
 from link_assistant_router.storage import AccountRecord, Store
-from link_assistant_router.upstream import Upstream
 
 _TEST_BODY = orjson.dumps(
     {"model": "claude-haiku-4-5", "messages": [{"role": "user", "content": "ping"}]}

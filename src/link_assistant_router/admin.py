@@ -21,7 +21,7 @@ from pydantic import SecretStr
 from link_assistant_router.errors import AuthenticationFailed, InvalidRequest, PermissionDenied
 from link_assistant_router.governance.audit import request_actor
 from link_assistant_router.governance.keys import KeyService
-from link_assistant_router.headers import client_key
+from link_assistant_router.proxy.headers import client_key
 from link_assistant_router.storage import KeyRecord
 
 _PROXY_HEADERS = ("forwarded", "x-forwarded-for")

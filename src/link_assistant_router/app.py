@@ -38,11 +38,11 @@ from link_assistant_router.metrics import METRICS, Metrics, MetricsEndpoint
 from link_assistant_router.models import ModelAliases, parse_aliases
 from link_assistant_router.openai_models import Models
 from link_assistant_router.probes import Probes
-from link_assistant_router.proxy import Proxy
+from link_assistant_router.proxy.pipeline import Proxy
+from link_assistant_router.proxy.upstream import Upstream, UpstreamClient
 from link_assistant_router.requestlog import REQUEST_FINISHED, RequestLog
 from link_assistant_router.responses import Responses
 from link_assistant_router.storage import Store, open_store
-from link_assistant_router.upstream import Upstream, UpstreamClient
 from link_assistant_router.usage_api import UsageApi
 
 log = logging.getLogger(__name__)

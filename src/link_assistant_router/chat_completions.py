@@ -20,7 +20,7 @@ from link_assistant_router.openai_chat import (
     chat_to_messages,
     message_to_chat,
 )
-from link_assistant_router.proxy import Proxy
+from link_assistant_router.proxy.pipeline import Proxy
 from link_assistant_router.translated import answer_translated, parse_object, requested_model
 
 

@@ -24,8 +24,8 @@ from link_assistant_router.cli_support import emit, load_settings, run, settings
 from link_assistant_router.config import Settings
 from link_assistant_router.governance.audit import CLI, AuditLog
 from link_assistant_router.governance.keys import load_signing_secret
+from link_assistant_router.proxy.upstream import UpstreamClient
 from link_assistant_router.storage import open_store
-from link_assistant_router.upstream import UpstreamClient
 
 
 @asynccontextmanager

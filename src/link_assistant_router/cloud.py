@@ -26,7 +26,7 @@ from aiohttp import web
 from link_assistant_router.errors import InvalidRequest, NotFound, UpstreamUnreachable
 from link_assistant_router.eventstream import EXCEPTIONS, BedrockStreamTranslator
 from link_assistant_router.models import ModelAliases
-from link_assistant_router.proxy import Answer, Outgoing, Proxy
+from link_assistant_router.proxy.pipeline import Answer, Outgoing, Proxy
 from link_assistant_router.requestlog import REQUEST_LOG, RequestLog
 from link_assistant_router.translated import (
     answer_translated,

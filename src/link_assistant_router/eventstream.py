@@ -15,7 +15,7 @@ import zlib
 
 import orjson
 
-from link_assistant_router.sse import EventTranslator
+from link_assistant_router.proxy.sse import EventTranslator
 
 _STRING = 7
 # Anthropic error types -> Bedrock's exception names (what its SDKs raise).

@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from link_assistant_router.errors import InvalidRequest
-from link_assistant_router.sse import EventTranslator
+from link_assistant_router.proxy.sse import EventTranslator
 
 DEFAULT_MAX_TOKENS = 4096
 THINKING_BUDGETS = {"minimal": 1024, "low": 1024, "medium": 4096, "high": 16384}

@@ -16,7 +16,7 @@ from aiohttp import web
 
 from link_assistant_router.boundary import openai_error
 from link_assistant_router.models import ModelAliases
-from link_assistant_router.proxy import Outgoing, Proxy
+from link_assistant_router.proxy.pipeline import Outgoing, Proxy
 from link_assistant_router.requestlog import REQUEST_LOG
 
 ANTHROPIC_VERSION = "2023-06-01"

@@ -26,7 +26,7 @@ from link_assistant_router.openai_chat import (
     _tool,
     _tool_use,
 )
-from link_assistant_router.sse import EventTranslator
+from link_assistant_router.proxy.sse import EventTranslator
 
 _UNSUPPORTED = {
     "previous_response_id": "previous_response_id: this router stores no responses; "

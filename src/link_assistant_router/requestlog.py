@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from link_assistant_router.usage import Usage
+from link_assistant_router.proxy.usage import Usage
 
 log = logging.getLogger("link_assistant_router.access")
 

@@ -20,7 +20,7 @@ from link_assistant_router.openai_responses import (
     request_echo,
     responses_to_messages,
 )
-from link_assistant_router.proxy import Proxy
+from link_assistant_router.proxy.pipeline import Proxy
 from link_assistant_router.translated import answer_translated, parse_object, requested_model
 
 

@@ -14,11 +14,11 @@ from link_assistant_router.accounts.account import Account
 from link_assistant_router.boundary import openai_error
 from link_assistant_router.errors import UpstreamUnreachable
 from link_assistant_router.openai_chat import ChatRequestError
-from link_assistant_router.proxy import Answer, Outgoing, Proxy
-from link_assistant_router.relay import UPSTREAM_DROPPED, UPSTREAM_LOST_EVENT, read_usage
+from link_assistant_router.proxy.pipeline import Answer, Outgoing, Proxy
+from link_assistant_router.proxy.relay import UPSTREAM_DROPPED, UPSTREAM_LOST_EVENT, read_usage
+from link_assistant_router.proxy.usage import StreamUsage
 from link_assistant_router.requestlog import REQUEST_LOG, RequestLog
 from link_assistant_router.storage import KeyRecord
-from link_assistant_router.usage import StreamUsage
 
 ANTHROPIC_VERSION = "2023-06-01"
 

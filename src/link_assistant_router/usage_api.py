@@ -19,7 +19,7 @@ from link_assistant_router.admin import check_admin, iso, json_response, key_vie
 from link_assistant_router.errors import InvalidRequest
 from link_assistant_router.governance.governor import Governor
 from link_assistant_router.governance.keys import KeyService
-from link_assistant_router.headers import client_key
+from link_assistant_router.proxy.headers import client_key
 from link_assistant_router.storage import Store
 from link_assistant_router.storage.base import USAGE_TOTALS, UsageQuery
 

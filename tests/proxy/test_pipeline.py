@@ -14,7 +14,7 @@ import orjson
 import pytest
 from yarl import URL
 
-from link_assistant_router.relay import UPSTREAM_LOST_EVENT
+from link_assistant_router.proxy.relay import UPSTREAM_LOST_EVENT
 from tests.conftest import OAUTH_TOKEN, RunningRouter
 from tests.fakes.upstream import TEXT_PIECES, USAGE, FakeUpstream, sse_events
 

@@ -16,7 +16,7 @@ from aiohttp import ClientConnectionResetError
 from aiohttp.test_utils import make_mocked_request
 from multidict import CIMultiDict
 
-from link_assistant_router.relay import relay
+from link_assistant_router.proxy.relay import relay
 from link_assistant_router.requestlog import RequestLog
 
 EVENTS = [b"event: message_start\ndata: {}\n\n", b"event: ping\ndata: {}\n\n"]

@@ -6,7 +6,7 @@ import pytest
 from multidict import CIMultiDict
 
 from link_assistant_router.accounts.credentials import Credential
-from link_assistant_router.headers import (
+from link_assistant_router.proxy.headers import (
     client_key,
     client_response_headers,
     merge_beta,

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from link_assistant_router.sse import event_boundary
+from link_assistant_router.proxy.sse import event_boundary
 
 USAGE_FIELDS = (
     "input_tokens",

@@ -9,7 +9,7 @@ import orjson
 import pytest
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from link_assistant_router.sessions import session_key
+from link_assistant_router.proxy.sessions import session_key
 
 SESSION = "7b0c3a52-4a43-4d5f-9e51-1c2b3d4e5f60"
 OTHER_SESSION = "0e8f4c1a-9b2d-4e6f-8a7b-3c5d1e2f4a6b"

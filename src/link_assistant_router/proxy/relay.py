@@ -18,11 +18,11 @@ import aiohttp
 from aiohttp import web
 
 from link_assistant_router.errors import UpstreamUnreachable
-from link_assistant_router.headers import client_response_headers
 from link_assistant_router.metrics import METRICS
+from link_assistant_router.proxy.headers import client_response_headers
+from link_assistant_router.proxy.sse import event_boundary
+from link_assistant_router.proxy.usage import StreamUsage, usage_from_body
 from link_assistant_router.requestlog import RequestLog
-from link_assistant_router.sse import event_boundary
-from link_assistant_router.usage import StreamUsage, usage_from_body
 
 log = logging.getLogger(__name__)
 

@@ -39,12 +39,12 @@ from link_assistant_router.errors import (
 )
 from link_assistant_router.governance.governor import Governor
 from link_assistant_router.governance.keys import KeyService
-from link_assistant_router.headers import client_key, upstream_request_headers
-from link_assistant_router.relay import UPSTREAM_DROPPED, is_event_stream, relay
+from link_assistant_router.proxy.headers import client_key, upstream_request_headers
+from link_assistant_router.proxy.relay import UPSTREAM_DROPPED, is_event_stream, relay
+from link_assistant_router.proxy.sessions import SESSION_HEADER, session_key
+from link_assistant_router.proxy.upstream import Upstream
 from link_assistant_router.requestlog import REQUEST_LOG, RequestLog
-from link_assistant_router.sessions import SESSION_HEADER, session_key
 from link_assistant_router.storage import KeyRecord
-from link_assistant_router.upstream import Upstream
 
 log = logging.getLogger(__name__)
 
