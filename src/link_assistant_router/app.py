@@ -27,21 +27,19 @@ from link_assistant_router.accounts.vault import Vault
 from link_assistant_router.admin import TokenAdmin
 from link_assistant_router.audit_api import audit_routes
 from link_assistant_router.boundary import error_boundary
-from link_assistant_router.chat_completions import ChatCompletions
-from link_assistant_router.cloud import CloudRoutes
 from link_assistant_router.config import Settings
+from link_assistant_router.formats.aliases import ModelAliases, parse_aliases
+from link_assistant_router.formats.cloud import CloudRoutes
+from link_assistant_router.formats.openai_routes import ChatCompletions, Models, Responses
 from link_assistant_router.governance.audit import AuditLog
 from link_assistant_router.governance.governor import Governor
 from link_assistant_router.governance.keys import KeyService, load_signing_secret
 from link_assistant_router.governance.ledger import UsageLedger
 from link_assistant_router.metrics import METRICS, Metrics, MetricsEndpoint
-from link_assistant_router.models import ModelAliases, parse_aliases
-from link_assistant_router.openai_models import Models
 from link_assistant_router.probes import Probes
 from link_assistant_router.proxy.pipeline import Proxy
 from link_assistant_router.proxy.upstream import Upstream, UpstreamClient
 from link_assistant_router.requestlog import REQUEST_FINISHED, RequestLog
-from link_assistant_router.responses import Responses
 from link_assistant_router.storage import Store, open_store
 from link_assistant_router.usage_api import UsageApi
 

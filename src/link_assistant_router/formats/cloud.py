@@ -24,11 +24,9 @@ import orjson
 from aiohttp import web
 
 from link_assistant_router.errors import InvalidRequest, NotFound, UpstreamUnreachable
-from link_assistant_router.eventstream import EXCEPTIONS, BedrockStreamTranslator
-from link_assistant_router.models import ModelAliases
-from link_assistant_router.proxy.pipeline import Answer, Outgoing, Proxy
-from link_assistant_router.requestlog import REQUEST_LOG, RequestLog
-from link_assistant_router.translated import (
+from link_assistant_router.formats.aliases import ModelAliases
+from link_assistant_router.formats.eventstream import EXCEPTIONS, BedrockStreamTranslator
+from link_assistant_router.formats.exchange import (
     answer_translated,
     api_key_first,
     messages_headers,
@@ -36,6 +34,8 @@ from link_assistant_router.translated import (
     upstream_error,
     whole_body,
 )
+from link_assistant_router.proxy.pipeline import Answer, Outgoing, Proxy
+from link_assistant_router.requestlog import REQUEST_LOG, RequestLog
 
 EVENT_STREAM = "application/vnd.amazon.eventstream"
 # us.anthropic.claude-sonnet-4-5-20250929-v1:0, an inference profile ARN, or a plain id.

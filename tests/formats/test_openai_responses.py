@@ -1,7 +1,7 @@
 """``openai_responses``: Responses requests, answers and streams, without sockets.
 
-Streams are golden transcripts: ``tests/golden/openai_chat/<name>.anthropic.sse`` is what the
-upstream sent (shared with the Chat Completions tests), ``tests/golden/openai_responses/
+Streams are golden transcripts: ``tests/formats/golden/openai_chat/<name>.anthropic.sse`` is what the
+upstream sent (shared with the Chat Completions tests), ``tests/formats/golden/openai_responses/
 <name>.responses.sse`` the exact bytes the client must get.
 """
 
@@ -13,8 +13,8 @@ from typing import Any
 import orjson
 import pytest
 
-from link_assistant_router.openai_chat import DEFAULT_MAX_TOKENS, ChatRequestError
-from link_assistant_router.openai_responses import (
+from link_assistant_router.formats.openai_chat import DEFAULT_MAX_TOKENS, ChatRequestError
+from link_assistant_router.formats.openai_responses import (
     ResponsesStreamTranslator,
     message_to_response,
     responses_to_messages,

@@ -13,7 +13,7 @@ from aiohttp import web
 from link_assistant_router.accounts.account import Account
 from link_assistant_router.boundary import openai_error
 from link_assistant_router.errors import UpstreamUnreachable
-from link_assistant_router.openai_chat import ChatRequestError
+from link_assistant_router.formats.openai_chat import ChatRequestError
 from link_assistant_router.proxy.pipeline import Answer, Outgoing, Proxy
 from link_assistant_router.proxy.relay import UPSTREAM_DROPPED, UPSTREAM_LOST_EVENT, read_usage
 from link_assistant_router.proxy.usage import StreamUsage

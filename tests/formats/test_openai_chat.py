@@ -1,6 +1,6 @@
 """``openai_chat``: Chat Completions requests, answers and streams, without sockets.
 
-Streams are golden transcripts in ``tests/golden/openai_chat``: ``<name>.anthropic.sse`` is what
+Streams are golden transcripts in ``tests/formats/golden/openai_chat``: ``<name>.anthropic.sse`` is what
 the upstream sent, ``<name>[.usage].openai.sse`` the exact bytes the client must get (``.usage``:
 with ``stream_options.include_usage``).
 """
@@ -14,7 +14,7 @@ import orjson
 import pytest
 
 from link_assistant_router.errors import InvalidRequest
-from link_assistant_router.openai_chat import (
+from link_assistant_router.formats.openai_chat import (
     DEFAULT_MAX_TOKENS,
     ChatRequestError,
     ChatStreamTranslator,

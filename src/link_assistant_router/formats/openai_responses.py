@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from link_assistant_router.openai_chat import (
+from link_assistant_router.formats.openai_chat import (
     DEFAULT_MAX_TOKENS,
     ChatRequestError,
     _add_turn,

@@ -29,7 +29,7 @@ from cryptography.x509.oid import NameOID
 
 from tests.conftest import OAUTH_TOKEN, RunningRouter
 from tests.fakes.upstream import TEXT_PIECES, USAGE, FakeUpstream, sse_events
-from tests.test_cloud import BEDROCK_ID, BODY
+from tests.formats.test_cloud import BEDROCK_ID, BODY
 
 UPSTREAM_MODEL = "claude-sonnet-4-5-20250929"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from link_assistant_router.errors import ConfigError
-from link_assistant_router.models import HAIKU, OPUS, SONNET, ModelAliases, parse_aliases
+from link_assistant_router.formats.aliases import HAIKU, OPUS, SONNET, ModelAliases, parse_aliases
 
 
 @pytest.mark.parametrize(

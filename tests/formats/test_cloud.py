@@ -16,8 +16,8 @@ import pytest
 from botocore.eventstream import EventStreamBuffer
 from sqlalchemy import text
 
-from link_assistant_router.cloud import bedrock_model, vertex_model
-from link_assistant_router.eventstream import (
+from link_assistant_router.formats.cloud import bedrock_model, vertex_model
+from link_assistant_router.formats.eventstream import (
     BedrockStreamTranslator,
     chunk_message,
     encode_message,
