@@ -18,14 +18,15 @@ from dataclasses import dataclass
 import aiohttp
 from aiohttp import web
 
-from link_assistant_router.account_admin import AccountAdmin, account_routes
 from link_assistant_router.accounts.oauth import OAuthClient
 from link_assistant_router.accounts.pool import AccountPool
 from link_assistant_router.accounts.refresher import Refresher
 from link_assistant_router.accounts.scheduler import Scheduler
 from link_assistant_router.accounts.vault import Vault
-from link_assistant_router.admin import TokenAdmin
-from link_assistant_router.audit_api import audit_routes
+from link_assistant_router.admin.accounts import AccountAdmin, account_routes
+from link_assistant_router.admin.audit import audit_routes
+from link_assistant_router.admin.keys import TokenAdmin
+from link_assistant_router.admin.usage import UsageApi
 from link_assistant_router.boundary import error_boundary
 from link_assistant_router.config import Settings
 from link_assistant_router.formats.aliases import ModelAliases, parse_aliases
@@ -41,7 +42,6 @@ from link_assistant_router.proxy.pipeline import Proxy
 from link_assistant_router.proxy.upstream import Upstream, UpstreamClient
 from link_assistant_router.requestlog import REQUEST_FINISHED, RequestLog
 from link_assistant_router.storage import Store, open_store
-from link_assistant_router.usage_api import UsageApi
 
 log = logging.getLogger(__name__)
 

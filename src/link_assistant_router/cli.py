@@ -17,7 +17,7 @@ import click
 
 from link_assistant_router import __version__
 from link_assistant_router.accounts.account import settings_accounts
-from link_assistant_router.admin import check_binding, key_view
+from link_assistant_router.admin.keys import check_binding, key_view
 from link_assistant_router.cli_accounts import accounts
 from link_assistant_router.cli_audit import audit
 from link_assistant_router.cli_limits import LIMIT_NAMES, limit_options, limits_document

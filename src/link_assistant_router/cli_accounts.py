@@ -15,10 +15,10 @@ from typing import Any
 import aiohttp
 import click
 
-from link_assistant_router.account_admin import AccountAdmin
 from link_assistant_router.accounts.oauth import OAuthClient
 from link_assistant_router.accounts.pool import AccountPool
 from link_assistant_router.accounts.refresher import Refresher
+from link_assistant_router.admin.accounts import AccountAdmin
 from link_assistant_router.app import build_vault, lease_holder
 from link_assistant_router.cli_support import emit, load_settings, run, settings_options
 from link_assistant_router.config import Settings

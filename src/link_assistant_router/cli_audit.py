@@ -7,7 +7,7 @@ from typing import Any
 import click
 import orjson
 
-from link_assistant_router.audit_api import audit_report
+from link_assistant_router.admin.audit import audit_report
 from link_assistant_router.cli_support import (
     SETTING_FIELDS,
     emit,

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from link_assistant_router.admin.usage import GROUPS, usage_query, usage_report
 from link_assistant_router.cli_support import (
     SETTING_FIELDS,
     emit,
@@ -17,7 +18,6 @@ from link_assistant_router.cli_support import (
 )
 from link_assistant_router.storage import open_store
 from link_assistant_router.storage.base import USAGE_TOTALS
-from link_assistant_router.usage_api import GROUPS, usage_query, usage_report
 
 _SHORT = {
     "requests": "requests",

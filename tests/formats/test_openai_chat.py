@@ -1,8 +1,8 @@
 """``openai_chat``: Chat Completions requests, answers and streams, without sockets.
 
-Streams are golden transcripts in ``tests/formats/golden/openai_chat``: ``<name>.anthropic.sse`` is what
-the upstream sent, ``<name>[.usage].openai.sse`` the exact bytes the client must get (``.usage``:
-with ``stream_options.include_usage``).
+Streams are golden transcripts in ``tests/formats/golden/openai_chat``: ``<name>.anthropic.sse``
+is what the upstream sent, ``<name>[.usage].openai.sse`` the exact bytes the client must get
+(``.usage``: with ``stream_options.include_usage``).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """``openai_responses``: Responses requests, answers and streams, without sockets.
 
-Streams are golden transcripts: ``tests/formats/golden/openai_chat/<name>.anthropic.sse`` is what the
-upstream sent (shared with the Chat Completions tests), ``tests/formats/golden/openai_responses/
-<name>.responses.sse`` the exact bytes the client must get.
+Streams are golden transcripts: ``tests/formats/golden/openai_chat/<name>.anthropic.sse`` is what
+the upstream sent (shared with the Chat Completions tests),
+``tests/formats/golden/openai_responses/<name>.responses.sse`` the exact bytes the client must get.
 """
 
 from __future__ import annotations

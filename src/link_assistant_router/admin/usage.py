@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import SecretStr
 
-from link_assistant_router.admin import check_admin, iso, json_response, key_view
+from link_assistant_router.admin.keys import check_admin, iso, json_response, key_view
 from link_assistant_router.errors import InvalidRequest
 from link_assistant_router.governance.governor import Governor
 from link_assistant_router.governance.keys import KeyService
