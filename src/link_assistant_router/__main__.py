@@ -1,3 +1,3 @@
-from link_assistant_router.cli import main
+from link_assistant_router.cli.main import main
 
 main()

@@ -8,7 +8,7 @@ import click
 import orjson
 
 from link_assistant_router.admin.audit import audit_report
-from link_assistant_router.cli_support import (
+from link_assistant_router.cli.support import (
     SETTING_FIELDS,
     emit,
     load_settings,

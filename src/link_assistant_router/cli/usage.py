@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from link_assistant_router.admin.usage import GROUPS, usage_query, usage_report
-from link_assistant_router.cli_support import (
+from link_assistant_router.cli.support import (
     SETTING_FIELDS,
     emit,
     load_settings,

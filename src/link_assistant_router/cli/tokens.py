@@ -1,72 +1,31 @@
-"""The command line: ``serve`` (the default), ``tokens ...``, ``accounts ...``, ``usage``,
-``audit``, ``doctor``.
-
-Every command takes every setting as a flag, built from ``config.setting_specs``; flags win
-over environment variables, which win over ``.env``. The ``tokens`` commands work on the store
-directly, with or without a running server.
-"""
+"""``tokens issue | list | show | update | revoke``: the keys, worked on in the store directly,
+with or without a running server."""
 
 from __future__ import annotations
 
-import asyncio
 import functools
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 import click
 
-from link_assistant_router import __version__
 from link_assistant_router.accounts.account import settings_accounts
 from link_assistant_router.admin.keys import check_binding, key_view
-from link_assistant_router.cli_accounts import accounts
-from link_assistant_router.cli_audit import audit
-from link_assistant_router.cli_limits import LIMIT_NAMES, limit_options, limits_document
-from link_assistant_router.cli_support import (
+from link_assistant_router.cli.limits import LIMIT_NAMES, limit_options, limits_document
+from link_assistant_router.cli.support import (
     SETTING_FIELDS,
     emit,
     load_settings,
     run,
     settings_options,
 )
-from link_assistant_router.cli_usage import usage
-from link_assistant_router.errors import RouterError
 from link_assistant_router.governance.audit import CLI, AuditLog
 from link_assistant_router.governance.keys import KeyService, load_signing_secret
 from link_assistant_router.limits import WINDOWS
 from link_assistant_router.storage import KeyRecord, open_store
 
 
-@click.group(invoke_without_command=True)
-@click.version_option(__version__, prog_name="link-assistant-router")
-@click.pass_context
-def cli(ctx: click.Context) -> None:
-    """Link.Assistant.Router: a self-hosted gateway for the Anthropic API.
-
-    Without a command, runs `serve`.
-    """
-    if ctx.invoked_subcommand is None:
-        ctx.invoke(serve)
-
-
-@cli.command()
-@settings_options
-def serve(**options: Any) -> None:
-    """Run the router (the default command)."""
-    from link_assistant_router.server import serve as run_server
-
-    settings = load_settings(options)
-    try:
-        run_server(settings)
-    except RouterError as exc:
-        raise click.ClickException(exc.message) from exc
-
-
-cli.add_command(accounts)
-cli.add_command(usage)
-cli.add_command(audit)
-
-
-@cli.group()
+@click.group()
 def tokens() -> None:
     """Issue, list, show and revoke la_sk_ keys (works on the store, no server needed)."""
 
@@ -229,21 +188,3 @@ async def tokens_revoke(keys: KeyService, key_id: str, as_json: bool) -> None:
     """Revoke a key; every worker and replica refuses it within KEY_CACHE_TTL_S."""
     record = await keys.revoke(key_id, CLI)
     emit(as_json, key_view(record), "revoked: " + _key_line(record))
-
-
-@cli.command()
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@settings_options
-def doctor(as_json: bool, **options: Any) -> None:
-    """Check the settings, the store, the upstream credential and the upstream."""
-    from link_assistant_router.doctor import diagnose, render
-
-    settings = load_settings(options)
-    report = asyncio.run(diagnose(settings))
-    emit(as_json, report, render(report))
-    if not report["ok"]:
-        raise SystemExit(1)
-
-
-def main() -> None:
-    cli(prog_name="link-assistant-router")
