@@ -21,8 +21,7 @@ from link_assistant_router.limits import (
     calendar_span,
     parse_limits,
 )
-from link_assistant_router.proxy.usage import Usage
-from link_assistant_router.requestlog import RequestLog
+from link_assistant_router.requestlog import RequestLog, Usage
 from link_assistant_router.storage import KeyRecord, SqlStore, open_store
 from link_assistant_router.storage.base import UsageQuery
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import socket
 import time
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
@@ -22,7 +20,7 @@ from link_assistant_router.accounts.oauth import OAuthClient
 from link_assistant_router.accounts.pool import AccountPool
 from link_assistant_router.accounts.refresher import Refresher
 from link_assistant_router.accounts.scheduler import Scheduler
-from link_assistant_router.accounts.vault import Vault
+from link_assistant_router.accounts.vault import build_vault
 from link_assistant_router.admin.accounts import AccountAdmin, account_routes
 from link_assistant_router.admin.audit import audit_routes
 from link_assistant_router.admin.keys import TokenAdmin
@@ -42,6 +40,7 @@ from link_assistant_router.proxy.pipeline import Proxy
 from link_assistant_router.proxy.upstream import Upstream, UpstreamClient
 from link_assistant_router.requestlog import REQUEST_FINISHED, RequestLog
 from link_assistant_router.storage import Store, open_store
+from link_assistant_router.storage.base import lease_holder
 
 log = logging.getLogger(__name__)
 
@@ -71,18 +70,6 @@ class Router:
 
 
 ROUTER = web.AppKey("router", Router)
-
-
-def build_vault(settings: Settings, signing_secret: bytes) -> Vault:
-    """The key for stored account secrets: ACCOUNTS_KEY, else derived from the signing secret."""
-    if settings.accounts_key is not None:
-        return Vault.from_secret(settings.accounts_key.get_secret_value().encode())
-    return Vault.from_secret(signing_secret)
-
-
-def lease_holder() -> str:
-    """Who holds a lease: this host and process, plus a random part for restarts."""
-    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}"
 
 
 def create_app(

@@ -1,4 +1,5 @@
-"""One log line per request: who, what, how it went, how long it took. Nothing secret.
+"""One record per request: who, what, how it went, how long it took, the tokens it used; one
+log line made of it. Nothing secret.
 
 The error boundary creates a ``RequestLog`` for every request and emits it when the request
 ends; handlers fill in what they learn (the key, the upstream's status) along the way.
@@ -10,12 +11,45 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from aiohttp import web
 
-from link_assistant_router.proxy.usage import Usage
-
 log = logging.getLogger("link_assistant_router.access")
+
+USAGE_FIELDS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_creation_input_tokens",
+    "cache_read_input_tokens",
+)
+
+
+@dataclass(slots=True)
+class Usage:
+    """Token counts of one answer, by Anthropic's four kinds."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_creation_input_tokens: int = 0
+    cache_read_input_tokens: int = 0
+
+    def update(self, counts: object) -> None:
+        """Overwrite the counts that ``counts`` (a ``usage`` object) carries as integers."""
+        if not isinstance(counts, dict):
+            return
+        for name in USAGE_FIELDS:
+            value = counts.get(name)
+            if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+                setattr(self, name, value)
+
+    def total(self) -> int:
+        return (
+            self.input_tokens
+            + self.output_tokens
+            + self.cache_creation_input_tokens
+            + self.cache_read_input_tokens
+        )
 
 
 def new_request_id() -> str:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from link_assistant_router.proxy.usage import StreamUsage, Usage, usage_from_body
+from link_assistant_router.proxy.usage import StreamUsage, usage_from_body
+from link_assistant_router.requestlog import Usage
 from tests.fakes.upstream import USAGE, message_json, sse_events
 
 

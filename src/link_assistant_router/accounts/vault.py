@@ -14,6 +14,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from link_assistant_router.config import Settings
 from link_assistant_router.errors import ConfigError
 
 FORMAT_PREFIX = "v1:"
@@ -68,3 +69,10 @@ class Vault:
 
     def __repr__(self) -> str:
         return "Vault(key=<hidden>)"
+
+
+def build_vault(settings: Settings, signing_secret: bytes) -> Vault:
+    """The key for stored account secrets: ACCOUNTS_KEY, else derived from the signing secret."""
+    if settings.accounts_key is not None:
+        return Vault.from_secret(settings.accounts_key.get_secret_value().encode())
+    return Vault.from_secret(signing_secret)

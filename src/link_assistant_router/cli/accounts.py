@@ -18,14 +18,15 @@ import click
 from link_assistant_router.accounts.oauth import OAuthClient
 from link_assistant_router.accounts.pool import AccountPool
 from link_assistant_router.accounts.refresher import Refresher
+from link_assistant_router.accounts.vault import build_vault
 from link_assistant_router.admin.accounts import AccountAdmin
-from link_assistant_router.app import build_vault, lease_holder
 from link_assistant_router.cli.support import emit, load_settings, run, settings_options
 from link_assistant_router.config import Settings
 from link_assistant_router.governance.audit import CLI, AuditLog
 from link_assistant_router.governance.keys import load_signing_secret
 from link_assistant_router.proxy.upstream import UpstreamClient
 from link_assistant_router.storage import open_store
+from link_assistant_router.storage.base import lease_holder
 
 
 @asynccontextmanager

@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 
 from link_assistant_router.accounts.pool import AccountPool
-from link_assistant_router.app import build_vault
+from link_assistant_router.accounts.vault import build_vault
 from link_assistant_router.config import Settings
 from link_assistant_router.errors import RouterError
 from link_assistant_router.governance.keys import load_signing_secret

@@ -7,6 +7,8 @@ Times are UNIX seconds (float, UTC) throughout.
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
@@ -259,3 +261,8 @@ class Store(Protocol):
         limit: int = 100,
     ) -> list[AuditRecord]:
         """Audit records, newest first."""
+
+
+def lease_holder() -> str:
+    """Who holds a lease: this host and process, plus a random part for restarts."""
+    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}"
