@@ -24,7 +24,7 @@ from prometheus_client.registry import Collector
 from pydantic import SecretStr
 
 from link_assistant_router.accounts.account import Account
-from link_assistant_router.admin.keys import check_admin
+from link_assistant_router.admin.common import check_admin
 from link_assistant_router.requestlog import RequestLog
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"

@@ -12,7 +12,7 @@ import pytest
 from aiohttp.test_utils import make_mocked_request
 from pydantic import SecretStr
 
-from link_assistant_router.admin.keys import check_admin
+from link_assistant_router.admin.common import check_admin
 from link_assistant_router.errors import AuthenticationFailed, PermissionDenied
 from tests.conftest import RunningRouter
 

@@ -16,8 +16,6 @@ encrypted). The pool (``pool.py``) decides which may serve; this module only des
 
 from __future__ import annotations
 
-import hashlib
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -30,27 +28,20 @@ from link_assistant_router.accounts.credentials import (
     Credential,
     CredentialSource,
     StaticCredentialSource,
+    fingerprint,
 )
 from link_assistant_router.accounts.health import QuotaSnapshot
 from link_assistant_router.accounts.vault import Vault
 from link_assistant_router.config import Settings
 from link_assistant_router.errors import InvalidRequest, NoCredential
 from link_assistant_router.storage import AccountRecord, AccountStateRecord
+from link_assistant_router.times import iso, iso_or_none
 
 AccountKind = Literal["claude-code", "oauth-token", "api-key"]
 KINDS: tuple[AccountKind, ...] = ("claude-code", "oauth-token", "api-key")
 READY, COOLING_DOWN, NEEDS_LOGIN, DISABLED = "ready", "cooling_down", "needs_login", "disabled"
 PRIMARY = "primary"
 MAX_NAME_CHARS = 100
-
-
-def fingerprint(token: str) -> str:
-    """A short, one-way tag for a token: tells whether a login changed, reveals nothing."""
-    return hashlib.sha256(token.encode()).hexdigest()[:16]
-
-
-def _iso(epoch: float | None) -> str | None:
-    return None if epoch is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
 def validate_name(name: Any) -> str:
@@ -109,10 +100,12 @@ class Account:
                 return None  # the login changed since it failed: worth trying again
             return self.reason or "needs a new login"
         if self.state == COOLING_DOWN and self.cooldown_until and self.cooldown_until > now:
-            return f"cooling down until {_iso(self.cooldown_until)}"
+            return f"cooling down until {iso(self.cooldown_until)}"
         refreshable = self.kind == "claude-code" and credential.refresh_token is not None
         if credential.is_expired(now) and not refreshable:
-            return f"the token expired at {_iso(credential.expires_at)} and cannot be refreshed"
+            return (
+                f"the token expired at {iso_or_none(credential.expires_at)} and cannot be refreshed"
+            )
         return None
 
     def state_record(self, now: float) -> AccountStateRecord:
@@ -166,12 +159,12 @@ class Account:
             "group": self.group,
             "state": state,
             "reason": why,
-            "cooldown_until": _iso(self.cooldown_until) if state == COOLING_DOWN else None,
+            "cooldown_until": iso_or_none(self.cooldown_until) if state == COOLING_DOWN else None,
             "utilization_5h": windows["5h"].utilization if "5h" in windows else None,
-            "reset_5h": _iso(windows["5h"].reset) if "5h" in windows else None,
+            "reset_5h": iso_or_none(windows["5h"].reset) if "5h" in windows else None,
             "utilization_7d": windows["7d"].utilization if "7d" in windows else None,
-            "reset_7d": _iso(windows["7d"].reset) if "7d" in windows else None,
-            "token_expires_at": _iso(credential.expires_at) if credential else None,
+            "reset_7d": iso_or_none(windows["7d"].reset) if "7d" in windows else None,
+            "token_expires_at": iso_or_none(credential.expires_at) if credential else None,
             "subscription_type": credential.subscription_type if credential else None,
             "source": credential.source if credential else str(self.home or ""),
             "requests": self.requests + self.unsaved_requests,

@@ -10,6 +10,7 @@ or corrupt file is an explained ``NoCredential``, never a crash.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -21,6 +22,7 @@ from typing import Any, Literal, Protocol
 
 from link_assistant_router.config import Settings
 from link_assistant_router.errors import NoCredential
+from link_assistant_router.times import iso
 
 log = logging.getLogger(__name__)
 
@@ -60,14 +62,15 @@ class Credential:
             "source": self.source,
             "subscription_type": self.subscription_type,
             "rate_limit_tier": self.rate_limit_tier,
-            "expires_at": _iso(self.expires_at) if self.expires_at else None,
+            "expires_at": iso(self.expires_at) if self.expires_at else None,
             "expired": self.is_expired(now),
             "refreshable": self.refresh_token is not None,
         }
 
 
-def _iso(epoch: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+def fingerprint(token: str) -> str:
+    """A short, one-way tag for a token: tells whether a login changed, reveals nothing."""
+    return hashlib.sha256(token.encode()).hexdigest()[:16]
 
 
 def _kind_of(token: str) -> CredentialKind:
@@ -217,7 +220,7 @@ class ClaudeCodeHomeSource:
                 loaded.source,
                 loaded.kind,
                 loaded.subscription_type or "-",
-                _iso(loaded.expires_at) if loaded.expires_at else "-",
+                iso(loaded.expires_at) if loaded.expires_at else "-",
             )
 
     def _load(self, signature: tuple[tuple[str, int, int], ...]) -> tuple[Credential | None, str]:

@@ -18,11 +18,10 @@ from link_assistant_router.accounts.account import (
     NEEDS_LOGIN,
     READY,
     Account,
-    fingerprint,
     settings_accounts,
     stored_account,
 )
-from link_assistant_router.accounts.credentials import ClaudeCodeHomeSource, Credential
+from link_assistant_router.accounts.credentials import ClaudeCodeHomeSource, Credential, fingerprint
 from link_assistant_router.accounts.health import QuotaSnapshot
 from link_assistant_router.accounts.refresher import Refresher
 from link_assistant_router.accounts.vault import Vault
@@ -38,6 +37,7 @@ from link_assistant_router.errors import (
 )
 from link_assistant_router.governance.audit import ROUTER, AuditLog
 from link_assistant_router.storage import KeyRecord, Store
+from link_assistant_router.times import iso
 
 log = logging.getLogger(__name__)
 
@@ -227,7 +227,7 @@ class AccountPool:
             account.quota_dirty = True
 
     async def cool_down(self, account: Account, until: float, reason: str) -> None:
-        log.warning("account %s cools down until %s: %s", account.name, _iso(until), reason)
+        log.warning("account %s cools down until %s: %s", account.name, iso(until), reason)
         await self._transition(account, COOLING_DOWN, reason, cooldown_until=until)
 
     async def needs_login(self, account: Account, reason: str, *, logged: bool = False) -> None:
@@ -269,10 +269,6 @@ class AccountPool:
             account.last_error = reason
         account.updated_at = now
         await self._store.save_account_state(account.state_record(now))
-
-
-def _iso(epoch: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
 __all__ = ["READY", "AccountPool"]

@@ -25,7 +25,6 @@ of requests does not hammer the endpoint:
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import time
 from collections.abc import Callable, Coroutine
@@ -33,11 +32,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from link_assistant_router.accounts.credentials import ClaudeCodeHomeSource, Credential
+from link_assistant_router.accounts.credentials import ClaudeCodeHomeSource, Credential, fingerprint
 from link_assistant_router.accounts.credfile import host_lock, write_rotated_login
 from link_assistant_router.accounts.oauth import RELOGIN_ADVICE, OAuthClient
 from link_assistant_router.errors import NeedsLogin, RefreshUnavailable, StoreError
 from link_assistant_router.storage import Store
+from link_assistant_router.times import iso
 
 log = logging.getLogger(__name__)
 
@@ -153,19 +153,19 @@ class Refresher:
         """Spend the refresh token, save the new pair, and return the login as now on disk."""
         refresh_token = credential.refresh_token
         assert refresh_token is not None  # checked by _raise_if_hopeless
-        fingerprint = _fingerprint(refresh_token)
+        login = fingerprint(refresh_token)
         try:
             grant = await self._oauth.refresh(refresh_token)
         except NeedsLogin as exc:
             message = f"account {account} ({source.home}): {exc.message}"
-            self._failures[account] = _Failure(fingerprint, message, retry_at=None)
+            self._failures[account] = _Failure(login, message, retry_at=None)
             self._outcome(account, "needs_login")
             log.error("account %s needs a new login: %s", account, message)
             raise NeedsLogin(message) from exc
         except RefreshUnavailable as exc:
             message = f"account {account}: {exc.message}"
             retry_at = self._clock() + self._retry_after_s
-            self._failures[account] = _Failure(fingerprint, message, retry_at=retry_at)
+            self._failures[account] = _Failure(login, message, retry_at=retry_at)
             self._outcome(account, "failed")
             log.warning("refreshing account %s failed: %s", account, exc.message)
             raise RefreshUnavailable(message) from exc
@@ -184,7 +184,7 @@ class Refresher:
         log.info(
             "refreshed the login of account %s; it now expires at %s",
             account,
-            time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(grant.expires_at)),
+            iso(grant.expires_at),
         )
         return source.reload()
 
@@ -217,7 +217,7 @@ class Refresher:
         failure = self._failures.get(account)
         if failure is None:
             return
-        if failure.refresh_fingerprint != _fingerprint(credential.refresh_token):
+        if failure.refresh_fingerprint != fingerprint(credential.refresh_token):
             del self._failures[account]  # the login changed: it deserves a try
             return
         if failure.retry_at is None:
@@ -268,7 +268,3 @@ async def _uninterrupted(work: Coroutine[Any, Any, T]) -> T:
             task.exception()  # retrieved, so asyncio does not report it as lost
         raise asyncio.CancelledError
     return task.result()
-
-
-def _fingerprint(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()[:16]

@@ -21,7 +21,7 @@ from pydantic import SecretStr
 from link_assistant_router.accounts.account import KINDS, validate_name
 from link_assistant_router.accounts.pool import AccountPool
 from link_assistant_router.accounts.vault import Vault
-from link_assistant_router.admin.keys import check_admin, json_object, json_response
+from link_assistant_router.admin.common import check_admin, json_object, json_response
 from link_assistant_router.errors import InvalidRequest, NotFound, RouterError
 from link_assistant_router.governance.audit import Actor, AuditLog, request_actor
 from link_assistant_router.proxy.headers import upstream_request_headers

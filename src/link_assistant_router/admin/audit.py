@@ -8,11 +8,11 @@ from typing import Any
 from aiohttp import web
 from pydantic import SecretStr
 
-from link_assistant_router.admin.keys import check_admin, json_response
-from link_assistant_router.admin.usage import parse_time
+from link_assistant_router.admin.common import check_admin, json_response
 from link_assistant_router.errors import InvalidRequest
 from link_assistant_router.governance.audit import audit_view
 from link_assistant_router.storage import Store
+from link_assistant_router.times import parse_time
 
 MAX_LIMIT = 1000
 

@@ -8,40 +8,23 @@ limits and where it stands in each budget window, so users can check themselves.
 
 from __future__ import annotations
 
-import datetime
 from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
 from pydantic import SecretStr
 
-from link_assistant_router.admin.keys import check_admin, iso, json_response, key_view
+from link_assistant_router.admin.common import check_admin, json_response, key_view
 from link_assistant_router.errors import InvalidRequest
 from link_assistant_router.governance.governor import Governor
 from link_assistant_router.governance.keys import KeyService
 from link_assistant_router.proxy.headers import client_key
 from link_assistant_router.storage import Store
 from link_assistant_router.storage.base import USAGE_TOTALS, UsageQuery
+from link_assistant_router.times import iso, iso_or_none, parse_time
 
 GROUPS = ("day", "key", "model", "account")
 _FILTERS = {"key": "key_id", "account": "account", "model": "model"}
-
-
-def parse_time(text: str, name: str) -> float:
-    """UNIX seconds, or an ISO 8601 date or time (UTC unless it says otherwise)."""
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    try:
-        moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise InvalidRequest(
-            f"{name} must be UNIX seconds or an ISO 8601 date or time, like 2026-11-01"
-        ) from exc
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=datetime.UTC)
-    return moment.timestamp()
 
 
 def usage_query(params: Mapping[str, str]) -> UsageQuery:
@@ -65,12 +48,12 @@ def usage_report(query: UsageQuery, groups: list[dict[str, object]]) -> dict[str
     for group in groups:
         row = dict(group)
         if query.group_by == "day" and row["group"] is not None:
-            row["group"] = iso(int(row["group"]) * 86400)[:10]  # type: ignore[call-overload, index]
+            row["group"] = iso(int(row["group"]) * 86400)[:10]  # type: ignore[call-overload]
         data.append(row)
     return {
         "group_by": query.group_by,
-        "since": iso(query.since),
-        "until": iso(query.until),
+        "since": iso_or_none(query.since),
+        "until": iso_or_none(query.until),
         "data": data if query.group_by else [],
         "totals": totals,
     }
@@ -106,8 +89,8 @@ class UsageApi:
         view.pop("group", None)
         view["windows"] = {
             state.name: {
-                "started_at": iso(state.start),
-                "resets_at": iso(state.end),
+                "started_at": iso_or_none(state.start),
+                "resets_at": iso_or_none(state.end),
                 "tokens": round(state.used),
                 "budget": state.budget,
                 "utilization": round(state.utilization, 4) if state.budget else None,

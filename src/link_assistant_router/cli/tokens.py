@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from link_assistant_router.accounts.account import settings_accounts
-from link_assistant_router.admin.keys import check_binding, key_view
+from link_assistant_router.admin.common import check_binding, key_view
 from link_assistant_router.cli.limits import LIMIT_NAMES, limit_options, limits_document
 from link_assistant_router.cli.support import (
     SETTING_FIELDS,

@@ -24,6 +24,7 @@ from link_assistant_router.errors import StoreError
 from link_assistant_router.requestlog import REQUEST_LOG
 from link_assistant_router.storage import Store
 from link_assistant_router.storage.base import AuditRecord
+from link_assistant_router.times import iso
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,7 @@ class AuditLog:
 
 def audit_view(record: AuditRecord) -> dict[str, Any]:
     return {
-        "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.at)),
+        "at": iso(record.at),
         "action": record.action,
         "target": record.target,
         "actor": record.actor,

@@ -32,6 +32,7 @@ from link_assistant_router.errors import (
 from link_assistant_router.governance.audit import Actor, AuditLog
 from link_assistant_router.limits import parse_limits
 from link_assistant_router.storage import KeyRecord, Store
+from link_assistant_router.times import iso
 
 log = logging.getLogger(__name__)
 
@@ -190,7 +191,7 @@ class KeyService:
             raise AuthenticationFailed("malformed la_sk_ key") from exc
         expires_at = float(claims["exp"])
         if now >= expires_at:
-            when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(expires_at))
+            when = iso(expires_at)
             raise AuthenticationFailed(f"la_sk_ key expired at {when}; ask for a new one")
         key_id = str(claims["sub"])
         if len(self._verified) >= _VERIFIED_CACHE_MAX:

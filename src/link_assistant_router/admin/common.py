@@ -1,0 +1,100 @@
+"""What every admin route shares: who may call it, JSON in and out, and how a key's record is
+shown.
+
+With ``TOKEN_ADMIN_KEY`` set, callers must present it (``Authorization: Bearer`` or
+``x-api-key``). Without it, only loopback clients that came through no proxy (no ``Forwarded``
+or ``X-Forwarded-For`` header) are served, so a router published behind a reverse proxy does
+not hand out keys to the internet.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+from aiohttp import web
+from pydantic import SecretStr
+
+from link_assistant_router.errors import AuthenticationFailed, InvalidRequest, PermissionDenied
+from link_assistant_router.proxy.headers import client_key
+from link_assistant_router.storage import KeyRecord
+from link_assistant_router.times import iso, iso_or_none
+
+__all__ = [
+    "check_admin",
+    "check_binding",
+    "json_object",
+    "json_response",
+    "key_view",
+]
+
+_PROXY_HEADERS = ("forwarded", "x-forwarded-for")
+
+
+def key_view(record: KeyRecord) -> dict[str, Any]:
+    """A key's record as the API and CLI show it: never the key itself."""
+    return {
+        "id": record.id,
+        "label": record.label,
+        "created_at": iso(record.created_at),
+        "expires_at": iso(record.expires_at),
+        "revoked_at": iso_or_none(record.revoked_at),
+        "last_used_at": iso_or_none(record.last_used_at),
+        "account": record.account,
+        "group": record.group,
+        "limits": record.limits.to_dict() if record.limits is not None else {},
+    }
+
+
+def check_binding(account: Any, group: Any, accounts: Iterable[str], groups: Iterable[str]) -> None:
+    """A key may be bound to one existing account or one existing group, not both."""
+    if account is not None and group is not None:
+        raise InvalidRequest("bind a key to an account or to a group, not both")
+    if account is not None and (not isinstance(account, str) or account not in set(accounts)):
+        raise InvalidRequest(f"no account named {account!r}")
+    if group is not None and (not isinstance(group, str) or group not in set(groups)):
+        raise InvalidRequest(f"no account group named {group!r}")
+
+
+def _is_loopback(remote: str | None) -> bool:
+    if not remote:
+        return False
+    try:
+        return ipaddress.ip_address(remote.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def check_admin(request: web.Request, admin_key: SecretStr | None) -> None:
+    """Allow the request to use the admin API, or raise saying why not."""
+    if admin_key is not None:
+        presented = client_key(request.headers)
+        if presented is None:
+            raise AuthenticationFailed("the admin API needs TOKEN_ADMIN_KEY as a Bearer token")
+        if not hmac.compare_digest(presented.encode(), admin_key.get_secret_value().encode()):
+            raise AuthenticationFailed("invalid admin key")
+        return
+    if not _is_loopback(request.remote) or any(h in request.headers for h in _PROXY_HEADERS):
+        raise PermissionDenied(
+            "the admin API answers only local clients while TOKEN_ADMIN_KEY is unset"
+        )
+
+
+async def json_object(request: web.Request) -> dict[str, Any]:
+    raw = await request.read()
+    if not raw.strip():
+        return {}
+    try:
+        document = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"request body is not valid JSON: {exc}") from exc
+    if not isinstance(document, dict):
+        raise InvalidRequest("request body must be a JSON object")
+    return document
+
+
+def json_response(data: Any) -> web.Response:
+    return web.Response(body=orjson.dumps(data), content_type="application/json")
