@@ -11,7 +11,6 @@ import aiohttp
 import orjson
 from prometheus_client.parser import text_string_to_metric_families
 
-from link_assistant_router.metrics import route_name
 from tests.conftest import (
     OAUTH_TOKEN,
     TEST_SECRET,
@@ -59,12 +58,27 @@ async def send(http: aiohttp.ClientSession, url: str, key: str, **extra: Any) ->
         return r.status
 
 
-def test_routes_are_named_not_pathed() -> None:
-    assert route_name("/v1/messages") == "messages"
-    assert route_name("/api/latest/anthropic/v1/messages/count_tokens") == "count_tokens"
-    assert route_name("/v1/files/file_abc123") == "other_v1"
-    assert route_name("/api/tokens/0b7c") == "admin"
-    assert route_name("/model/anthropic.claude-x/invoke") == "bedrock"
+async def test_routes_are_counted_by_name_not_by_path(router: RunningRouter) -> None:
+    key = await router.issue_key()
+    calls = [
+        ("POST", "/v1/messages", "messages"),
+        ("POST", "/api/latest/anthropic/v1/messages/count_tokens", "count_tokens"),
+        ("GET", "/v1/files/file_abc123", "other_v1"),
+        ("GET", "/api/tokens/0b7c", "admin"),
+        ("POST", "/model/anthropic.claude-x/invoke", "bedrock"),
+        ("GET", "/no/such/route", "other"),
+    ]
+    async with aiohttp.ClientSession() as http:
+        for method, path, _ in calls:
+            headers = {"x-api-key": key}
+            async with http.request(method, router.url + path, json=MESSAGE, headers=headers):
+                pass
+        await asyncio.sleep(0.05)
+        _, text = await scrape(http, router.url)
+    samples = parse(text)
+    for _, path, name in calls:
+        assert value(samples, "lar_requests_total", route=name) >= 1, (path, name)
+    assert "file_abc123" not in text and "/no/such" not in text
 
 
 async def test_requests_tokens_latency_and_accounts_are_counted(router: RunningRouter) -> None:

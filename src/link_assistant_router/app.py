@@ -1,4 +1,5 @@
-"""``create_app(settings)``: the routes, the lifespan that opens and closes resources, the boundary.
+"""``create_app(settings)``: the parts wired together, their routes, the lifespan that opens and
+closes resources, the boundary.
 
 Nothing here runs at import. The parts (store, upstream client) are built from the settings
 unless a caller passes its own, which is how tests put fakes at the seams.
@@ -24,27 +25,29 @@ from link_assistant_router.accounts.vault import build_vault
 from link_assistant_router.admin.accounts import AccountAdmin, account_routes
 from link_assistant_router.admin.audit import audit_routes
 from link_assistant_router.admin.keys import TokenAdmin
+from link_assistant_router.admin.metrics import MetricsEndpoint
 from link_assistant_router.admin.usage import UsageApi
 from link_assistant_router.boundary import error_boundary
 from link_assistant_router.config import Settings
 from link_assistant_router.formats.aliases import ModelAliases, parse_aliases
 from link_assistant_router.formats.cloud import CloudRoutes
-from link_assistant_router.formats.openai_routes import ChatCompletions, Models, Responses
+from link_assistant_router.formats.openai_routes import openai_routes
 from link_assistant_router.governance.audit import AuditLog
 from link_assistant_router.governance.governor import Governor
 from link_assistant_router.governance.keys import KeyService, load_signing_secret
 from link_assistant_router.governance.ledger import UsageLedger
-from link_assistant_router.metrics import METRICS, Metrics, MetricsEndpoint
+from link_assistant_router.metrics import METRICS, Metrics
 from link_assistant_router.probes import Probes
+from link_assistant_router.proxy.passthrough import passthrough_routes
 from link_assistant_router.proxy.pipeline import Proxy
 from link_assistant_router.proxy.upstream import Upstream, UpstreamClient
 from link_assistant_router.requestlog import REQUEST_FINISHED, RequestLog
+from link_assistant_router.routes import Route, add_routes
 from link_assistant_router.storage import Store, open_store
 from link_assistant_router.storage.base import lease_holder
 
 log = logging.getLogger(__name__)
 
-LATEST_PREFIX = "/api/latest/anthropic"
 SYNC_INTERVAL_S = 2.0
 LAST_USED_FLUSH_S = 5.0
 BINDING_PURGE_S = 600.0
@@ -68,6 +71,13 @@ class Router:
     metrics: Metrics
     holder: str
 
+    def finished(self, entry: RequestLog) -> None:
+        """What follows a finished request: its metrics and, for a proxied one, the ledger."""
+        self.metrics.observe(entry)
+        if entry.key_id is not None:
+            self.governor.release(entry)
+            self.ledger.record(entry)
+
 
 ROUTER = web.AppKey("router", Router)
 
@@ -76,6 +86,22 @@ def create_app(
     settings: Settings, *, store: Store | None = None, upstream: Upstream | None = None
 ) -> web.Application:
     """Build the application; resources open when it starts and close when it stops."""
+    router = build_router(settings, store=store, upstream=upstream)
+    app = web.Application(
+        middlewares=[error_boundary], client_max_size=settings.max_request_body_bytes
+    )
+    app[ROUTER] = router
+    app[METRICS] = router.metrics
+    app[REQUEST_FINISHED] = router.finished
+    app.cleanup_ctx.append(_lifespan)
+    add_routes(app, _routes(router))
+    return app
+
+
+def build_router(
+    settings: Settings, *, store: Store | None = None, upstream: Upstream | None = None
+) -> Router:
+    """The router's parts, wired together; nothing opens until the app starts."""
     the_store = store if store is not None else open_store(settings.store_url)
     secret = load_signing_secret(settings)
     audit = AuditLog(the_store)
@@ -110,8 +136,7 @@ def create_app(
         max_attempts=settings.max_attempts,
         overload_cooldown_s=settings.overload_cooldown_s,
     )
-    accounts = AccountAdmin(pool, the_store, vault, audit)
-    router = Router(
+    return Router(
         settings,
         the_store,
         keys,
@@ -119,57 +144,39 @@ def create_app(
         scheduler,
         client,
         proxy,
-        accounts,
+        AccountAdmin(pool, the_store, vault, audit),
         ledger,
         governor,
         metrics,
         lease_holder(),
     )
 
-    app = web.Application(
-        middlewares=[error_boundary], client_max_size=settings.max_request_body_bytes
+
+def _routes(router: Router) -> list[Route]:
+    """Every route, in matching order: the router's own, then the translated formats, then
+    what passes through to the upstream."""
+    settings, proxy, pool = router.settings, router.proxy, router.pool
+    admin_key = settings.token_admin_key
+    token_admin = TokenAdmin(
+        router.keys,
+        admin_key,
+        account_names=lambda: [account.name for account in pool.accounts],
+        group_names=lambda: [a.group for a in pool.accounts if a.group],
     )
-    app[ROUTER] = router
-    app[METRICS] = metrics
-
-    def finished(entry: RequestLog) -> None:
-        metrics.observe(entry)
-        if entry.key_id is not None:  # a proxied request: the ledger's
-            governor.release(entry)
-            ledger.record(entry)
-
-    app[REQUEST_FINISHED] = finished
-    app.cleanup_ctx.append(_lifespan)
-
-    async def forward_v1(request: web.Request) -> web.StreamResponse:
-        return await proxy.forward(request, request.raw_path)
-
-    async def forward_latest(request: web.Request) -> web.StreamResponse:
-        return await proxy.forward(request, request.raw_path[len(LATEST_PREFIX) :])
-
-    app.add_routes(Probes(the_store, pool).routes())
-    app.add_routes(
-        TokenAdmin(
-            keys,
-            settings.token_admin_key,
-            account_names=lambda: [account.name for account in pool.accounts],
-            group_names=lambda: [a.group for a in pool.accounts if a.group],
-        ).routes()
-    )
-    app.add_routes(account_routes(accounts, client, settings.token_admin_key))
-    app.add_routes(UsageApi(the_store, keys, governor, settings.token_admin_key).routes())
-    app.add_routes(audit_routes(the_store, settings.token_admin_key))
+    routes = [
+        *Probes(router.store, pool).routes(),
+        *token_admin.routes(),
+        *account_routes(router.accounts, router.upstream, admin_key),
+        *UsageApi(router.store, router.keys, router.governor, admin_key).routes(),
+        *audit_routes(router.store, admin_key),
+    ]
     if not settings.disable_metrics:
-        endpoint = MetricsEndpoint(metrics, lambda: pool.accounts, settings.token_admin_key)
-        app.router.add_get("/metrics", endpoint.handle)
+        routes += MetricsEndpoint(router.metrics, lambda: pool.accounts, admin_key).routes()
     aliases = ModelAliases(parse_aliases(settings.model_aliases))
-    app.router.add_post("/v1/chat/completions", ChatCompletions(proxy, aliases).handle)
-    app.router.add_post("/v1/responses", Responses(proxy, aliases).handle)
-    app.add_routes(CloudRoutes(proxy, aliases).routes())  # before /v1/{tail}: Vertex paths
-    app.router.add_get("/v1/models", Models(proxy, aliases).handle)
-    app.router.add_route("*", "/v1/{tail:.*}", forward_v1)
-    app.router.add_route("*", LATEST_PREFIX + "/{tail:.*}", forward_latest)
-    return app
+    routes += openai_routes(proxy, aliases)
+    routes += CloudRoutes(proxy, aliases).routes()  # before /v1/{tail}: Vertex paths
+    routes += passthrough_routes(proxy)
+    return routes
 
 
 async def _lifespan(app: web.Application) -> AsyncIterator[None]:

@@ -9,31 +9,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 
 import orjson
 from aiohttp import web
 
 from link_assistant_router.errors import RouterError
 from link_assistant_router.requestlog import REQUEST_FINISHED, REQUEST_LOG, RequestLog
+from link_assistant_router.routes import Handler, Route, route_of
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-# Routes whose clients expect OpenAI's error shape.
-OPENAI_PATHS = frozenset({"/v1/chat/completions", "/v1/responses"})
+def wants_openai_errors(route: Route, request: web.Request) -> bool:
+    """Whether the route's clients expect OpenAI's error shape."""
+    if route.errors == "openai_unless_anthropic":
+        return "anthropic-version" not in request.headers
+    return route.errors == "openai"
 
-
-def wants_openai_errors(request: web.Request) -> bool:
-    """OpenAI's routes; and /v1/models asked without an anthropic-version header."""
-    if request.path in OPENAI_PATHS:
-        return True
-    return request.path == "/v1/models" and "anthropic-version" not in request.headers
-
-
-# Probes and scrapes come every few seconds; a line (or a count) each would drown the rest.
-_UNLOGGED_PATHS = frozenset({"/health", "/ready", "/metrics"})
 
 _TYPE_BY_STATUS = {
     400: "invalid_request_error",
@@ -137,7 +129,9 @@ def _translate(exc: BaseException, entry: RequestLog, openai: bool) -> web.Respo
 
 @web.middleware
 async def error_boundary(request: web.Request, handler: Handler) -> web.StreamResponse:
+    route = route_of(request)
     entry = RequestLog(request.method, request.path)
+    entry.route = route.name
     entry.remote = request.remote
     entry.client = request.headers.get("user-agent")
     request[REQUEST_LOG] = entry
@@ -145,23 +139,22 @@ async def error_boundary(request: web.Request, handler: Handler) -> web.StreamRe
         response = await handler(request)
     except asyncio.CancelledError:
         entry.outcome = "client_disconnected"
-        entry.emit()
-        _finished(request, entry)
+        if route.logged:
+            entry.emit()
+            _finished(request, entry)
         raise
     except Exception as exc:
         if isinstance(exc, web.HTTPException) and exc.status < 400:
             raise
-        response = _translate(exc, entry, wants_openai_errors(request))
+        response = _translate(exc, entry, wants_openai_errors(route, request))
     entry.status = response.status
-    if request.path not in _UNLOGGED_PATHS:
+    if route.logged:
         entry.emit()
-    _finished(request, entry)
+        _finished(request, entry)
     return response
 
 
 def _finished(request: web.Request, entry: RequestLog) -> None:
-    if request.path in _UNLOGGED_PATHS:
-        return
     finished = request.app.get(REQUEST_FINISHED)
     if finished is not None:
         finished(entry)

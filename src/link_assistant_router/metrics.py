@@ -21,10 +21,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
-from pydantic import SecretStr
 
 from link_assistant_router.accounts.account import Account
-from link_assistant_router.admin.common import check_admin
 from link_assistant_router.requestlog import RequestLog
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -32,19 +30,6 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # Latency buckets from a few milliseconds (a refused key) to minutes (a long stream).
 TTFB_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 DURATION_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
-_EXACT_ROUTES = {
-    "/v1/messages": "messages",
-    "/v1/messages/count_tokens": "count_tokens",
-    "/v1/chat/completions": "chat_completions",
-    "/v1/responses": "responses",
-    "/v1/models": "models",
-    "/v1/usage": "admin",
-    "/v1/accounts": "admin",
-    "/api/me": "me",
-    "/api/hello": "claude_code",
-    "/api/event_logging/batch": "claude_code",
-}
-_LATEST_PREFIX = "/api/latest/anthropic"
 _STATUS_CLASSES = {1: "1xx", 2: "2xx", 3: "3xx", 4: "4xx", 5: "5xx"}
 _TOKEN_KINDS = (
     ("input", "input_tokens"),
@@ -52,26 +37,6 @@ _TOKEN_KINDS = (
     ("cache_creation", "cache_creation_input_tokens"),
     ("cache_read", "cache_read_input_tokens"),
 )
-
-
-def route_name(path: str) -> str:
-    """A bounded name for a path: the metrics never carry raw paths."""
-    if path.startswith(_LATEST_PREFIX):
-        path = path[len(_LATEST_PREFIX) :]
-    name = _EXACT_ROUTES.get(path)
-    if name is not None:
-        return name
-    if path.startswith(("/api/tokens", "/api/accounts", "/api/audit")):
-        return "admin"
-    if path.startswith(("/model/", "/bedrock/")) or path.endswith(
-        ("/invoke", "/invoke-with-response-stream")
-    ):
-        return "bedrock"
-    if ":rawPredict" in path or ":streamRawPredict" in path:
-        return "vertex"
-    if path.startswith("/v1/"):
-        return "other_v1"
-    return "other"
 
 
 class Metrics:
@@ -132,7 +97,7 @@ class Metrics:
 
     def observe(self, entry: RequestLog) -> None:
         """Count a finished request (called once per request, after its log line)."""
-        route = route_name(entry.path)
+        route = entry.route
         status = entry.status
         status_class = _STATUS_CLASSES.get(status // 100 if status else 0, "none")
         account = entry.account or ""
@@ -223,25 +188,6 @@ class AccountCollector(Collector):
         yield ready
         yield utilization
         yield reset
-
-
-class MetricsEndpoint:
-    """``GET /metrics``: the admin API's access rules (the admin key, or loopback)."""
-
-    def __init__(
-        self,
-        metrics: Metrics,
-        accounts: Callable[[], Iterable[Account]],
-        admin_key: SecretStr | None,
-    ) -> None:
-        self._metrics = metrics
-        self._accounts = accounts
-        self._admin_key = admin_key
-
-    async def handle(self, request: web.Request) -> web.Response:
-        check_admin(request, self._admin_key)
-        body = self._metrics.exposition(self._accounts())
-        return web.Response(body=body, headers={"content-type": CONTENT_TYPE})
 
 
 METRICS = web.AppKey("metrics", Metrics)

@@ -15,6 +15,7 @@ from aiohttp import web
 
 from link_assistant_router.accounts.pool import AccountPool
 from link_assistant_router.errors import StoreError
+from link_assistant_router.routes import Route
 from link_assistant_router.storage import Store
 
 
@@ -23,12 +24,12 @@ class Probes:
         self._store = store
         self._pool = pool
 
-    def routes(self) -> list[web.RouteDef]:
+    def routes(self) -> list[Route]:
         return [
-            web.get("/health", self.health),
-            web.get("/ready", self.ready),
-            web.get("/api/hello", self.hello),  # aiohttp answers HEAD from the GET route
-            web.post("/api/event_logging/batch", self.event_logging),
+            Route("GET", "/health", self.health, "health", logged=False),
+            Route("GET", "/ready", self.ready, "ready", logged=False),
+            Route("GET", "/api/hello", self.hello, "claude_code"),  # HEAD too
+            Route("POST", "/api/event_logging/batch", self.event_logging, "claude_code"),
         ]
 
     async def health(self, request: web.Request) -> web.Response:

@@ -73,6 +73,7 @@ class RequestLog:
         "path",
         "remote",
         "request_id",
+        "route",
         "session",
         "started",
         "status",
@@ -87,6 +88,7 @@ class RequestLog:
         self.request_id = new_request_id()
         self.method = method
         self.path = path
+        self.route = "other"  # the matched route's name (``routes.Route.name``)
         self.started = time.perf_counter()
         self.key_id: str | None = None
         self.key_label: str | None = None

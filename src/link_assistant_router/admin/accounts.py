@@ -26,6 +26,7 @@ from link_assistant_router.errors import InvalidRequest, NotFound, RouterError
 from link_assistant_router.governance.audit import Actor, AuditLog, request_actor
 from link_assistant_router.proxy.headers import upstream_request_headers
 from link_assistant_router.proxy.upstream import Upstream
+from link_assistant_router.routes import Route
 from link_assistant_router.storage import AccountRecord, Store
 
 _TEST_BODY = orjson.dumps(
@@ -157,7 +158,7 @@ def _error_message(body: bytes) -> str:
 
 def account_routes(
     admin: AccountAdmin, upstream: Upstream, admin_key: SecretStr | None
-) -> list[web.RouteDef]:
+) -> list[Route]:
     def actor(request: web.Request) -> Actor:
         return request_actor(request, admin_key)
 
@@ -186,8 +187,8 @@ def account_routes(
         raise NotFound(f"no account action {verb!r}")
 
     return [
-        web.get("/v1/accounts", list_accounts),
-        web.post("/api/accounts", add),
-        web.delete("/api/accounts/{name}", remove),
-        web.post("/api/accounts/{name}/{action}", action),
+        Route("GET", "/v1/accounts", list_accounts, "admin"),
+        Route("POST", "/api/accounts", add, "admin"),
+        Route("DELETE", "/api/accounts/{name}", remove, "admin"),
+        Route("POST", "/api/accounts/{name}/{action}", action, "admin"),
     ]

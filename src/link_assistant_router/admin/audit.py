@@ -11,6 +11,7 @@ from pydantic import SecretStr
 from link_assistant_router.admin.common import check_admin, json_response
 from link_assistant_router.errors import InvalidRequest
 from link_assistant_router.governance.audit import audit_view
+from link_assistant_router.routes import Route
 from link_assistant_router.storage import Store
 from link_assistant_router.times import parse_time
 
@@ -40,9 +41,9 @@ async def audit_report(store: Store, params: Mapping[str, str]) -> dict[str, Any
     return {"data": [audit_view(record) for record in records]}
 
 
-def audit_routes(store: Store, admin_key: SecretStr | None) -> list[web.RouteDef]:
+def audit_routes(store: Store, admin_key: SecretStr | None) -> list[Route]:
     async def audit(request: web.Request) -> web.Response:
         check_admin(request, admin_key)
         return json_response(await audit_report(store, request.query))
 
-    return [web.get("/api/audit", audit)]
+    return [Route("GET", "/api/audit", audit, "admin")]

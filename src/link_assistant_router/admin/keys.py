@@ -23,6 +23,7 @@ from link_assistant_router.admin.common import (
 from link_assistant_router.errors import InvalidRequest
 from link_assistant_router.governance.audit import request_actor
 from link_assistant_router.governance.keys import KeyService
+from link_assistant_router.routes import Route
 from link_assistant_router.times import iso
 
 
@@ -41,13 +42,13 @@ class TokenAdmin:
         self._account_names = account_names
         self._group_names = group_names
 
-    def routes(self) -> list[web.RouteDef]:
+    def routes(self) -> list[Route]:
         return [
-            web.post("/api/tokens", self.issue),
-            web.get("/api/tokens/list", self.list),
-            web.post("/api/tokens/revoke", self.revoke),
-            web.get("/api/tokens/{id}", self.show),
-            web.patch("/api/tokens/{id}", self.update),
+            Route("POST", "/api/tokens", self.issue, "admin"),
+            Route("GET", "/api/tokens/list", self.list, "admin"),
+            Route("POST", "/api/tokens/revoke", self.revoke, "admin"),
+            Route("GET", "/api/tokens/{id}", self.show, "admin"),
+            Route("PATCH", "/api/tokens/{id}", self.update, "admin"),
         ]
 
     async def issue(self, request: web.Request) -> web.Response:

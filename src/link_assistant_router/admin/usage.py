@@ -19,6 +19,7 @@ from link_assistant_router.errors import InvalidRequest
 from link_assistant_router.governance.governor import Governor
 from link_assistant_router.governance.keys import KeyService
 from link_assistant_router.proxy.headers import client_key
+from link_assistant_router.routes import Route
 from link_assistant_router.storage import Store
 from link_assistant_router.storage.base import USAGE_TOTALS, UsageQuery
 from link_assistant_router.times import iso, iso_or_none, parse_time
@@ -72,8 +73,11 @@ class UsageApi:
         self._governor = governor
         self._admin_key = admin_key
 
-    def routes(self) -> list[web.RouteDef]:
-        return [web.get("/v1/usage", self.usage), web.get("/api/me", self.me)]
+    def routes(self) -> list[Route]:
+        return [
+            Route("GET", "/v1/usage", self.usage, "admin"),
+            Route("GET", "/api/me", self.me, "me"),
+        ]
 
     async def usage(self, request: web.Request) -> web.Response:
         check_admin(request, self._admin_key)

@@ -36,6 +36,7 @@ from link_assistant_router.formats.exchange import (
 )
 from link_assistant_router.proxy.pipeline import Answer, Outgoing, Proxy
 from link_assistant_router.requestlog import REQUEST_LOG, RequestLog
+from link_assistant_router.routes import Route
 
 EVENT_STREAM = "application/vnd.amazon.eventstream"
 # us.anthropic.claude-sonnet-4-5-20250929-v1:0, an inference profile ARN, or a plain id.
@@ -115,17 +116,25 @@ class CloudRoutes:
         self._proxy = proxy
         self._aliases = aliases
 
-    def routes(self) -> list[web.RouteDef]:
+    def routes(self) -> list[Route]:
         routes = []
         for prefix in ("", "/bedrock"):
             routes += [
-                web.post(prefix + "/model/{model}/invoke", self.invoke),
-                web.post(prefix + "/model/{model}/invoke-with-response-stream", self.invoke),
-                web.post(prefix + "/model/{model}/count-tokens", self.count_tokens),
-                web.post(prefix + "/invoke", self.invoke),
-                web.post(prefix + "/invoke-with-response-stream", self.invoke),
+                Route("POST", prefix + "/model/{model}/invoke", self.invoke, "bedrock"),
+                Route(
+                    "POST",
+                    prefix + "/model/{model}/invoke-with-response-stream",
+                    self.invoke,
+                    "bedrock",
+                ),
+                Route("POST", prefix + "/model/{model}/count-tokens", self.count_tokens, "bedrock"),
+                Route("POST", prefix + "/invoke", self.invoke, "bedrock"),
+                Route("POST", prefix + "/invoke-with-response-stream", self.invoke, "bedrock"),
             ]
-        routes += [web.post(prefix + _VERTEX_PATH, self.vertex) for prefix in _VERTEX_PREFIXES]
+        routes += [
+            Route("POST", prefix + _VERTEX_PATH, self.vertex, "vertex")
+            for prefix in _VERTEX_PREFIXES
+        ]
         return routes
 
     async def invoke(self, request: web.Request) -> web.StreamResponse:

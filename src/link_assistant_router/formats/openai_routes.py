@@ -45,6 +45,7 @@ from link_assistant_router.formats.openai_responses import (
 )
 from link_assistant_router.proxy.pipeline import Outgoing, Proxy
 from link_assistant_router.requestlog import REQUEST_LOG
+from link_assistant_router.routes import Route
 
 ANTHROPIC_VERSION = "2023-06-01"
 
@@ -168,3 +169,26 @@ class Models:
             body = orjson.dumps(openai_model_list(orjson.loads(raw), self._aliases.names()))
         entry.bytes_out = len(body)
         return web.Response(status=status, body=body, content_type="application/json")
+
+
+def openai_routes(proxy: Proxy, aliases: ModelAliases) -> list[Route]:
+    """OpenAI's routes; ``/v1/models`` answers Anthropic clients (``anthropic-version``) too."""
+    return [
+        Route(
+            "POST",
+            "/v1/chat/completions",
+            ChatCompletions(proxy, aliases).handle,
+            "chat_completions",
+            errors="openai",
+        ),
+        Route(
+            "POST", "/v1/responses", Responses(proxy, aliases).handle, "responses", errors="openai"
+        ),
+        Route(
+            "GET",
+            "/v1/models",
+            Models(proxy, aliases).handle,
+            "models",
+            errors="openai_unless_anthropic",
+        ),
+    ]
