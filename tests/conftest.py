@@ -21,6 +21,7 @@ from link_assistant_router.config import Settings
 from link_assistant_router.server import make_runner
 from tests.fakes.oauth import FakeTokenEndpoint, running_fake_token_endpoint
 from tests.fakes.upstream import FakeUpstream, running_fake_upstream
+from tests.serving import free_port
 
 POSTGRES_URL = os.environ.get(
     "TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -91,6 +92,7 @@ class RunningRouter:
     url: str
     app: web.Application
     runner: web.AppRunner
+    admin_url: str  # the loopback admin listener (ADMIN_PORT)
 
     async def stop(self) -> None:
         """Stop it as a restart would: the lifespan closes, state in memory is gone."""
@@ -112,6 +114,7 @@ async def start_router(
     runners: list[web.AppRunner] = []
 
     async def factory(login: Any = "default", **overrides: Any) -> RunningRouter:
+        overrides.setdefault("admin_port", free_port())
         settings = make_settings(**overrides)
         if login == "default":
             write_credentials(settings.claude_code_home, claude_login())
@@ -122,7 +125,11 @@ async def start_router(
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
         host, port = runner.addresses[0][:2]
-        return RunningRouter(url=f"http://{host}:{port}", app=app, runner=runner)
+        admin_url = ""
+        if settings.admin_port:
+            await web.TCPSite(runner, "127.0.0.1", settings.admin_port).start()
+            admin_url = f"http://127.0.0.1:{settings.admin_port}"
+        return RunningRouter(f"http://{host}:{port}", app, runner, admin_url)
 
     yield factory
     for runner in runners:
@@ -167,7 +174,9 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("TOKEN_", "UPSTREAM_", "ROUTER_", "DATABASE_", "CLAUDE_"))
+        if not key.startswith(
+            ("TOKEN_", "UPSTREAM_", "ROUTER_", "DATABASE_", "CLAUDE_", "ADMIN_", "TRUSTED_")
+        )
     }
     env.update(
         {
@@ -175,6 +184,7 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
             "CLAUDE_CODE_HOME": str(tmp_path / "claude"),
             "TOKEN_SECRET": TEST_SECRET,
             "UPSTREAM_BASE_URL": "http://127.0.0.1:9",
+            "ADMIN_PORT": "0",  # tests that use the admin listener give it a free port
         }
     )
     return env

@@ -74,7 +74,7 @@ async def test_routes_are_counted_by_name_not_by_path(router: RunningRouter) -> 
             async with http.request(method, router.url + path, json=MESSAGE, headers=headers):
                 pass
         await asyncio.sleep(0.05)
-        _, text = await scrape(http, router.url)
+        _, text = await scrape(http, router.admin_url)
     samples = parse(text)
     for _, path, name in calls:
         assert value(samples, "lar_requests_total", route=name) >= 1, (path, name)
@@ -88,7 +88,7 @@ async def test_requests_tokens_latency_and_accounts_are_counted(router: RunningR
             assert await send(http, router.url, key, stream=stream) == 200
         assert await send(http, router.url, key, headers={"x-fake-scenario": "error-529"}) == 529
         await asyncio.sleep(0.05)  # the last request's bookkeeping follows its reply
-        status, text = await scrape(http, router.url)
+        status, text = await scrape(http, router.admin_url)
     assert status == 200
     samples = parse(text)
     ok = {"route": "messages", "account": "primary", "model": "claude-sonnet-5"}
@@ -118,7 +118,7 @@ async def test_limit_rejections_are_counted_by_reason(router: RunningRouter) -> 
         assert await send(http, router.url, issued.token, model="x-1") == 200
         assert await send(http, router.url, issued.token, model="x-1") == 429
         assert await send(http, router.url, issued.token) == 403
-        samples = parse((await scrape(http, router.url))[1])
+        samples = parse((await scrape(http, router.admin_url))[1])
     assert value(samples, "lar_limit_rejections_total", reason="rpm") == 1
     assert value(samples, "lar_limit_rejections_total", reason="model") == 1
 
@@ -139,7 +139,7 @@ async def test_refreshes_are_counted(
     key = await router.issue_key()
     async with aiohttp.ClientSession() as http:
         assert await send(http, router.url, key) == 200
-        samples = parse((await scrape(http, router.url))[1])
+        samples = parse((await scrape(http, router.admin_url))[1])
     assert token_endpoint.calls == 1
     assert value(samples, "lar_token_refreshes_total", outcome="ok") == 1
 
@@ -155,8 +155,10 @@ async def test_metrics_show_no_secret_and_follow_the_admin_rules(
     key = await router.issue_key("per-key-label")
     async with aiohttp.ClientSession() as http:
         assert await send(http, router.url, key) == 200
-        assert (await scrape(http, router.url))[0] == 401
-        status, text = await scrape(http, router.url, authorization="Bearer admin-" + "k" * 32)
+        assert (await scrape(http, router.admin_url))[0] == 401
+        status, text = await scrape(
+            http, router.admin_url, authorization="Bearer admin-" + "k" * 32
+        )
     assert status == 200
     assert value(parse(text), "lar_tokens_total", key="per-key-label", type="output") == 12
     for secret in (key, key.removeprefix("la_sk_"), OAUTH_TOKEN, TEST_SECRET, "admin-" + "k" * 32):
@@ -168,7 +170,7 @@ async def test_disabled_metrics_are_not_found(
 ) -> None:
     router = await start_router(upstream_base_url=fake_upstream.url, disable_metrics=True)
     async with aiohttp.ClientSession() as http:
-        assert (await scrape(http, router.url))[0] == 404
+        assert (await scrape(http, router.admin_url))[0] == 404
 
 
 async def test_two_workers_report_every_request_whichever_answers_the_scrape(
@@ -179,8 +181,10 @@ async def test_two_workers_report_every_request_whichever_answers_the_scrape(
     code, out, err = await run_cli(env, tmp_path, "tokens", "issue", "--json")
     assert code == 0, err
     key = orjson.loads(out)["token"]
-    port = free_port()
-    process = await start_serve({**env, "ROUTER_PORT": str(port)}, tmp_path)
+    port, admin_port = free_port(), free_port()
+    process = await start_serve(
+        {**env, "ROUTER_PORT": str(port), "ADMIN_PORT": str(admin_port)}, tmp_path
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         await wait_until_healthy(url, process)
@@ -192,7 +196,7 @@ async def test_two_workers_report_every_request_whichever_answers_the_scrape(
             await asyncio.sleep(0.2)
             totals = []
             for _ in range(6):
-                samples = parse((await scrape(http, url))[1])
+                samples = parse((await scrape(http, f"http://127.0.0.1:{admin_port}"))[1])
                 totals.append(value(samples, "lar_requests_total", route="messages"))
     finally:
         process.terminate()

@@ -17,8 +17,8 @@ async def test_health_is_ok(router: RunningRouter) -> None:
         assert (response.status, await response.text()) == (200, "ok")
 
 
-async def test_ready_reports_the_accounts_without_their_tokens(router: RunningRouter) -> None:
-    async with aiohttp.ClientSession() as http, http.get(router.url + "/ready") as response:
+async def test_ready_shows_admins_the_accounts_without_their_tokens(router: RunningRouter) -> None:
+    async with aiohttp.ClientSession() as http, http.get(router.admin_url + "/ready") as response:
         assert response.status == 200
         report = await response.json()
     assert report["status"] == "ready"
@@ -38,7 +38,25 @@ async def test_ready_is_503_without_a_login(
         assert response.status == 503
         report = await response.json()
     assert report["status"] == "not_ready"
-    assert "no Claude Code login" in report["reasons"][0]
+    assert report["reasons"] == ["no upstream account can serve"]
+    async with aiohttp.ClientSession() as http, http.get(router.admin_url + "/ready") as response:
+        assert response.status == 503
+        details = (await response.json())["details"]
+    assert "no Claude Code login" in details[0]
+
+
+async def test_public_ready_says_ready_or_not_and_nothing_about_the_accounts(
+    start_router: StartRouter, fake_upstream: FakeUpstream, make_settings
+) -> None:
+    settings = make_settings()
+    write_credentials(settings.claude_code_home, claude_login(expires_at_ms=1_000_000_000_000))
+    router = await start_router(login=None, upstream_base_url=fake_upstream.url)
+    async with aiohttp.ClientSession() as http:
+        async with http.get(router.url + "/ready") as response:
+            public = await response.text()
+        async with http.get(router.url + "/ready", headers={"x-real-ip": "1.2.3.4"}) as response:
+            proxied = await response.text()
+    assert public == proxied == '{"store":"ok","status":"ready"}'
 
 
 async def test_ready_is_503_with_a_corrupt_login_and_the_router_stays_up(
@@ -48,11 +66,11 @@ async def test_ready_is_503_with_a_corrupt_login_and_the_router_stays_up(
     write_credentials(settings.claude_code_home, b'{"claudeAiOauth": {"accessToken": "sk-ant-oa')
     router = await start_router(login=None, upstream_base_url=fake_upstream.url)
     async with aiohttp.ClientSession() as http:
-        async with http.get(router.url + "/ready") as response:
+        async with http.get(router.admin_url + "/ready") as response:
             assert response.status == 503
-            reasons = (await response.json())["reasons"]
-        assert "not valid JSON" in reasons[0]
-        assert "sk-ant-oa" not in str(reasons)
+            details = (await response.json())["details"]
+        assert "not valid JSON" in details[0]
+        assert "sk-ant-oa" not in str(details)
         async with http.get(router.url + "/health") as response:
             assert response.status == 200
 
@@ -63,7 +81,7 @@ async def test_an_expired_login_with_a_refresh_token_is_ready(
     settings = make_settings()
     write_credentials(settings.claude_code_home, claude_login(expires_at_ms=1_000_000_000_000))
     router = await start_router(login=None, upstream_base_url=fake_upstream.url)
-    async with aiohttp.ClientSession() as http, http.get(router.url + "/ready") as response:
+    async with aiohttp.ClientSession() as http, http.get(router.admin_url + "/ready") as response:
         assert response.status == 200  # the router refreshes it on first use
         report = await response.json()
     assert report["accounts"][0]["token_expires_at"].startswith("2001-09-09")
@@ -77,10 +95,10 @@ async def test_ready_is_503_with_an_expired_login_that_cannot_refresh(
     del login["claudeAiOauth"]["refreshToken"]
     write_credentials(settings.claude_code_home, login)
     router = await start_router(login=None, upstream_base_url=fake_upstream.url)
-    async with aiohttp.ClientSession() as http, http.get(router.url + "/ready") as response:
+    async with aiohttp.ClientSession() as http, http.get(router.admin_url + "/ready") as response:
         assert response.status == 503
         report = await response.json()
-    assert "expired" in report["reasons"][0]
+    assert "expired" in report["details"][0]
     assert "cannot be refreshed" in report["accounts"][0]["reason"]
 
 

@@ -24,6 +24,7 @@ from link_assistant_router.accounts.scheduler import Scheduler
 from link_assistant_router.accounts.vault import build_vault
 from link_assistant_router.admin.accounts import AccountAdmin, account_routes
 from link_assistant_router.admin.audit import audit_routes
+from link_assistant_router.admin.common import AdminAccess
 from link_assistant_router.admin.keys import TokenAdmin
 from link_assistant_router.admin.metrics import MetricsEndpoint
 from link_assistant_router.admin.usage import UsageApi
@@ -37,6 +38,7 @@ from link_assistant_router.governance.governor import Governor
 from link_assistant_router.governance.keys import KeyService, load_signing_secret
 from link_assistant_router.governance.ledger import UsageLedger
 from link_assistant_router.metrics import METRICS, Metrics
+from link_assistant_router.peers import TRUSTED_PROXIES
 from link_assistant_router.probes import Probes
 from link_assistant_router.proxy.passthrough import passthrough_routes
 from link_assistant_router.proxy.pipeline import Proxy
@@ -92,6 +94,7 @@ def create_app(
     )
     app[ROUTER] = router
     app[METRICS] = router.metrics
+    app[TRUSTED_PROXIES] = settings.trusted_proxy_networks
     app[REQUEST_FINISHED] = router.finished
     app.cleanup_ctx.append(_lifespan)
     add_routes(app, _routes(router))
@@ -156,22 +159,22 @@ def _routes(router: Router) -> list[Route]:
     """Every route, in matching order: the router's own, then the translated formats, then
     what passes through to the upstream."""
     settings, proxy, pool = router.settings, router.proxy, router.pool
-    admin_key = settings.token_admin_key
+    access = AdminAccess(settings.token_admin_key, settings.admin_port)
     token_admin = TokenAdmin(
         router.keys,
-        admin_key,
+        access,
         account_names=lambda: [account.name for account in pool.accounts],
         group_names=lambda: [a.group for a in pool.accounts if a.group],
     )
     routes = [
-        *Probes(router.store, pool).routes(),
+        *Probes(router.store, pool, details_for=access.allows).routes(),
         *token_admin.routes(),
-        *account_routes(router.accounts, router.upstream, admin_key),
-        *UsageApi(router.store, router.keys, router.governor, admin_key).routes(),
-        *audit_routes(router.store, admin_key),
+        *account_routes(router.accounts, router.upstream, access),
+        *UsageApi(router.store, router.keys, router.governor, access).routes(),
+        *audit_routes(router.store, access),
     ]
     if not settings.disable_metrics:
-        routes += MetricsEndpoint(router.metrics, lambda: pool.accounts, admin_key).routes()
+        routes += MetricsEndpoint(router.metrics, lambda: pool.accounts, access).routes()
     aliases = ModelAliases(parse_aliases(settings.model_aliases))
     routes += openai_routes(proxy, aliases)
     routes += CloudRoutes(proxy, aliases).routes()  # before /v1/{tail}: Vertex paths

@@ -14,6 +14,7 @@ import orjson
 from aiohttp import web
 
 from link_assistant_router.errors import RouterError
+from link_assistant_router.peers import client_address
 from link_assistant_router.requestlog import REQUEST_FINISHED, REQUEST_LOG, RequestLog
 from link_assistant_router.routes import Handler, Route, route_of
 
@@ -132,7 +133,7 @@ async def error_boundary(request: web.Request, handler: Handler) -> web.StreamRe
     route = route_of(request)
     entry = RequestLog(request.method, request.path)
     entry.route = route.name
-    entry.remote = request.remote
+    entry.remote = client_address(request)
     entry.client = request.headers.get("user-agent")
     request[REQUEST_LOG] = entry
     try:

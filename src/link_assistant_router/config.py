@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from link_assistant_router.limits import IpNetwork, parse_networks
 
 # Values copied from documentation examples: a gateway started with one of these is one
 # whose keys anybody can forge, so it refuses to start.
@@ -132,8 +134,25 @@ class Settings(BaseSettings):
     token_admin_key: SecretStr | None = Field(
         None,
         validation_alias=_env("TOKEN_ADMIN_KEY"),
-        description="Admin key for /api/tokens*. Unset: the admin API answers only loopback "
-        "clients that sent no Forwarded/X-Forwarded-For header.",
+        description="Admin key for the admin API (/api/tokens*, /api/accounts*, /v1/usage, "
+        "/api/audit, /metrics), on either listener. Unset: the admin API answers only on the "
+        "loopback admin listener (ADMIN_PORT), to local clients that sent no proxy header.",
+    )
+    admin_port: int = Field(
+        8081,
+        ge=0,
+        le=65535,
+        validation_alias=_env("ADMIN_PORT"),
+        description="Port of the admin listener, bound to 127.0.0.1 and ::1 only. 0: none (then "
+        "the admin API needs TOKEN_ADMIN_KEY).",
+    )
+    trusted_proxies: str = Field(
+        "",
+        validation_alias=_env("TRUSTED_PROXIES"),
+        description="Comma-separated CIDRs of reverse proxies in front of the router: from "
+        "them, the client address is read from X-Forwarded-For / Forwarded / X-Real-IP (for "
+        "network limits and logs). From anyone else those headers are ignored.",
+        json_schema_extra={"default_text": "none"},
     )
     max_request_body_mb: float = Field(
         32,
@@ -302,6 +321,18 @@ class Settings(BaseSettings):
                 raise ValueError(f"expected name=model pairs, got {part.strip()!r}")
         return value
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_trusted_proxies(cls, value: str) -> str:
+        parse_networks(value, "TRUSTED_PROXIES")
+        return value
+
+    @model_validator(mode="after")
+    def _ports_differ(self) -> Settings:
+        if self.admin_port and self.admin_port == self.router_port:
+            raise ValueError("ADMIN_PORT must differ from ROUTER_PORT (or be 0 for none)")
+        return self
+
     @field_validator("claude_code_home", "data_dir")
     @classmethod
     def _expand_user(cls, value: Path) -> Path:
@@ -337,6 +368,10 @@ class Settings(BaseSettings):
         return homes
 
     @property
+    def trusted_proxy_networks(self) -> tuple[IpNetwork, ...]:
+        return parse_networks(self.trusted_proxies, "TRUSTED_PROXIES")
+
+    @property
     def max_request_body_bytes(self) -> int:
         return int(self.max_request_body_mb * 1024 * 1024)
 
@@ -350,10 +385,13 @@ class Settings(BaseSettings):
                 "use `openssl rand -base64 48`"
             )
         if self.token_admin_key is None:
-            found.append(
-                "TOKEN_ADMIN_KEY is not set: the admin API (/api/tokens*) answers only "
-                "loopback clients without proxy headers"
+            where = (
+                f"on 127.0.0.1:{self.admin_port} and [::1]:{self.admin_port} (ADMIN_PORT), to "
+                "local clients without proxy headers"
+                if self.admin_port
+                else "nowhere (ADMIN_PORT=0)"
             )
+            found.append(f"TOKEN_ADMIN_KEY is not set: the admin API answers only {where}")
         try:
             host_is_public = not ipaddress.ip_address(self.router_host).is_loopback
         except ValueError:

@@ -82,6 +82,18 @@ class KeyLimits:
         return any(address in network for network in _networks(self.networks))
 
 
+def parse_networks(text: str, name: str) -> tuple[IpNetwork, ...]:
+    """Comma-separated CIDRs (or single addresses) -> networks; ``ValueError`` naming ``name``."""
+    networks = []
+    for part in text.split(","):
+        if part.strip():
+            try:
+                networks.append(ipaddress.ip_network(part.strip(), strict=False))
+            except ValueError as exc:
+                raise ValueError(f"{name}: {part.strip()!r} is not an address or CIDR") from exc
+    return tuple(networks)
+
+
 _NETWORK_CACHE: dict[tuple[str, ...], tuple[IpNetwork, ...]] = {}
 
 

@@ -8,6 +8,7 @@ reaches the upstream under the router's credential.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -20,9 +21,16 @@ from link_assistant_router.storage import Store
 
 
 class Probes:
-    def __init__(self, store: Store, pool: AccountPool) -> None:
+    """``details_for(request)``: whether the caller may see ``/ready``'s details (the accounts,
+    their sources and errors: the admin API's rule); everyone else gets the verdict and general
+    reasons."""
+
+    def __init__(
+        self, store: Store, pool: AccountPool, details_for: Callable[[web.Request], bool]
+    ) -> None:
         self._store = store
         self._pool = pool
+        self._details_for = details_for
 
     def routes(self) -> list[Route]:
         return [
@@ -37,26 +45,31 @@ class Probes:
 
     async def ready(self, request: web.Request) -> web.Response:
         reasons: list[str] = []
+        details: list[str] = []
         report: dict[str, Any] = {}
         try:
             await self._store.ping()
             report["store"] = "ok"
         except StoreError as exc:
             report["store"] = "unavailable"
-            reasons.append(exc.message)
+            reasons.append("the store is unavailable")
+            details.append(exc.message)
         now = time.time()
         accounts = [account.describe(now) for account in self._pool.accounts]
-        report["accounts"] = accounts
         if not any(account["state"] == "ready" for account in accounts):
-            reasons.append(
-                "no upstream account can serve: "
-                + "; ".join(f"{a['name']}: {a['reason']}" for a in accounts)
+            reasons.append("no upstream account can serve")
+            details.append(
+                "; ".join(f"{a['name']}: {a['reason']}" for a in accounts)
                 if accounts
                 else "no upstream account is configured"
             )
         report["status"] = "not_ready" if reasons else "ready"
         if reasons:
             report["reasons"] = reasons
+        if self._details_for(request):
+            report["accounts"] = accounts
+            if details:
+                report["details"] = details
         return web.Response(
             status=503 if reasons else 200,
             body=orjson.dumps(report),

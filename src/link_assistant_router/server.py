@@ -8,6 +8,7 @@ once) and the store's schema (migrated once); everything else they share lives i
 from __future__ import annotations
 
 import asyncio
+import errno
 import gc
 import logging
 import multiprocessing
@@ -73,6 +74,7 @@ async def _serve(settings: Settings) -> None:
             raise ConfigError(
                 f"cannot listen on {settings.router_host}:{settings.router_port}: {exc.strerror}"
             ) from exc
+        await _start_admin_listener(runner, settings)
         # What start-up built lives as long as the process: keep it out of every later
         # garbage collection (shorter pauses in the latency tail).
         gc.collect()
@@ -91,6 +93,25 @@ async def _serve(settings: Settings) -> None:
         log.info("shutting down")
     finally:
         await runner.cleanup()
+
+
+async def _start_admin_listener(runner: web.AppRunner, settings: Settings) -> None:
+    """The admin listener: ADMIN_PORT on 127.0.0.1 and ::1 (where the machine has IPv6)."""
+    if not settings.admin_port:
+        return
+    for host in ("127.0.0.1", "::1"):
+        site = web.TCPSite(
+            runner, host, settings.admin_port, reuse_port=settings.router_workers > 1
+        )
+        try:
+            await site.start()
+        except OSError as exc:
+            if host == "::1" and exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
+                continue  # no IPv6 loopback here
+            raise ConfigError(
+                f"cannot listen on {host} port {settings.admin_port} (ADMIN_PORT): {exc.strerror}"
+            ) from exc
+    log.info("admin API on http://127.0.0.1:%d", settings.admin_port)
 
 
 def _worker(settings: Settings) -> None:

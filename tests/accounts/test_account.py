@@ -58,7 +58,7 @@ async def send(
 
 
 async def accounts_of(http: aiohttp.ClientSession, router: RunningRouter) -> dict[str, Any]:
-    async with http.get(router.url + "/v1/accounts") as response:
+    async with http.get(router.admin_url + "/v1/accounts") as response:
         assert response.status == 200
         listing = await response.json()
     return {account["name"]: account for account in listing["data"]}

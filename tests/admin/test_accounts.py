@@ -41,7 +41,7 @@ async def call(
 
 
 async def listed(http: aiohttp.ClientSession, router: RunningRouter) -> dict[str, Any]:
-    status, listing = await call(http, "GET", router.url + "/v1/accounts")
+    status, listing = await call(http, "GET", router.admin_url + "/v1/accounts")
     assert status == 200
     return {account["name"]: account for account in listing["data"]}
 
@@ -53,7 +53,7 @@ async def test_an_added_token_is_encrypted_at_rest_listed_without_it_and_used(
     tmp_path: Path,
 ) -> None:
     document = {"name": "setup", "kind": "oauth-token", "token": SETUP_TOKEN, "group": "team"}
-    status, added = await call(http, "POST", router.url + "/api/accounts", json=document)
+    status, added = await call(http, "POST", router.admin_url + "/api/accounts", json=document)
     assert status == 200, added
     assert (added["name"], added["kind"], added["state"], added["group"]) == (
         "setup",
@@ -94,7 +94,7 @@ async def test_bad_accounts_are_refused_with_a_reason(
     document: dict[str, Any],
     complaint: str,
 ) -> None:
-    status, answer = await call(http, "POST", router.url + "/api/accounts", json=document)
+    status, answer = await call(http, "POST", router.admin_url + "/api/accounts", json=document)
     assert status == 400
     assert complaint in answer["error"]["message"]
     assert API_KEY not in str(answer)
@@ -108,10 +108,10 @@ async def test_remove_disable_enable(
 ) -> None:
     router = await start_router(upstream_base_url=fake_upstream.url, routing_strategy="round-robin")
     document = {"name": "team", "kind": "api-key", "token": API_KEY}
-    assert (await call(http, "POST", router.url + "/api/accounts", json=document))[0] == 200
+    assert (await call(http, "POST", router.admin_url + "/api/accounts", json=document))[0] == 200
     key = await router.issue_key()
 
-    status, shown = await call(http, "POST", router.url + "/api/accounts/primary/disable")
+    status, shown = await call(http, "POST", router.admin_url + "/api/accounts/primary/disable")
     assert (status, shown["state"]) == (200, "disabled")
     for _ in range(4):
         async with http.post(
@@ -120,21 +120,21 @@ async def test_remove_disable_enable(
             assert response.status == 200
     assert {r.credential for r in fake_upstream.requests} == {API_KEY}
 
-    status, shown = await call(http, "POST", router.url + "/api/accounts/primary/enable")
+    status, shown = await call(http, "POST", router.admin_url + "/api/accounts/primary/enable")
     assert (status, shown["state"]) == (200, "ready")
 
-    status, answer = await call(http, "DELETE", router.url + "/api/accounts/primary")
+    status, answer = await call(http, "DELETE", router.admin_url + "/api/accounts/primary")
     assert status == 400 and "comes from the settings" in answer["error"]["message"]
-    assert (await call(http, "DELETE", router.url + "/api/accounts/nobody"))[0] == 404
-    assert (await call(http, "POST", router.url + "/api/accounts/team/explode"))[0] == 404
-    assert (await call(http, "DELETE", router.url + "/api/accounts/team"))[0] == 200
+    assert (await call(http, "DELETE", router.admin_url + "/api/accounts/nobody"))[0] == 404
+    assert (await call(http, "POST", router.admin_url + "/api/accounts/team/explode"))[0] == 404
+    assert (await call(http, "DELETE", router.admin_url + "/api/accounts/team"))[0] == 200
     assert set(await listed(http, router)) == {"primary"}
 
 
 async def test_test_sends_a_free_request_with_the_account(
     router: RunningRouter, fake_upstream: FakeUpstream, http: aiohttp.ClientSession
 ) -> None:
-    status, result = await call(http, "POST", router.url + "/api/accounts/primary/test")
+    status, result = await call(http, "POST", router.admin_url + "/api/accounts/primary/test")
     assert (status, result["ok"], result["status"]) == (200, True, 200)
     seen = fake_upstream.requests[-1]
     assert (seen.path, seen.credential) == ("/v1/messages/count_tokens", OAUTH_TOKEN)
@@ -145,10 +145,10 @@ async def test_the_accounts_api_needs_the_admin_key_when_one_is_set(
 ) -> None:
     router = await start_router(upstream_base_url=fake_upstream.url, token_admin_key=ADMIN_KEY)
     document = {"name": "team", "kind": "api-key", "token": API_KEY}
-    assert (await call(http, "GET", router.url + "/v1/accounts"))[0] == 401
-    assert (await call(http, "POST", router.url + "/api/accounts", json=document))[0] == 401
+    assert (await call(http, "GET", router.admin_url + "/v1/accounts"))[0] == 401
+    assert (await call(http, "POST", router.admin_url + "/api/accounts", json=document))[0] == 401
     headers = {"authorization": f"Bearer {ADMIN_KEY}"}
-    status, _ = await call(http, "GET", router.url + "/v1/accounts", headers=headers)
+    status, _ = await call(http, "GET", router.admin_url + "/v1/accounts", headers=headers)
     assert status == 200
 
 

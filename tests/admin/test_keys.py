@@ -12,8 +12,9 @@ import pytest
 from aiohttp.test_utils import make_mocked_request
 from pydantic import SecretStr
 
-from link_assistant_router.admin.common import check_admin
+from link_assistant_router.admin.common import AdminAccess
 from link_assistant_router.errors import AuthenticationFailed, PermissionDenied
+from link_assistant_router.peers import PROXY_HEADERS
 from tests.conftest import RunningRouter
 
 StartRouter = Callable[..., Awaitable[RunningRouter]]
@@ -36,7 +37,7 @@ async def call(
 async def test_issue_list_show_revoke(router: RunningRouter, http: aiohttp.ClientSession) -> None:
     # curl -d sends a form content type: the body is JSON all the same.
     status, issued = await call(
-        http, "POST", router.url + "/api/tokens", data='{"ttl_hours":168,"label":"laptop"}'
+        http, "POST", router.admin_url + "/api/tokens", data='{"ttl_hours":168,"label":"laptop"}'
     )
     assert status == 200
     assert set(issued) == {
@@ -55,7 +56,7 @@ async def test_issue_list_show_revoke(router: RunningRouter, http: aiohttp.Clien
     expires = time.mktime(time.strptime(issued["expires_at"], "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
     assert abs(expires - (time.time() + 168 * 3600)) < 120
 
-    status, listing = await call(http, "GET", router.url + "/api/tokens/list")
+    status, listing = await call(http, "GET", router.admin_url + "/api/tokens/list")
     assert status == 200
     assert [entry["id"] for entry in listing["data"]] == [issued["id"]]
     assert set(listing["data"][0]) == {
@@ -71,11 +72,11 @@ async def test_issue_list_show_revoke(router: RunningRouter, http: aiohttp.Clien
     }
     assert issued["token"] not in str(listing)
 
-    status, shown = await call(http, "GET", router.url + f"/api/tokens/{issued['id']}")
+    status, shown = await call(http, "GET", router.admin_url + f"/api/tokens/{issued['id']}")
     assert (status, shown["label"], shown["revoked_at"]) == (200, "laptop", None)
 
     status, revoked = await call(
-        http, "POST", router.url + "/api/tokens/revoke", json={"id": issued["id"]}
+        http, "POST", router.admin_url + "/api/tokens/revoke", json={"id": issued["id"]}
     )
     assert status == 200
     assert revoked["revoked_at"] is not None
@@ -92,7 +93,7 @@ async def test_issue_list_show_revoke(router: RunningRouter, http: aiohttp.Clien
 
 
 async def test_issue_with_defaults(router: RunningRouter, http: aiohttp.ClientSession) -> None:
-    status, issued = await call(http, "POST", router.url + "/api/tokens")
+    status, issued = await call(http, "POST", router.admin_url + "/api/tokens")
     assert (status, issued["ttl_hours"], issued["label"]) == (200, 24, "")
 
 
@@ -113,7 +114,7 @@ async def test_issue_with_defaults(router: RunningRouter, http: aiohttp.ClientSe
 async def test_invalid_issue_requests_are_400(
     router: RunningRouter, http: aiohttp.ClientSession, body: bytes
 ) -> None:
-    status, error = await call(http, "POST", router.url + "/api/tokens", data=body)
+    status, error = await call(http, "POST", router.admin_url + "/api/tokens", data=body)
     assert status == 400
     assert error["type"] == "error"
     assert error["error"]["type"] == "invalid_request_error"
@@ -121,58 +122,108 @@ async def test_invalid_issue_requests_are_400(
 
 
 async def test_unknown_key_ids_are_404(router: RunningRouter, http: aiohttp.ClientSession) -> None:
-    status, error = await call(http, "GET", router.url + "/api/tokens/nope")
+    status, error = await call(http, "GET", router.admin_url + "/api/tokens/nope")
     assert (status, error["error"]["type"]) == (404, "not_found_error")
-    status, error = await call(http, "POST", router.url + "/api/tokens/revoke", json={"id": "x"})
+    status, error = await call(
+        http, "POST", router.admin_url + "/api/tokens/revoke", json={"id": "x"}
+    )
     assert (status, error["error"]["type"]) == (404, "not_found_error")
-    status, error = await call(http, "POST", router.url + "/api/tokens/revoke", json={})
+    status, error = await call(http, "POST", router.admin_url + "/api/tokens/revoke", json={})
     assert status == 400
 
 
-async def test_admin_key_is_required_when_set(
+async def test_admin_key_is_required_when_set_on_either_listener(
     start_router: StartRouter, fake_upstream: Any, http: aiohttp.ClientSession
 ) -> None:
     router = await start_router(upstream_base_url=fake_upstream.url, token_admin_key=ADMIN_KEY)
-    url = router.url + "/api/tokens/list"
-    status, error = await call(http, "GET", url)
-    assert (status, error["error"]["type"]) == (401, "authentication_error")
-    status, error = await call(http, "GET", url, headers={"Authorization": "Bearer wrong"})
-    assert status == 401
-    assert ADMIN_KEY not in str(error)
-    status, _ = await call(http, "GET", url, headers={"Authorization": f"Bearer {ADMIN_KEY}"})
-    assert status == 200
-    status, _ = await call(http, "GET", url, headers={"x-api-key": ADMIN_KEY})
-    assert status == 200
+    for base in (router.url, router.admin_url):
+        url = base + "/api/tokens/list"
+        status, error = await call(http, "GET", url)
+        assert (status, error["error"]["type"]) == (401, "authentication_error")
+        status, error = await call(http, "GET", url, headers={"Authorization": "Bearer wrong"})
+        assert status == 401
+        assert ADMIN_KEY not in str(error)
+        status, _ = await call(http, "GET", url, headers={"Authorization": f"Bearer {ADMIN_KEY}"})
+        assert status == 200
+        status, _ = await call(http, "GET", url, headers={"x-api-key": ADMIN_KEY})
+        assert status == 200
 
 
-@pytest.mark.parametrize("header", ["X-Forwarded-For", "Forwarded"])
-async def test_without_admin_key_proxied_requests_are_refused(
+async def test_a_client_key_on_an_admin_route_is_refused_with_403(
+    start_router: StartRouter, fake_upstream: Any, http: aiohttp.ClientSession
+) -> None:
+    router = await start_router(upstream_base_url=fake_upstream.url, token_admin_key=ADMIN_KEY)
+    key = await router.issue_key()
+    status, error = await call(
+        http, "GET", router.url + "/api/tokens/list", headers={"x-api-key": key}
+    )
+    assert (status, error["error"]["type"]) == (403, "permission_error")
+    assert "TOKEN_ADMIN_KEY" in error["error"]["message"]
+    assert key not in str(error)
+
+
+async def test_without_admin_key_the_public_listener_refuses_admin_routes(
+    router: RunningRouter, http: aiohttp.ClientSession
+) -> None:
+    for method, path in [
+        ("POST", "/api/tokens"),
+        ("GET", "/api/tokens/list"),
+        ("GET", "/v1/accounts"),
+        ("GET", "/v1/usage"),
+        ("GET", "/api/audit"),
+        ("GET", "/metrics"),
+    ]:
+        status, error = await call(http, method, router.url + path)
+        assert (status, error["error"]["type"]) == (403, "permission_error"), path
+        assert "ADMIN_PORT" in error["error"]["message"]
+    assert await router.parts.keys.list() == []
+
+
+@pytest.mark.parametrize("header", PROXY_HEADERS)
+async def test_without_admin_key_requests_naming_a_client_or_proxy_are_refused(
     router: RunningRouter, http: aiohttp.ClientSession, header: str
 ) -> None:
     status, error = await call(
-        http, "GET", router.url + "/api/tokens/list", headers={header: "for=203.0.113.9"}
+        http, "POST", router.admin_url + "/api/tokens", headers={header: "203.0.113.9"}
     )
     assert (status, error["error"]["type"]) == (403, "permission_error")
+    assert await router.parts.keys.list() == []
 
 
-def _request_from(peer: str) -> Any:
+def _request(peer: str, port: int, headers: dict[str, str] | None = None) -> Any:
     class Transport:
         def get_extra_info(self, name: str, default: Any = None) -> Any:
-            return (peer, 50000) if name == "peername" else default
+            if name == "peername":
+                return (peer, 50000)
+            if name == "sockname":
+                return ("127.0.0.1", port)
+            return default
 
-    return make_mocked_request("GET", "/api/tokens/list", transport=Transport())
+    return make_mocked_request(
+        "GET", "/api/tokens/list", headers=headers or {}, transport=Transport()
+    )
 
 
-def test_without_admin_key_only_loopback_clients_are_served() -> None:
-    check_admin(_request_from("127.0.0.1"), None)
-    check_admin(_request_from("::1"), None)
+def test_without_admin_key_only_loopback_clients_on_the_admin_listener_are_served() -> None:
+    access = AdminAccess(None, 8081)
+    assert access.check(_request("127.0.0.1", 8081)).kind == "loopback"
+    assert access.check(_request("::1", 8081)).kind == "loopback"
+    for refused in (
+        _request("192.0.2.10", 8081),
+        _request("127.0.0.1", 8080),
+        _request("127.0.0.1", 8081, {"X-Real-IP": "198.51.100.7"}),
+    ):
+        with pytest.raises(PermissionDenied):
+            access.check(refused)
     with pytest.raises(PermissionDenied):
-        check_admin(_request_from("192.0.2.10"), None)
+        AdminAccess(None, 0).check(_request("127.0.0.1", 8081))
 
 
 def test_admin_key_is_compared_whatever_the_client_address() -> None:
     with pytest.raises(AuthenticationFailed):
-        check_admin(_request_from("127.0.0.1"), SecretStr(ADMIN_KEY))
+        AdminAccess(SecretStr(ADMIN_KEY), 8081).check(_request("127.0.0.1", 8081))
+    allowed = _request("192.0.2.10", 8080, {"Authorization": f"Bearer {ADMIN_KEY}"})
+    assert AdminAccess(SecretStr(ADMIN_KEY), 8081).check(allowed).kind == "admin-key"
 
 
 @pytest.mark.parametrize(

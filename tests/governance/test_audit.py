@@ -27,31 +27,33 @@ async def audit(http: aiohttp.ClientSession, url: str, **params: str) -> list[di
 
 async def test_every_admin_action_through_the_api_is_recorded(router: RunningRouter) -> None:
     async with aiohttp.ClientSession() as http:
-        async with http.post(router.url + "/api/tokens", json={"label": "bob"}) as response:
+        async with http.post(router.admin_url + "/api/tokens", json={"label": "bob"}) as response:
             issued = await response.json()
         key_id = issued["id"]
         async with http.patch(
-            f"{router.url}/api/tokens/{key_id}", json={"limits": {"rpm": 5}}
+            f"{router.admin_url}/api/tokens/{key_id}", json={"limits": {"rpm": 5}}
         ) as response:
             assert response.status == 200
-        async with http.post(router.url + "/api/tokens/revoke", json={"id": key_id}) as response:
+        async with http.post(
+            router.admin_url + "/api/tokens/revoke", json={"id": key_id}
+        ) as response:
             assert response.status == 200
         account = {"name": "spare", "kind": "api-key", "token": API_KEY, "priority": 2}
-        async with http.post(router.url + "/api/accounts", json=account) as response:
+        async with http.post(router.admin_url + "/api/accounts", json=account) as response:
             assert response.status == 200
         for verb in ("disable", "enable"):
-            async with http.post(f"{router.url}/api/accounts/spare/{verb}") as response:
+            async with http.post(f"{router.admin_url}/api/accounts/spare/{verb}") as response:
                 assert response.status == 200
-        async with http.delete(router.url + "/api/accounts/spare") as response:
+        async with http.delete(router.admin_url + "/api/accounts/spare") as response:
             assert response.status == 200
-        records = await audit(http, router.url)
-        only_revokes = await audit(http, router.url, action="key.revoke")
-        for_key = await audit(http, router.url, target=key_id)
-        newest_two = await audit(http, router.url, limit="2")
-        since_future = await audit(http, router.url, since="2999-01-01")
-        until_past = await audit(http, router.url, until="2000-01-01T00:00:00Z")
-        until_future = await audit(http, router.url, until="2999-01-01")
-        async with http.get(router.url + "/api/audit", params={"limit": "0"}) as response:
+        records = await audit(http, router.admin_url)
+        only_revokes = await audit(http, router.admin_url, action="key.revoke")
+        for_key = await audit(http, router.admin_url, target=key_id)
+        newest_two = await audit(http, router.admin_url, limit="2")
+        since_future = await audit(http, router.admin_url, since="2999-01-01")
+        until_past = await audit(http, router.admin_url, until="2000-01-01T00:00:00Z")
+        until_future = await audit(http, router.admin_url, until="2999-01-01")
+        async with http.get(router.admin_url + "/api/audit", params={"limit": "0"}) as response:
             assert response.status == 400
 
     assert [r["action"] for r in records] == [
@@ -82,10 +84,13 @@ async def test_the_admin_key_is_the_actor_when_set(
     router = await start_router(upstream_base_url=fake_upstream.url, token_admin_key=ADMIN_KEY)
     headers = {"authorization": f"Bearer {ADMIN_KEY}"}
     async with aiohttp.ClientSession(headers=headers) as http:
-        async with http.post(router.url + "/api/tokens", json={"label": "x"}) as response:
+        async with http.post(router.admin_url + "/api/tokens", json={"label": "x"}) as response:
             assert response.status == 200
-        (record,) = await audit(http, router.url)
-    async with aiohttp.ClientSession() as http, http.get(router.url + "/api/audit") as response:
+        (record,) = await audit(http, router.admin_url)
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(router.admin_url + "/api/audit") as response,
+    ):
         assert response.status == 401  # the audit log is admin-only too
     assert record["actor"] == "admin-key"
     assert ADMIN_KEY not in orjson.dumps(record).decode()
@@ -103,7 +108,7 @@ async def test_an_account_losing_its_login_is_recorded_as_the_routers_doing(
                 headers={"x-api-key": key, "x-fake-scenario": "error-403-org"},
             ) as response:
                 await response.read()
-        records = await audit(http, router.url, action="account.needs_login")
+        records = await audit(http, router.admin_url, action="account.needs_login")
     assert len(records) == 1
     assert (records[0]["actor"], records[0]["target"]) == ("router", "primary")
     assert "not allowed for this organization" in records[0]["details"]["reason"]

@@ -153,7 +153,7 @@ async def test_limits_change_through_patch(router: RunningRouter) -> None:
         assert (await post(http, router, key))[0] == 200
         assert (await post(http, router, key))[0] == 429
         async with http.patch(
-            f"{router.url}/api/tokens/{key_id}",
+            f"{router.admin_url}/api/tokens/{key_id}",
             json={"label": "renamed", "limits": {"rpm": None, "concurrency": 2}},
         ) as response:
             assert response.status == 200
@@ -161,11 +161,13 @@ async def test_limits_change_through_patch(router: RunningRouter) -> None:
         assert view["label"] == "renamed" and view["limits"] == {"concurrency": 2}
         assert (await post(http, router, key))[0] == 200  # this worker forgot its cached copy
         async with http.patch(
-            f"{router.url}/api/tokens/{key_id}", json={"limits": {"budgets": {"year": 5}}}
+            f"{router.admin_url}/api/tokens/{key_id}", json={"limits": {"budgets": {"year": 5}}}
         ) as response:
             assert response.status == 400
             assert "unknown window 'year'" in (await response.json())["error"]["message"]
-        async with http.patch(f"{router.url}/api/tokens/nope", json={"label": "x"}) as response:
+        async with http.patch(
+            f"{router.admin_url}/api/tokens/nope", json={"label": "x"}
+        ) as response:
             assert response.status == 404
 
 

@@ -122,7 +122,7 @@ async def test_usage_report_filters_and_groups(router: RunningRouter) -> None:
         await rows_of(router, 3)
         alice_id = router.parts.keys.verify_signature(alice)
 
-        async with http.get(router.url + "/v1/usage", params={"group_by": "key"}) as response:
+        async with http.get(router.admin_url + "/v1/usage", params={"group_by": "key"}) as response:
             report = await response.json()
         by_key = {row["group"]: row for row in report["data"]}
         assert by_key[alice_id]["requests"] == 2
@@ -131,21 +131,25 @@ async def test_usage_report_filters_and_groups(router: RunningRouter) -> None:
         assert report["totals"]["cache_read_input_tokens"] == 3 * USAGE["cache_read_input_tokens"]
 
         params = {"key": alice_id, "group_by": "day"}
-        async with http.get(router.url + "/v1/usage", params=params) as response:
+        async with http.get(router.admin_url + "/v1/usage", params=params) as response:
             report = await response.json()
         assert [row["group"] for row in report["data"]] == [
             time.strftime("%Y-%m-%d", time.gmtime())
         ]
         assert report["totals"]["requests"] == 2
 
-        async with http.get(router.url + "/v1/usage", params={"since": "2999-01-01"}) as response:
+        async with http.get(
+            router.admin_url + "/v1/usage", params={"since": "2999-01-01"}
+        ) as response:
             assert (await response.json())["totals"]["requests"] == 0
-        async with http.get(router.url + "/v1/usage", params={"group_by": "colour"}) as response:
+        async with http.get(
+            router.admin_url + "/v1/usage", params={"group_by": "colour"}
+        ) as response:
             assert response.status == 400
             assert "group_by" in (await response.json())["error"]["message"]
         # The admin API's rules: through a proxy (or without the admin key), no report.
         async with http.get(
-            router.url + "/v1/usage", headers={"x-forwarded-for": "1.2.3.4"}
+            router.admin_url + "/v1/usage", headers={"x-forwarded-for": "1.2.3.4"}
         ) as response:
             assert response.status == 403
 

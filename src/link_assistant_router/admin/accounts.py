@@ -16,14 +16,13 @@ from typing import Any
 
 import orjson
 from aiohttp import web
-from pydantic import SecretStr
 
 from link_assistant_router.accounts.account import KINDS, validate_name
 from link_assistant_router.accounts.pool import AccountPool
 from link_assistant_router.accounts.vault import Vault
-from link_assistant_router.admin.common import check_admin, json_object, json_response
+from link_assistant_router.admin.common import AdminAccess, json_object, json_response
 from link_assistant_router.errors import InvalidRequest, NotFound, RouterError
-from link_assistant_router.governance.audit import Actor, AuditLog, request_actor
+from link_assistant_router.governance.audit import Actor, AuditLog
 from link_assistant_router.proxy.headers import upstream_request_headers
 from link_assistant_router.proxy.upstream import Upstream
 from link_assistant_router.routes import Route
@@ -156,30 +155,25 @@ def _error_message(body: bytes) -> str:
         return "the upstream answered with an error"
 
 
-def account_routes(
-    admin: AccountAdmin, upstream: Upstream, admin_key: SecretStr | None
-) -> list[Route]:
-    def actor(request: web.Request) -> Actor:
-        return request_actor(request, admin_key)
-
+def account_routes(admin: AccountAdmin, upstream: Upstream, access: AdminAccess) -> list[Route]:
     async def list_accounts(request: web.Request) -> web.Response:
-        check_admin(request, admin_key)
+        access.check(request)
         return json_response({"data": admin.list()})
 
     async def add(request: web.Request) -> web.Response:
-        check_admin(request, admin_key)
-        return json_response(await admin.add(await json_object(request), actor(request)))
+        actor = access.check(request)
+        return json_response(await admin.add(await json_object(request), actor))
 
     async def remove(request: web.Request) -> web.Response:
-        check_admin(request, admin_key)
-        await admin.remove(request.match_info["name"], actor(request))
+        actor = access.check(request)
+        await admin.remove(request.match_info["name"], actor)
         return json_response({"deleted": request.match_info["name"]})
 
     async def action(request: web.Request) -> web.Response:
-        check_admin(request, admin_key)
+        actor = access.check(request)
         name, verb = request.match_info["name"], request.match_info["action"]
         if verb in ("disable", "enable"):
-            return json_response(await admin.set_disabled(name, verb == "disable", actor(request)))
+            return json_response(await admin.set_disabled(name, verb == "disable", actor))
         if verb == "refresh":
             return json_response(await admin.refresh(name))
         if verb == "test":

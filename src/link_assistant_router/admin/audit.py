@@ -6,9 +6,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
-from pydantic import SecretStr
 
-from link_assistant_router.admin.common import check_admin, json_response
+from link_assistant_router.admin.common import AdminAccess, json_response
 from link_assistant_router.errors import InvalidRequest
 from link_assistant_router.governance.audit import audit_view
 from link_assistant_router.routes import Route
@@ -41,9 +40,9 @@ async def audit_report(store: Store, params: Mapping[str, str]) -> dict[str, Any
     return {"data": [audit_view(record) for record in records]}
 
 
-def audit_routes(store: Store, admin_key: SecretStr | None) -> list[Route]:
+def audit_routes(store: Store, access: AdminAccess) -> list[Route]:
     async def audit(request: web.Request) -> web.Response:
-        check_admin(request, admin_key)
+        access.check(request)
         return json_response(await audit_report(store, request.query))
 
     return [Route("GET", "/api/audit", audit, "admin")]

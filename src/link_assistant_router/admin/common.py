@@ -1,17 +1,14 @@
 """What every admin route shares: who may call it, JSON in and out, and how a key's record is
 shown.
 
-With ``TOKEN_ADMIN_KEY`` set, callers must present it (``Authorization: Bearer`` or
-``x-api-key``). Without it, only loopback clients that came through no proxy (no ``Forwarded``
-or ``X-Forwarded-For`` header) are served, so a router published behind a reverse proxy does
-not hand out keys to the internet.
+``AdminAccess`` says who may call (and who did, for the audit log).
 """
 
 from __future__ import annotations
 
 import hmac
-import ipaddress
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -19,19 +16,21 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from link_assistant_router.errors import AuthenticationFailed, InvalidRequest, PermissionDenied
+from link_assistant_router.governance.audit import Actor
+from link_assistant_router.governance.keys import KEY_PREFIX
+from link_assistant_router.peers import is_loopback, listener_port, names_a_proxy
 from link_assistant_router.proxy.headers import client_key
+from link_assistant_router.requestlog import REQUEST_LOG
 from link_assistant_router.storage import KeyRecord
 from link_assistant_router.times import iso, iso_or_none
 
 __all__ = [
-    "check_admin",
+    "AdminAccess",
     "check_binding",
     "json_object",
     "json_response",
     "key_view",
 ]
-
-_PROXY_HEADERS = ("forwarded", "x-forwarded-for")
 
 
 def key_view(record: KeyRecord) -> dict[str, Any]:
@@ -59,28 +58,53 @@ def check_binding(account: Any, group: Any, accounts: Iterable[str], groups: Ite
         raise InvalidRequest(f"no account group named {group!r}")
 
 
-def _is_loopback(remote: str | None) -> bool:
-    if not remote:
-        return False
-    try:
-        return ipaddress.ip_address(remote.split("%", 1)[0]).is_loopback
-    except ValueError:
-        return False
+@dataclass(frozen=True)
+class AdminAccess:
+    """Who may use the admin API.
 
+    With ``TOKEN_ADMIN_KEY`` set: a caller that presents it, on either listener. Without it:
+    only a request that arrived on the loopback admin listener (``ADMIN_PORT``), from a
+    loopback address, naming no client or proxy in its headers; so a router published behind
+    a reverse proxy, or reached through any forwarder, never hands out keys.
+    """
 
-def check_admin(request: web.Request, admin_key: SecretStr | None) -> None:
-    """Allow the request to use the admin API, or raise saying why not."""
-    if admin_key is not None:
-        presented = client_key(request.headers)
-        if presented is None:
-            raise AuthenticationFailed("the admin API needs TOKEN_ADMIN_KEY as a Bearer token")
-        if not hmac.compare_digest(presented.encode(), admin_key.get_secret_value().encode()):
+    key: SecretStr | None
+    port: int  # the admin listener's port (0: there is none)
+
+    def check(self, request: web.Request) -> Actor:
+        """The actor making the request, or an error saying why it may not."""
+        entry = request.get(REQUEST_LOG)
+        request_id = entry.request_id if entry is not None else None
+        if self.key is not None:
+            presented = client_key(request.headers)
+            if presented is None:
+                raise AuthenticationFailed("the admin API needs TOKEN_ADMIN_KEY as a Bearer token")
+            if hmac.compare_digest(presented.encode(), self.key.get_secret_value().encode()):
+                return Actor("admin-key", request_id)
+            if presented.startswith(KEY_PREFIX):
+                raise PermissionDenied(
+                    "la_sk_ keys are for the API; the admin API needs TOKEN_ADMIN_KEY"
+                )
             raise AuthenticationFailed("invalid admin key")
-        return
-    if not _is_loopback(request.remote) or any(h in request.headers for h in _PROXY_HEADERS):
-        raise PermissionDenied(
-            "the admin API answers only local clients while TOKEN_ADMIN_KEY is unset"
-        )
+        if not self.port or listener_port(request) != self.port:
+            where = f"127.0.0.1:{self.port} (ADMIN_PORT)" if self.port else "no listener"
+            raise PermissionDenied(
+                f"while TOKEN_ADMIN_KEY is unset the admin API answers only on {where}"
+            )
+        if not is_loopback(request.remote) or names_a_proxy(request.headers):
+            raise PermissionDenied(
+                "the admin API answers only local clients without proxy headers while "
+                "TOKEN_ADMIN_KEY is unset"
+            )
+        return Actor("loopback", request_id)
+
+    def allows(self, request: web.Request) -> bool:
+        """``check`` as a yes or no (for pages that show more to admins)."""
+        try:
+            self.check(request)
+        except (AuthenticationFailed, PermissionDenied):
+            return False
+        return True
 
 
 async def json_object(request: web.Request) -> dict[str, Any]:

@@ -11,17 +11,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from aiohttp import web
-from pydantic import SecretStr
 
 from link_assistant_router.admin.common import (
-    check_admin,
+    AdminAccess,
     check_binding,
     json_object,
     json_response,
     key_view,
 )
 from link_assistant_router.errors import InvalidRequest
-from link_assistant_router.governance.audit import request_actor
 from link_assistant_router.governance.keys import KeyService
 from link_assistant_router.routes import Route
 from link_assistant_router.times import iso
@@ -33,12 +31,12 @@ class TokenAdmin:
     def __init__(
         self,
         keys: KeyService,
-        admin_key: SecretStr | None,
+        access: AdminAccess,
         account_names: Callable[[], Iterable[str]],
         group_names: Callable[[], Iterable[str]],
     ) -> None:
         self._keys = keys
-        self._admin_key = admin_key
+        self._access = access
         self._account_names = account_names
         self._group_names = group_names
 
@@ -52,7 +50,7 @@ class TokenAdmin:
         ]
 
     async def issue(self, request: web.Request) -> web.Response:
-        check_admin(request, self._admin_key)
+        actor = self._access.check(request)
         document = await json_object(request)
         unknown = set(document) - {"ttl_hours", "label", "account", "group", "limits"}
         if unknown:
@@ -65,7 +63,7 @@ class TokenAdmin:
             account=account,
             group=group,
             limits=document.get("limits"),
-            actor=request_actor(request, self._admin_key),
+            actor=actor,
         )
         ttl = document.get("ttl_hours", 24)
         return json_response(
@@ -82,22 +80,20 @@ class TokenAdmin:
         )
 
     async def list(self, request: web.Request) -> web.Response:
-        check_admin(request, self._admin_key)
+        self._access.check(request)
         return json_response({"data": [key_view(record) for record in await self._keys.list()]})
 
     async def show(self, request: web.Request) -> web.Response:
-        check_admin(request, self._admin_key)
+        self._access.check(request)
         return json_response(key_view(await self._keys.get(request.match_info["id"])))
 
     async def update(self, request: web.Request) -> web.Response:
-        check_admin(request, self._admin_key)
+        actor = self._access.check(request)
         document = await json_object(request)
-        actor = request_actor(request, self._admin_key)
         record = await self._keys.update(request.match_info["id"], document, actor)
         return json_response(key_view(record))
 
     async def revoke(self, request: web.Request) -> web.Response:
-        check_admin(request, self._admin_key)
+        actor = self._access.check(request)
         document = await json_object(request)
-        actor = request_actor(request, self._admin_key)
         return json_response(key_view(await self._keys.revoke(document.get("id"), actor)))

@@ -6,10 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from aiohttp import web
-from pydantic import SecretStr
 
 from link_assistant_router.accounts.account import Account
-from link_assistant_router.admin.common import check_admin
+from link_assistant_router.admin.common import AdminAccess
 from link_assistant_router.metrics import CONTENT_TYPE, Metrics
 from link_assistant_router.routes import Route
 
@@ -21,16 +20,16 @@ class MetricsEndpoint:
         self,
         metrics: Metrics,
         accounts: Callable[[], Iterable[Account]],
-        admin_key: SecretStr | None,
+        access: AdminAccess,
     ) -> None:
         self._metrics = metrics
         self._accounts = accounts
-        self._admin_key = admin_key
+        self._access = access
 
     def routes(self) -> list[Route]:
         return [Route("GET", "/metrics", self.handle, "metrics", logged=False)]
 
     async def handle(self, request: web.Request) -> web.Response:
-        check_admin(request, self._admin_key)
+        self._access.check(request)
         body = self._metrics.exposition(self._accounts())
         return web.Response(body=body, headers={"content-type": CONTENT_TYPE})

@@ -12,9 +12,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
-from pydantic import SecretStr
 
-from link_assistant_router.admin.common import check_admin, json_response, key_view
+from link_assistant_router.admin.common import AdminAccess, json_response, key_view
 from link_assistant_router.errors import InvalidRequest
 from link_assistant_router.governance.governor import Governor
 from link_assistant_router.governance.keys import KeyService
@@ -66,12 +65,12 @@ class UsageApi:
         store: Store,
         keys: KeyService,
         governor: Governor,
-        admin_key: SecretStr | None,
+        access: AdminAccess,
     ) -> None:
         self._store = store
         self._keys = keys
         self._governor = governor
-        self._admin_key = admin_key
+        self._access = access
 
     def routes(self) -> list[Route]:
         return [
@@ -80,7 +79,7 @@ class UsageApi:
         ]
 
     async def usage(self, request: web.Request) -> web.Response:
-        check_admin(request, self._admin_key)
+        self._access.check(request)
         query = usage_query(request.query)
         return json_response(usage_report(query, await self._store.usage_totals(query)))
 

@@ -17,11 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from aiohttp import web
-from pydantic import SecretStr
 
 from link_assistant_router.errors import StoreError
-from link_assistant_router.requestlog import REQUEST_LOG
 from link_assistant_router.storage import Store
 from link_assistant_router.storage.base import AuditRecord
 from link_assistant_router.times import iso
@@ -37,13 +34,6 @@ class Actor:
 
 CLI = Actor("cli")
 ROUTER = Actor("router")
-
-
-def request_actor(request: web.Request, admin_key: SecretStr | None) -> Actor:
-    """Who made an admin API request that ``check_admin`` let through."""
-    kind = "admin-key" if admin_key is not None else "loopback"
-    entry = request.get(REQUEST_LOG)
-    return Actor(kind, entry.request_id if entry is not None else None)
 
 
 class AuditLog:

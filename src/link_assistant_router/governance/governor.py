@@ -75,6 +75,7 @@ class _Minute:
     """This process's share of a key's requests in one minute, granted by the store."""
 
     minute: int = -1
+    limit: int = 0  # the rpm the grants were asked under: a new one asks the store again
     granted: int = 0
     used: int = 0
     batch: int = 1
@@ -160,7 +161,9 @@ class Governor:
         minute = int(now // 60)
         state = self._minutes.get(key_id)
         if state is None or state.minute != minute:
-            state = self._minutes[key_id] = _Minute(minute)
+            state = self._minutes[key_id] = _Minute(minute, rpm)
+        elif state.limit != rpm:  # the key's limit changed this minute
+            state.limit, state.exhausted = rpm, False
         if state.used >= state.granted:
             async with self._locks["rpm:" + key_id]:
                 if state.used >= state.granted and not state.exhausted:

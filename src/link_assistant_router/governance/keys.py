@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import math
 import os
 import secrets
 import time
@@ -101,6 +102,15 @@ def validate_issue_request(ttl_hours: Any, label: Any) -> tuple[float, str]:
     return float(ttl_hours), label
 
 
+def _is_time(value: Any) -> bool:
+    """A UNIX time as a signed claim may carry one: a finite number, not a bool."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _expired(at: float) -> AuthenticationFailed:
+    return AuthenticationFailed(f"la_sk_ key expired at {iso(at)}; ask for a new one")
+
+
 class KeyService:
     """Issues and verifies keys; caches store lookups for ``cache_ttl_s`` seconds per worker."""
 
@@ -189,11 +199,13 @@ class KeyService:
             ) from exc
         except jwt.PyJWTError as exc:
             raise AuthenticationFailed("malformed la_sk_ key") from exc
-        expires_at = float(claims["exp"])
+        expires_at, key_id = claims["exp"], claims["sub"]
+        if not _is_time(expires_at) or not isinstance(key_id, str) or not key_id:
+            raise AuthenticationFailed("malformed la_sk_ key")
         if now >= expires_at:
-            when = iso(expires_at)
-            raise AuthenticationFailed(f"la_sk_ key expired at {when}; ask for a new one")
-        key_id = str(claims["sub"])
+            raise AuthenticationFailed(
+                f"la_sk_ key expired at {iso(expires_at)}; ask for a new one"
+            )
         if len(self._verified) >= _VERIFIED_CACHE_MAX:
             self._verified.clear()
         self._verified[token] = (key_id, expires_at)
@@ -213,6 +225,9 @@ class KeyService:
             raise AuthenticationFailed("unknown la_sk_ key: it is not in this router's store")
         if record.revoked_at is not None:
             raise PermissionDenied("this la_sk_ key has been revoked")
+        # The record's expiry is the one the operator sees and the key's claim can't outlive.
+        if self._clock() >= record.expires_at:
+            raise _expired(record.expires_at)
         self._last_used[key_id] = self._clock()
         return record
 
