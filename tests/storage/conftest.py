@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from link_assistant_router.storage import SqlStore, open_store
+from link_assistant_router.storage.sql import SqlStore, open_store
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

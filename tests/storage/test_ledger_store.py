@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from link_assistant_router.storage import SqlStore
-from link_assistant_router.storage.base import AuditRecord, UsageQuery, UsageRow, WindowAddition
+from link_assistant_router.storage.records import AuditRecord, UsageQuery, UsageRow, WindowAddition
+from link_assistant_router.storage.sql import SqlStore
 
 DAY = 86400
 TODAY = 20_000 * DAY  # a day boundary

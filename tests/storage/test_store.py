@@ -11,8 +11,9 @@ import pytest
 from sqlalchemy import text
 
 from link_assistant_router.errors import StoreError
-from link_assistant_router.storage import KeyRecord, SqlStore, open_store
 from link_assistant_router.storage.migrations import MIGRATIONS
+from link_assistant_router.storage.records import KeyRecord
+from link_assistant_router.storage.sql import SqlStore, open_store
 
 Migrations = list[tuple[int, str, float]]
 

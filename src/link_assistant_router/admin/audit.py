@@ -12,7 +12,7 @@ from link_assistant_router.admin.keys import check_admin, json_response
 from link_assistant_router.admin.usage import parse_time
 from link_assistant_router.errors import InvalidRequest
 from link_assistant_router.governance.audit import audit_view
-from link_assistant_router.storage import Store
+from link_assistant_router.storage.base import Store
 
 MAX_LIMIT = 1000
 

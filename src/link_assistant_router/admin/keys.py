@@ -22,7 +22,7 @@ from link_assistant_router.errors import AuthenticationFailed, InvalidRequest, P
 from link_assistant_router.governance.audit import request_actor
 from link_assistant_router.governance.keys import KeyService
 from link_assistant_router.proxy.headers import client_key
-from link_assistant_router.storage import KeyRecord
+from link_assistant_router.storage.records import KeyRecord
 
 _PROXY_HEADERS = ("forwarded", "x-forwarded-for")
 

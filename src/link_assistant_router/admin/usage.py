@@ -20,8 +20,8 @@ from link_assistant_router.errors import InvalidRequest
 from link_assistant_router.governance.governor import Governor
 from link_assistant_router.governance.keys import KeyService
 from link_assistant_router.proxy.headers import client_key
-from link_assistant_router.storage import Store
-from link_assistant_router.storage.base import USAGE_TOTALS, UsageQuery
+from link_assistant_router.storage.base import Store
+from link_assistant_router.storage.records import USAGE_TOTALS, UsageQuery
 
 GROUPS = ("day", "key", "model", "account")
 _FILTERS = {"key": "key_id", "account": "account", "model": "model"}

@@ -22,8 +22,8 @@ from pydantic import SecretStr
 
 from link_assistant_router.errors import StoreError
 from link_assistant_router.requestlog import REQUEST_LOG
-from link_assistant_router.storage import Store
-from link_assistant_router.storage.base import AuditRecord
+from link_assistant_router.storage.base import Store
+from link_assistant_router.storage.records import AuditRecord
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from link_assistant_router.limits import KeyLimits
-from link_assistant_router.storage.base import (
+from link_assistant_router.storage.driver_errors import translated
+from link_assistant_router.storage.records import (
     USAGE_TOTALS,
     AuditRecord,
     KeyRecord,
@@ -30,7 +31,6 @@ from link_assistant_router.storage.base import (
     WindowAddition,
     WindowTokens,
 )
-from link_assistant_router.storage.driver_errors import translated
 from link_assistant_router.storage.tables import (
     api_keys,
     audit_log,
