@@ -30,7 +30,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from link_assistant_router.errors import StoreError
 from link_assistant_router.limits import limits_from_json
 from link_assistant_router.storage.driver_errors import translated
-from link_assistant_router.storage.ledger_sql import LedgerQueries
 from link_assistant_router.storage.migrations import migrate
 from link_assistant_router.storage.records import AccountRecord, AccountStateRecord, KeyRecord
 from link_assistant_router.storage.tables import (
@@ -40,6 +39,7 @@ from link_assistant_router.storage.tables import (
     leases,
     sticky_sessions,
 )
+from link_assistant_router.storage.usage_sql import LedgerQueries
 
 
 def _record(row: Row[Any]) -> KeyRecord:
