@@ -11,8 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from link_assistant_router.storage.driver_errors import translated
 from link_assistant_router.storage.queries import Queries
@@ -111,7 +109,7 @@ class AccountQueries(Queries):
 
     @translated
     async def add_account_requests(self, counts: Mapping[str, int]) -> None:
-        insert = sqlite_insert if self.dialect == "sqlite" else postgresql_insert
+        insert = self._insert()
         async with self.engine.begin() as conn:
             for name, delta in counts.items():
                 statement = insert(account_state).values(

@@ -8,8 +8,6 @@ sharing the store. ``base.lease_holder()`` names this process as a holder.
 from __future__ import annotations
 
 from sqlalchemy import delete, or_, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from link_assistant_router.storage.driver_errors import translated
 from link_assistant_router.storage.queries import Queries
@@ -23,7 +21,7 @@ class LeaseQueries(Queries):
 
     @translated
     async def acquire_lease(self, name: str, holder: str, ttl_s: float, now: float) -> bool:
-        insert = sqlite_insert if self.dialect == "sqlite" else postgresql_insert
+        insert = self._insert()
         statement = insert(leases).values(name=name, holder=holder, expires_at=now + ttl_s)
         statement = statement.on_conflict_do_update(
             index_elements=[leases.c.name],

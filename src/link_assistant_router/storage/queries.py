@@ -30,11 +30,12 @@ class Queries:
         raise NotImplementedError
 
     def _insert(self) -> Any:
+        """This database's ``insert``, the one with ``on_conflict_do_update``."""
         return sqlite_insert if self.dialect == "sqlite" else postgresql_insert
 
     def _upsert(self, table: Table, values: dict[str, Any], keep: tuple[str, ...] = ()) -> Any:
         """INSERT ... ON CONFLICT (primary key) DO UPDATE, in this database's dialect."""
-        insert = sqlite_insert if self.dialect == "sqlite" else postgresql_insert
+        insert = self._insert()
         statement = insert(table).values(**values)
         key = [column.name for column in table.primary_key.columns]
         updates = {
