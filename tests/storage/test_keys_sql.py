@@ -1,80 +1,14 @@
-"""The store's key records and migrations, on SQLite and on PostgreSQL."""
+"""The store's key records, on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from pathlib import Path
-from typing import Any
 
 import pytest
-from sqlalchemy import text
 
 from link_assistant_router.errors import StoreError
-from link_assistant_router.storage.migrations import MIGRATIONS
-from link_assistant_router.storage.records import KeyRecord
-from link_assistant_router.storage.sql import SqlStore, open_store
-
-Migrations = list[tuple[int, str, float]]
-
-
-def make_key(created_at: float = 1_750_000_000.25, **overrides: Any) -> KeyRecord:
-    values: dict[str, Any] = {
-        "id": str(uuid.uuid4()),
-        "label": "a label",
-        "created_at": created_at,
-        "expires_at": created_at + 3600,
-    }
-    values.update(overrides)
-    return KeyRecord(**values)
-
-
-async def migrations_recorded(store: SqlStore) -> Migrations:
-    async with store.engine.connect() as conn:
-        rows = await conn.execute(
-            text("SELECT version, name, applied_at FROM schema_migrations ORDER BY version")
-        )
-        return [(int(row[0]), str(row[1]), float(row[2])) for row in rows]
-
-
-# --- migrations --------------------------------------------------------------------------------
-
-
-async def test_open_applies_and_records_every_migration(store: SqlStore) -> None:
-    recorded = await migrations_recorded(store)
-    assert [(version, name) for version, name, _ in recorded] == [
-        (migration.version, migration.name) for migration in MIGRATIONS
-    ]
-    await store.insert_key(make_key(account="acct", group="grp"))  # the migrated columns exist
-
-
-async def test_opening_again_does_not_reapply_migrations(store: SqlStore, store_url: str) -> None:
-    key = make_key()
-    await store.insert_key(key)
-    before = await migrations_recorded(store)
-    second = open_store(store_url)
-    await second.open()
-    try:
-        assert await migrations_recorded(second) == before
-        assert await second.get_key(key.id) == key
-    finally:
-        await second.close()
-
-
-@pytest.mark.postgres
-async def test_concurrent_opens_on_postgres_apply_migrations_once(postgres_url: str) -> None:
-    stores = [open_store(postgres_url) for _ in range(5)]
-    try:
-        await asyncio.gather(*(store.open() for store in stores))
-        recorded = [await migrations_recorded(store) for store in stores]
-    finally:
-        for store in stores:
-            await store.close()
-    assert [version for version, _, _ in recorded[0]] == [m.version for m in MIGRATIONS]
-    assert all(seen == recorded[0] for seen in recorded)
-
-
-# --- keys --------------------------------------------------------------------------------------
+from link_assistant_router.storage.sql import SqlStore
+from tests.storage.conftest import make_key
 
 
 async def test_key_round_trips_every_field(store: SqlStore) -> None:
@@ -188,56 +122,3 @@ async def test_touch_keys_ignores_unknown_ids_and_empty_batches(store: SqlStore)
     await store.touch_keys({str(uuid.uuid4()): key.created_at + 5})
     assert await store.get_key(key.id) == key
     assert await store.list_keys() == [key]
-
-
-# --- liveness and failures ---------------------------------------------------------------------
-
-
-async def test_ping_answers_on_an_open_store(store: SqlStore) -> None:
-    await store.ping()
-
-
-async def test_operations_on_a_closed_store_are_store_errors(store_url: str) -> None:
-    store = open_store(store_url)
-    await store.open()
-    await store.close()
-    with pytest.raises(StoreError):
-        await store.ping()
-    with pytest.raises(StoreError):
-        await store.get_key(str(uuid.uuid4()))
-    with pytest.raises(StoreError):
-        await store.insert_key(make_key())
-    with pytest.raises(StoreError):
-        await store.list_keys()
-
-
-async def test_operations_on_a_store_never_opened_are_store_errors(tmp_path: Path) -> None:
-    store = open_store(f"sqlite+aiosqlite:///{tmp_path}/never.db")
-    with pytest.raises(StoreError):
-        await store.ping()
-    with pytest.raises(StoreError):
-        await store.revoke_key(str(uuid.uuid4()), 1.0)
-
-
-@pytest.mark.parametrize(
-    "url",
-    [
-        "mysql://root:hunter2secret@127.0.0.1/router",
-        "sqlite:///plain-sqlite.db",
-        "postgresql://postgres@127.0.0.1/router",
-        "not a url at all",
-    ],
-)
-def test_unsupported_url_is_a_store_error_without_the_password(url: str) -> None:
-    with pytest.raises(StoreError) as info:
-        open_store(url)
-    assert "hunter2secret" not in str(info.value)
-
-
-async def test_connection_failure_message_hides_the_password() -> None:
-    store = open_store("postgresql+asyncpg://postgres:hunter2secret@127.0.0.1:1/x")
-    with pytest.raises(StoreError) as info:
-        await store.open()
-    assert info.value.message.startswith("store error")
-    assert "hunter2secret" not in str(info.value)
-    assert "hunter2secret" not in info.value.message
