@@ -12,7 +12,7 @@ from pathlib import Path
 
 from link_assistant_router.errors import PermissionDenied
 from link_assistant_router.governance.keys import KeyService
-from link_assistant_router.storage import open_store
+from link_assistant_router.storage.sql import open_store
 
 
 async def main() -> None:

@@ -22,8 +22,8 @@ from link_assistant_router.limits import (
     parse_limits,
 )
 from link_assistant_router.requestlog import RequestLog, Usage
-from link_assistant_router.storage import KeyRecord, SqlStore, open_store
-from link_assistant_router.storage.base import UsageQuery
+from link_assistant_router.storage.records import KeyRecord, UsageQuery
+from link_assistant_router.storage.sql import SqlStore, open_store
 
 # A Wednesday, 2026-11-25 10:00:00 UTC.
 NOW = float(calendar.timegm((2026, 11, 25, 10, 0, 0)))

@@ -45,8 +45,8 @@ from link_assistant_router.proxy.pipeline import Proxy
 from link_assistant_router.proxy.upstream import Upstream, UpstreamClient
 from link_assistant_router.requestlog import REQUEST_FINISHED, RequestLog
 from link_assistant_router.routes import Route, add_routes
-from link_assistant_router.storage import Store, open_store
-from link_assistant_router.storage.base import lease_holder
+from link_assistant_router.storage.base import Store, lease_holder
+from link_assistant_router.storage.sql import open_store
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from aiohttp import web
 from link_assistant_router.accounts.pool import AccountPool
 from link_assistant_router.errors import StoreError
 from link_assistant_router.routes import Route
-from link_assistant_router.storage import Store
+from link_assistant_router.storage.base import Store
 
 
 class Probes:

@@ -29,7 +29,7 @@ from link_assistant_router.errors import ConfigError
 from link_assistant_router.governance.keys import load_signing_secret
 from link_assistant_router.logs import configure_logging
 from link_assistant_router.metrics import MULTIPROC_ENV
-from link_assistant_router.storage import open_store
+from link_assistant_router.storage.sql import open_store
 
 log = logging.getLogger(__name__)
 

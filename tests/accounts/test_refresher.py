@@ -24,7 +24,7 @@ from link_assistant_router.accounts.credfile import host_lock, lock_path
 from link_assistant_router.accounts.oauth import OAuthClient
 from link_assistant_router.accounts.refresher import LEASE_PREFIX, Refresher
 from link_assistant_router.errors import NeedsLogin, RefreshUnavailable
-from link_assistant_router.storage import SqlStore, open_store
+from link_assistant_router.storage.sql import SqlStore, open_store
 from tests.fakes.oauth import CLIENT_ID, EXPIRES_IN, FakeTokenEndpoint, running_fake_token_endpoint
 
 ACCOUNT = "main"
@@ -255,7 +255,7 @@ import aiohttp
 from link_assistant_router.accounts.credentials import ClaudeCodeHomeSource
 from link_assistant_router.accounts.oauth import OAuthClient
 from link_assistant_router.accounts.refresher import Refresher
-from link_assistant_router.storage import open_store
+from link_assistant_router.storage.sql import open_store
 
 
 async def main(store_url, home, token_url, client_id, holder, stale):

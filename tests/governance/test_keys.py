@@ -29,7 +29,8 @@ from link_assistant_router.governance.keys import (
     load_signing_secret,
     validate_issue_request,
 )
-from link_assistant_router.storage import KeyRecord, SqlStore, open_store
+from link_assistant_router.storage.records import KeyRecord
+from link_assistant_router.storage.sql import SqlStore, open_store
 from tests.conftest import random_secret
 
 PREFIX = "la_sk_"

@@ -16,8 +16,8 @@ import orjson
 import pytest
 from sqlalchemy import text
 
-from link_assistant_router.storage import open_store
-from link_assistant_router.storage.base import UsageQuery
+from link_assistant_router.storage.records import UsageQuery
+from link_assistant_router.storage.sql import open_store
 from tests.conftest import RunningRouter, claude_login, run_cli, write_credentials
 from tests.fakes.upstream import USAGE, FakeUpstream
 from tests.serving import free_port, start_serve, wait_until_healthy

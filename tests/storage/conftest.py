@@ -1,13 +1,21 @@
-"""The store fixtures: an empty, open store of each kind (SQLite, PostgreSQL)."""
+"""The store fixtures: an empty, open store of each kind (SQLite, PostgreSQL); a key record
+factory and day boundaries for the tests.
+"""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from link_assistant_router.storage import SqlStore, open_store
+from link_assistant_router.storage.records import KeyRecord
+from link_assistant_router.storage.sql import SqlStore, open_store
+
+DAY = 86400
+TODAY = 20_000 * DAY  # a day boundary
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -25,3 +33,15 @@ async def store(store_url: str) -> AsyncIterator[SqlStore]:
     await store.open()
     yield store
     await store.close()
+
+
+def make_key(created_at: float = 1_750_000_000.25, **overrides: Any) -> KeyRecord:
+    """A key record with a fresh id, expiring an hour after it was created."""
+    values: dict[str, Any] = {
+        "id": str(uuid.uuid4()),
+        "label": "a label",
+        "created_at": created_at,
+        "expires_at": created_at + 3600,
+    }
+    values.update(overrides)
+    return KeyRecord(**values)

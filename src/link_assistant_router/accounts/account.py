@@ -34,7 +34,7 @@ from link_assistant_router.accounts.health import QuotaSnapshot
 from link_assistant_router.accounts.vault import Vault
 from link_assistant_router.config import Settings
 from link_assistant_router.errors import InvalidRequest, NoCredential
-from link_assistant_router.storage import AccountRecord, AccountStateRecord
+from link_assistant_router.storage.records import AccountRecord, AccountStateRecord
 from link_assistant_router.times import iso, iso_or_none
 
 AccountKind = Literal["claude-code", "oauth-token", "api-key"]

@@ -36,7 +36,7 @@ from link_assistant_router.accounts.credentials import ClaudeCodeHomeSource, Cre
 from link_assistant_router.accounts.credfile import host_lock, write_rotated_login
 from link_assistant_router.accounts.oauth import RELOGIN_ADVICE, OAuthClient
 from link_assistant_router.errors import NeedsLogin, RefreshUnavailable, StoreError
-from link_assistant_router.storage import Store
+from link_assistant_router.storage.base import Store
 from link_assistant_router.times import iso
 
 log = logging.getLogger(__name__)

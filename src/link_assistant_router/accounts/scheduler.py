@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 
 from link_assistant_router.accounts.account import Account
-from link_assistant_router.storage import Store
+from link_assistant_router.storage.base import Store
 
 # A binding is rewritten (its TTL extended) at most this often per conversation and process.
 _BINDING_REFRESH_FRACTION = 0.25

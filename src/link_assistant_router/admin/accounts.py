@@ -26,7 +26,8 @@ from link_assistant_router.governance.audit import Actor, AuditLog
 from link_assistant_router.proxy.headers import upstream_request_headers
 from link_assistant_router.proxy.upstream import Upstream
 from link_assistant_router.routes import Route
-from link_assistant_router.storage import AccountRecord, Store
+from link_assistant_router.storage.base import Store
+from link_assistant_router.storage.records import AccountRecord
 
 _TEST_BODY = orjson.dumps(
     {"model": "claude-haiku-4-5", "messages": [{"role": "user", "content": "ping"}]}

@@ -11,7 +11,7 @@ from link_assistant_router.admin.common import AdminAccess, json_response
 from link_assistant_router.errors import InvalidRequest
 from link_assistant_router.governance.audit import audit_view
 from link_assistant_router.routes import Route
-from link_assistant_router.storage import Store
+from link_assistant_router.storage.base import Store
 from link_assistant_router.times import parse_time
 
 MAX_LIMIT = 1000

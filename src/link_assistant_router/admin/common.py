@@ -21,7 +21,7 @@ from link_assistant_router.governance.keys import KEY_PREFIX
 from link_assistant_router.peers import is_loopback, listener_port, names_a_proxy
 from link_assistant_router.proxy.headers import client_key
 from link_assistant_router.requestlog import REQUEST_LOG
-from link_assistant_router.storage import KeyRecord
+from link_assistant_router.storage.records import KeyRecord
 from link_assistant_router.times import iso, iso_or_none
 
 __all__ = [

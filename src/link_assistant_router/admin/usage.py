@@ -19,8 +19,8 @@ from link_assistant_router.governance.governor import Governor
 from link_assistant_router.governance.keys import KeyService
 from link_assistant_router.proxy.headers import client_key
 from link_assistant_router.routes import Route
-from link_assistant_router.storage import Store
-from link_assistant_router.storage.base import USAGE_TOTALS, UsageQuery
+from link_assistant_router.storage.base import Store
+from link_assistant_router.storage.records import USAGE_TOTALS, UsageQuery
 from link_assistant_router.times import iso, iso_or_none, parse_time
 
 GROUPS = ("day", "key", "model", "account")

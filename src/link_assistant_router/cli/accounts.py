@@ -25,8 +25,8 @@ from link_assistant_router.config import Settings
 from link_assistant_router.governance.audit import CLI, AuditLog
 from link_assistant_router.governance.keys import load_signing_secret
 from link_assistant_router.proxy.upstream import UpstreamClient
-from link_assistant_router.storage import open_store
 from link_assistant_router.storage.base import lease_holder
+from link_assistant_router.storage.sql import open_store
 
 
 @asynccontextmanager

@@ -15,7 +15,7 @@ from link_assistant_router.cli.support import (
     run,
     settings_options,
 )
-from link_assistant_router.storage import open_store
+from link_assistant_router.storage.sql import open_store
 
 
 @click.command()

@@ -16,7 +16,7 @@ from link_assistant_router.accounts.vault import build_vault
 from link_assistant_router.config import Settings
 from link_assistant_router.errors import RouterError
 from link_assistant_router.governance.keys import load_signing_secret
-from link_assistant_router.storage import open_store
+from link_assistant_router.storage.sql import open_store
 
 _UPSTREAM_CHECK_TIMEOUT_S = 5.0
 

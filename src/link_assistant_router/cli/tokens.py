@@ -22,7 +22,8 @@ from link_assistant_router.cli.support import (
 from link_assistant_router.governance.audit import CLI, AuditLog
 from link_assistant_router.governance.keys import KeyService, load_signing_secret
 from link_assistant_router.limits import WINDOWS
-from link_assistant_router.storage import KeyRecord, open_store
+from link_assistant_router.storage.records import KeyRecord
+from link_assistant_router.storage.sql import open_store
 
 
 @click.group()

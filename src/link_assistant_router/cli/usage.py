@@ -16,8 +16,8 @@ from link_assistant_router.cli.support import (
     run,
     settings_options,
 )
-from link_assistant_router.storage import open_store
-from link_assistant_router.storage.base import USAGE_TOTALS
+from link_assistant_router.storage.records import USAGE_TOTALS
+from link_assistant_router.storage.sql import open_store
 
 _SHORT = {
     "requests": "requests",

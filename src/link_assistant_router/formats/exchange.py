@@ -18,7 +18,7 @@ from link_assistant_router.proxy.pipeline import Answer, Outgoing, Proxy
 from link_assistant_router.proxy.relay import UPSTREAM_DROPPED, UPSTREAM_LOST_EVENT, read_usage
 from link_assistant_router.proxy.usage import StreamUsage
 from link_assistant_router.requestlog import REQUEST_LOG, RequestLog
-from link_assistant_router.storage import KeyRecord
+from link_assistant_router.storage.records import KeyRecord
 
 ANTHROPIC_VERSION = "2023-06-01"
 

@@ -19,8 +19,8 @@ from typing import Any
 import orjson
 
 from link_assistant_router.errors import StoreError
-from link_assistant_router.storage import Store
-from link_assistant_router.storage.base import AuditRecord
+from link_assistant_router.storage.base import Store
+from link_assistant_router.storage.records import AuditRecord
 from link_assistant_router.times import iso
 
 log = logging.getLogger(__name__)

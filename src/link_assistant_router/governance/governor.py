@@ -36,8 +36,8 @@ from link_assistant_router.limits import (
     window_end,
 )
 from link_assistant_router.requestlog import RequestLog
-from link_assistant_router.storage import KeyRecord, Store
-from link_assistant_router.storage.base import WindowTokens
+from link_assistant_router.storage.base import Store
+from link_assistant_router.storage.records import KeyRecord, WindowTokens
 
 log = logging.getLogger(__name__)
 

@@ -32,7 +32,8 @@ from link_assistant_router.errors import (
 )
 from link_assistant_router.governance.audit import Actor, AuditLog
 from link_assistant_router.limits import parse_limits
-from link_assistant_router.storage import KeyRecord, Store
+from link_assistant_router.storage.base import Store
+from link_assistant_router.storage.records import KeyRecord
 from link_assistant_router.times import iso
 
 log = logging.getLogger(__name__)

@@ -16,8 +16,8 @@ from collections.abc import Callable
 
 from link_assistant_router.limits import WINDOWS, fresh_after, new_start, weighted_tokens
 from link_assistant_router.requestlog import RequestLog
-from link_assistant_router.storage import Store
-from link_assistant_router.storage.base import UsageRow, WindowAddition
+from link_assistant_router.storage.base import Store
+from link_assistant_router.storage.records import UsageRow, WindowAddition
 
 log = logging.getLogger(__name__)
 

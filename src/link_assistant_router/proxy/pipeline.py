@@ -44,7 +44,7 @@ from link_assistant_router.proxy.relay import UPSTREAM_DROPPED, is_event_stream,
 from link_assistant_router.proxy.sessions import SESSION_HEADER, session_key
 from link_assistant_router.proxy.upstream import Upstream
 from link_assistant_router.requestlog import REQUEST_LOG, RequestLog
-from link_assistant_router.storage import KeyRecord
+from link_assistant_router.storage.records import KeyRecord
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 It is deliberately narrow (records in, records out, no SQL above this package) so that one
 implementation serves SQLite and PostgreSQL and tests can see exactly what the router relies on.
-Times are UNIX seconds (float, UTC) throughout.
+The records are in ``records.py``. Times are UNIX seconds (float, UTC) throughout.
 """
 
 from __future__ import annotations
@@ -10,144 +10,21 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import NamedTuple, Protocol
+from typing import Protocol
 
 from link_assistant_router.limits import KeyLimits
-
-
-@dataclass(frozen=True, slots=True)
-class KeyRecord:
-    """One issued ``la_sk_`` key. The key itself is never stored: only its id (the JWT ``sub``)."""
-
-    id: str
-    label: str
-    created_at: float
-    expires_at: float
-    revoked_at: float | None = None
-    last_used_at: float | None = None
-    account: str | None = None
-    group: str | None = None
-    limits: KeyLimits | None = None
-
-    def is_revoked(self) -> bool:
-        return self.revoked_at is not None
-
-
-@dataclass(frozen=True, slots=True)
-class AccountRecord:
-    """An upstream account added at run time (accounts from the settings are not stored).
-
-    ``secret`` is the oauth-token or api-key value, already encrypted by the caller.
-    """
-
-    name: str
-    kind: str
-    priority: int = 0
-    weight: int = 1
-    group: str | None = None
-    claude_home: str | None = None
-    secret: str | None = None
-    created_at: float = 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class AccountStateRecord:
-    """An account's shared state: what every worker and replica must agree on."""
-
-    name: str
-    state: str = "ready"
-    reason: str | None = None
-    cooldown_until: float | None = None
-    login_fingerprint: str | None = None
-    quota: str | None = None
-    requests: int = 0
-    last_error: str | None = None
-    updated_at: float = 0.0
-
-
-class UsageRow(NamedTuple):
-    """One proxied request in the usage ledger, in ``usage_events``' column order.
-
-    A tuple of plain values: a second's worth of rows waiting in memory costs the garbage
-    collector nothing, and the driver takes them as they are.
-    """
-
-    request_id: str
-    at: float
-    day: int  # at // 86400
-    key_id: str
-    account: str
-    model: str
-    session: str | None
-    client: str | None
-    route: str
-    status: int | None
-    input_tokens: int
-    output_tokens: int
-    cache_creation_input_tokens: int
-    cache_read_input_tokens: int
-    ttfb_ms: float | None
-    duration_ms: float
-    error_type: str | None
-    complete: int  # 1, or 0 for a stream cut short
-
-
-@dataclass(frozen=True, slots=True)
-class WindowTokens:
-    """A key's count in one budget window: tokens since ``started_at``."""
-
-    name: str
-    started_at: float
-    tokens: float
-
-
-@dataclass(frozen=True, slots=True)
-class WindowAddition:
-    """Tokens to add to a key's window; a stored window that started before ``fresh_after``
-    has ended, and starts again at ``started_at`` with these tokens alone."""
-
-    key_id: str
-    name: str
-    fresh_after: float
-    started_at: float
-    tokens: float
-
-
-@dataclass(frozen=True, slots=True)
-class UsageQuery:
-    """Filters and grouping of a usage report. ``group_by``: day, key, model, account or None."""
-
-    since: float | None = None
-    until: float | None = None
-    key_id: str | None = None
-    account: str | None = None
-    model: str | None = None
-    group_by: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class AuditRecord:
-    """One admin action: what was done to what, by whom (never a secret in any field)."""
-
-    id: str
-    at: float
-    action: str
-    target: str
-    actor: str
-    request_id: str | None = None
-    details: str | None = None  # a small JSON object
-
-
-USAGE_TOTALS = (
-    "requests",
-    "errors",
-    "incomplete",
-    "input_tokens",
-    "output_tokens",
-    "cache_creation_input_tokens",
-    "cache_read_input_tokens",
+from link_assistant_router.storage.records import (
+    AccountRecord,
+    AccountStateRecord,
+    AuditRecord,
+    KeyRecord,
+    UsageQuery,
+    UsageRow,
+    WindowAddition,
+    WindowTokens,
 )
+
+__all__ = ["Store", "lease_holder"]
 
 
 class Store(Protocol):

@@ -10,6 +10,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from link_assistant_router.errors import StoreError
 
+__all__ = ["translated"]
+
 P = ParamSpec("P")
 T = TypeVar("T")
 

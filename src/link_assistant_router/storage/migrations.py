@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+__all__ = ["MIGRATIONS", "Migration", "migrate"]
+
 # An arbitrary constant that names "the router's migration lock" among PostgreSQL advisory locks.
 _PG_LOCK_ID = 0x1A5C_0001
 

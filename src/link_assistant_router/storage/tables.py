@@ -14,6 +14,20 @@ from sqlalchemy import (
     Text,
 )
 
+__all__ = [
+    "account_state",
+    "accounts",
+    "api_keys",
+    "audit_log",
+    "key_inflight",
+    "key_minutes",
+    "key_windows",
+    "leases",
+    "sticky_sessions",
+    "usage_daily",
+    "usage_events",
+]
+
 _metadata = MetaData()
 
 api_keys = Table(

@@ -1,15 +1,13 @@
-"""The ledger's tables on SQLite and PostgreSQL: totals, rollups, windows, admission."""
+"""The usage ledger on SQLite and PostgreSQL: totals, rollups, and the budget windows it adds to."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Any
 
-from link_assistant_router.storage import SqlStore
-from link_assistant_router.storage.base import AuditRecord, UsageQuery, UsageRow, WindowAddition
-
-DAY = 86400
-TODAY = 20_000 * DAY  # a day boundary
+from link_assistant_router.storage.records import UsageQuery, UsageRow, WindowAddition
+from link_assistant_router.storage.sql import SqlStore
+from tests.storage.conftest import DAY, TODAY
 
 
 def row(at: float, **values: Any) -> UsageRow:
@@ -90,48 +88,3 @@ async def test_windows_add_up_and_start_again_once_ended(store: SqlStore) -> Non
     await store.record_usage([], [add(7, TODAY + DAY, TODAY + DAY)])  # the next day
     window = (await store.window_tokens("key-a"))["day"]
     assert (window.tokens, window.started_at) == (7, TODAY + DAY)
-
-
-async def test_request_grants_never_exceed_the_limit(store: SqlStore) -> None:
-    minute = TODAY // 60
-    grants = [await store.reserve_requests("key-a", minute, want, 10) for want in (4, 4, 4, 4)]
-    assert grants == [4, 4, 2, 0]
-    assert await store.reserve_requests("key-a", minute + 1, 20, 10) == 10  # a new minute
-    assert await store.reserve_requests("key-b", minute, 1, 10) == 1  # another key
-
-
-async def test_slots_are_leased_up_to_the_limit(store: SqlStore) -> None:
-    now = float(TODAY + 30)
-    taken = [await store.take_slot("key-a", f"s{n}", now, 2, 60) for n in range(3)]
-    assert taken == [True, True, False]
-    await store.release(["s0"])
-    assert await store.take_slot("key-a", "s3", now, 2, 60)
-    assert await store.take_slot("key-b", "t0", now, 1, 60)  # limits are per key
-    # A slot never given back frees itself when its lease ends, unless it was renewed.
-    await store.renew_slots(["s1"], now + 120)
-    assert await store.take_slot("key-a", "s4", now + 61, 2, 60)  # s3 expired, s1 renewed
-    assert not await store.take_slot("key-a", "s5", now + 61, 2, 60)
-
-
-async def test_audit_records_are_listed_newest_first_and_filtered(store: SqlStore) -> None:
-    for number, (action, target) in enumerate(
-        [("key.issue", "k1"), ("key.revoke", "k1"), ("account.add", "team")]
-    ):
-        await store.insert_audit(
-            AuditRecord(
-                id=f"a{number}",
-                at=TODAY + number * 10,
-                action=action,
-                target=target,
-                actor="cli",
-                request_id=None if number else "req_lar_1",
-                details='{"label": "x"}' if number == 0 else None,
-            )
-        )
-    everything = await store.list_audit()
-    assert [r.id for r in everything] == ["a2", "a1", "a0"]
-    assert everything[-1].details == '{"label": "x"}' and everything[-1].request_id == "req_lar_1"
-    assert [r.id for r in await store.list_audit(target="k1")] == ["a1", "a0"]
-    assert [r.id for r in await store.list_audit(action="account.add")] == ["a2"]
-    assert [r.id for r in await store.list_audit(since=TODAY + 5, until=TODAY + 15)] == ["a1"]
-    assert [r.id for r in await store.list_audit(limit=1)] == ["a2"]

@@ -1,0 +1,56 @@
+"""The store's migrations, applied when it opens, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import text
+
+from link_assistant_router.storage.migrations import MIGRATIONS
+from link_assistant_router.storage.sql import SqlStore, open_store
+from tests.storage.conftest import make_key
+
+Migrations = list[tuple[int, str, float]]
+
+
+async def migrations_recorded(store: SqlStore) -> Migrations:
+    async with store.engine.connect() as conn:
+        rows = await conn.execute(
+            text("SELECT version, name, applied_at FROM schema_migrations ORDER BY version")
+        )
+        return [(int(row[0]), str(row[1]), float(row[2])) for row in rows]
+
+
+async def test_open_applies_and_records_every_migration(store: SqlStore) -> None:
+    recorded = await migrations_recorded(store)
+    assert [(version, name) for version, name, _ in recorded] == [
+        (migration.version, migration.name) for migration in MIGRATIONS
+    ]
+    await store.insert_key(make_key(account="acct", group="grp"))  # the migrated columns exist
+
+
+async def test_opening_again_does_not_reapply_migrations(store: SqlStore, store_url: str) -> None:
+    key = make_key()
+    await store.insert_key(key)
+    before = await migrations_recorded(store)
+    second = open_store(store_url)
+    await second.open()
+    try:
+        assert await migrations_recorded(second) == before
+        assert await second.get_key(key.id) == key
+    finally:
+        await second.close()
+
+
+@pytest.mark.postgres
+async def test_concurrent_opens_on_postgres_apply_migrations_once(postgres_url: str) -> None:
+    stores = [open_store(postgres_url) for _ in range(5)]
+    try:
+        await asyncio.gather(*(store.open() for store in stores))
+        recorded = [await migrations_recorded(store) for store in stores]
+    finally:
+        for store in stores:
+            await store.close()
+    assert [version for version, _, _ in recorded[0]] == [m.version for m in MIGRATIONS]
+    assert all(seen == recorded[0] for seen in recorded)
