@@ -122,12 +122,13 @@ def build_router(
             idle_timeout_s=settings.upstream_idle_timeout_s,
             max_connections=settings.upstream_max_connections,
         )
+    metrics = Metrics(per_key=settings.metrics_per_key)
     ledger = UsageLedger(
         the_store,
         cache_read_weight=settings.cache_read_weight,
         retention_days=settings.usage_retention_days,
+        on_set_aside=metrics.ledger_rows_set_aside.inc,
     )
-    metrics = Metrics(per_key=settings.metrics_per_key)
     governor = Governor(the_store, ledger, on_reject=metrics.limit_rejected)
     proxy = Proxy(
         keys,

@@ -15,7 +15,12 @@ from aiohttp import web
 
 from link_assistant_router.errors import RouterError
 from link_assistant_router.peers import client_address
-from link_assistant_router.requestlog import REQUEST_FINISHED, REQUEST_LOG, RequestLog
+from link_assistant_router.requestlog import (
+    REQUEST_FINISHED,
+    REQUEST_LOG,
+    RequestLog,
+    clean_text,
+)
 from link_assistant_router.routes import Handler, Route, route_of
 
 log = logging.getLogger(__name__)
@@ -131,10 +136,11 @@ def _translate(exc: BaseException, entry: RequestLog, openai: bool) -> web.Respo
 @web.middleware
 async def error_boundary(request: web.Request, handler: Handler) -> web.StreamResponse:
     route = route_of(request)
-    entry = RequestLog(request.method, request.path)
+    entry = RequestLog(request.method, clean_text(request.path))
     entry.route = route.name
     entry.remote = client_address(request)
-    entry.client = request.headers.get("user-agent")
+    user_agent = request.headers.get("user-agent")
+    entry.client = clean_text(user_agent) if user_agent else None
     request[REQUEST_LOG] = entry
     try:
         response = await handler(request)

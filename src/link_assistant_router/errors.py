@@ -12,6 +12,7 @@ and ``app.py`` turns a ``RouterError`` into an HTTP response in exactly one plac
     ├── NotFound                     404 not_found_error
     ├── RequestTooLarge              413 request_too_large
     ├── StoreError                   500 api_error (the store is unreachable or failed)
+    │   └── StoreRejected            the data can never be written as it is (no retry)
     ├── RateLimited                  429 rate_limit_error: a key's rate, concurrency or budget
     │   └── NoAccountAvailable       429: every account is cooling down
     └── UpstreamError                502 api_error
@@ -75,6 +76,10 @@ class RequestTooLarge(RouterError):
 
 class StoreError(RouterError):
     """The store could not be reached or a query failed."""
+
+
+class StoreRejected(StoreError):
+    """The store refused the data itself (it can never be written as it is): not worth a retry."""
 
 
 class RateLimited(RouterError):

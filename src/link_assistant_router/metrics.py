@@ -88,6 +88,11 @@ class Metrics:
             ["account", "outcome"],
             registry=registry,
         )
+        self.ledger_rows_set_aside = Counter(
+            "lar_ledger_rows_set_aside",
+            "Usage ledger rows the store refused as they were (set aside, never retried).",
+            registry=registry,
+        )
         self.limit_rejections = Counter(
             "lar_limit_rejections",
             "Requests refused by a key's limits, by reason.",

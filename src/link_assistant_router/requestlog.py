@@ -52,6 +52,18 @@ class Usage:
         )
 
 
+def clean_text(value: str) -> str:
+    """``value`` as text any log, metric or database can hold: a byte that was not UTF-8 (which
+    aiohttp keeps as a lone surrogate) becomes U+FFFD, and NUL characters are dropped."""
+    if value.isascii():
+        return value.replace("\x00", "") if "\x00" in value else value
+    try:
+        value = value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeEncodeError:  # a surrogate that was not a byte aiohttp escaped
+        value = value.encode("utf-8", "replace").decode("utf-8")
+    return value.replace("\x00", "")
+
+
 def new_request_id() -> str:
     """An id for one request through the router, sent in ``request-id`` on its own errors."""
     return "req_lar_" + os.urandom(12).hex()

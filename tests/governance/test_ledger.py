@@ -16,6 +16,9 @@ import orjson
 import pytest
 from sqlalchemy import text
 
+from link_assistant_router.errors import StoreRejected
+from link_assistant_router.governance.ledger import UsageLedger
+from link_assistant_router.requestlog import RequestLog, Usage
 from link_assistant_router.storage.records import UsageQuery
 from link_assistant_router.storage.sql import open_store
 from tests.conftest import RunningRouter, claude_login, run_cli, write_credentials
@@ -294,3 +297,56 @@ async def test_translated_chat_completions_are_counted_exactly(router: RunningRo
         assert row["route"] == "/v1/chat/completions"
         assert row["model"].startswith("claude-sonnet")
         assert row["complete"] == 1
+
+
+class RejectingStore:
+    """A real store that refuses, as a database would refuse bad data, any batch holding a row
+    whose model is ``poison``."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self.calls = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+    async def record_usage(self, rows: Any, windows: Any) -> None:
+        self.calls += 1
+        if any(row.model == "poison" for row in rows):
+            raise StoreRejected("store error: DataError: a value it cannot hold")
+        await self.store.record_usage(rows, windows)
+
+
+def finished(key_id: str, model: str, number: int) -> RequestLog:
+    entry = RequestLog("POST", "/v1/messages")
+    entry.request_id = f"req_{number}"
+    entry.key_id, entry.model, entry.status = key_id, model, 200
+    entry.usage = Usage(input_tokens=10, output_tokens=5)
+    return entry
+
+
+async def test_rows_the_store_refuses_are_set_aside_and_counted_not_retried_forever(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    inner = open_store(f"sqlite+aiosqlite:///{tmp_path}/store.db")
+    await inner.open()
+    store = RejectingStore(inner)
+    set_aside: list[int] = []
+    ledger = UsageLedger(
+        store, cache_read_weight=0.1, retention_days=90, on_set_aside=set_aside.append
+    )
+    try:
+        for number in range(7):
+            ledger.record(finished("k1", "poison" if number == 3 else "claude-x", number))
+        await ledger.flush()
+        ledger.record(finished("k1", "claude-x", 7))
+        await ledger.flush()
+        totals = await inner.usage_totals(UsageQuery())
+        windows = await inner.window_tokens("k1")
+    finally:
+        await inner.close()
+    assert totals[0]["requests"] == 7  # every row but the refused one
+    assert set_aside == [1]
+    assert "req_3" in caplog.text and "set aside" in caplog.text
+    # The refused request's tokens still count against the key's budgets.
+    assert windows["day"].tokens == 8 * 15

@@ -14,8 +14,9 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 
+from link_assistant_router.errors import StoreRejected
 from link_assistant_router.limits import WINDOWS, fresh_after, new_start, weighted_tokens
-from link_assistant_router.requestlog import RequestLog
+from link_assistant_router.requestlog import RequestLog, clean_text
 from link_assistant_router.storage.base import Store
 from link_assistant_router.storage.records import UsageRow, WindowAddition
 
@@ -46,8 +47,10 @@ class UsageLedger:
         cache_read_weight: float,
         retention_days: int,
         clock: Callable[[], float] = time.time,
+        on_set_aside: Callable[[int], None] = lambda count: None,
     ) -> None:
         self._store = store
+        self._on_set_aside = on_set_aside
         self._weight = cache_read_weight
         self._retention_days = retention_days
         self._clock = clock
@@ -77,8 +80,8 @@ class UsageLedger:
             int(at // DAY_S),
             entry.key_id,
             entry.account or "",
-            (entry.model or "")[:100],
-            entry.session[:200] if entry.session else None,
+            clean_text(entry.model[:100]) if entry.model else "",
+            clean_text(entry.session[:200]) if entry.session else None,
             client_family(entry.client),
             entry.path[:200],
             entry.status,
@@ -108,13 +111,22 @@ class UsageLedger:
                 self.pending_tokens[entry.key_id] += tokens
 
     async def flush(self) -> None:
-        """Write what is queued; on failure it stays queued (and the error is raised)."""
+        """Write what is queued; while the store is away it stays queued (and the error is
+        raised). Rows the store refuses as they are are set aside and counted, never blocking
+        the rows behind them."""
         if not self._rows and not self._spent:
             return
         rows, spent = self._rows, self._spent
         self._rows, self._spent = [], []
+        additions = _window_additions(spent)
         try:
-            await self._store.record_usage(rows, _window_additions(spent))
+            try:
+                await self._store.record_usage(rows, additions)
+            except StoreRejected:
+                # Some row is unwritable: the tokens still count; find the rows that fail.
+                await self._store.record_usage([], additions)
+                spent = []
+                await self._write_isolating(rows)
         except BaseException:
             self._rows[:0], self._spent[:0] = rows, spent
             raise
@@ -127,6 +139,38 @@ class UsageLedger:
                 del self.pending_tokens[key]
         for callback in self._flushed:
             callback(keys)
+
+    async def _write_isolating(self, rows: list[UsageRow]) -> None:
+        """Write ``rows`` in halves until each refused row stands alone, and set those aside.
+        Rows written are taken out of ``rows``; on a store that went away, the rest stay in it
+        for the caller to queue again."""
+        refused: list[tuple[UsageRow, str]] = []
+        pending = [rows[:]]
+        while pending:
+            part = pending.pop()
+            try:
+                await self._store.record_usage(part, [])
+            except StoreRejected as exc:
+                if len(part) == 1:
+                    refused.append((part[0], exc.message))
+                    rows.remove(part[0])
+                    continue
+                middle = len(part) // 2
+                pending += [part[middle:], part[:middle]]
+                continue
+            for row in part:
+                rows.remove(row)
+        if refused:
+            row, why = refused[0]
+            log.error(
+                "usage ledger: %d row(s) could not be written and were set aside "
+                "(first: request %s, key %s: %s)",
+                len(refused),
+                row.request_id,
+                row.key_id,
+                why,
+            )
+            self._on_set_aside(len(refused))
 
     async def roll_up(self, holder: str) -> None:
         """Once a day per process (and by one process at a time): fold old days into totals."""
