@@ -1,5 +1,6 @@
-"""The Markdown report: the machine, one row per run, the router against nginx and direct, the
-targets, every problem seen; and its section in ``docs/benchmarks.md``."""
+"""The Markdown report: the machine, each target's medians over the rounds, the ratios between
+targets round by round, the targets checked on the medians, every problem seen; and its section
+in ``docs/benchmarks.md``."""
 
 from __future__ import annotations
 
@@ -7,44 +8,38 @@ import os
 import platform
 import re
 import subprocess
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 from profiler import Profile
-from wrk import WrkResult
+from rounds import (
+    ROUTER,
+    Measurement,
+    Series,
+    Spread,
+    Summary,
+    added_p50,
+    cpu_ratios,
+    is_router,
+    round_count,
+    summarize,
+    targets_of,
+)
 
 START = "<!-- bench:start -->"
 END = "<!-- bench:end -->"
-CPU_TARGET_RATIO = 1.5
-LATENCY_TARGET_US = 1000.0
-TARGET_CASE = "sse"
-# Above this share of a core used by other processes during a run, its numbers are suspect.
-NOISY_OTHER_CPU = 0.25
-
-
-@dataclass(frozen=True)
-class Measurement:
-    """One wrk run against one target, with the CPU the target spent per request."""
-
-    case: str
-    connections: int
-    target: str
-    result: WrkResult | None
-    cpu_us_per_request: float | None
-    other_cpu: float = 0.0  # CPU used by everything else on the machine, in cores
-    failure: str = ""
-
-    @property
-    def problems(self) -> list[str]:
-        if self.result is None:
-            return [f"run failed: {self.failure}"]
-        found = self.result.problems
-        if self.other_cpu > NOISY_OTHER_CPU:
-            found.append(
-                f"other processes or steal used {self.other_cpu:.0%} of a core during the run"
-            )
-        return found
+FLOOR = "aiohttp"  # the bare aiohttp pass-through: what a Python proxy on this stack costs
+DIRECT = "direct"
+LOADED_CONNECTIONS = 16
+# The targets (issue 16), checked on the medians of the interleaved rounds: the router's CPU per
+# request over the floor's, at 16 connections, per case;
+FLOOR_TARGET_RATIOS = {"sse": 1.15, "json": 1.3}
+# the translated stream's CPU per request over the router's own sse relay, at 16 connections;
+CHAT_TARGET_RATIO = 1.4
+# what the router adds to p50 over a direct connection, on sse at 1 connection.
+LATENCY_TARGET_US = 300.0
+LATENCY_CASE = "sse"
 
 
 def _first_line(command: list[str]) -> str:
@@ -88,119 +83,179 @@ def _signed_ms(us: float) -> str:
     return ("+" if us >= 0 else "-") + _ms(abs(us))
 
 
-def _cpu(measurement: Measurement) -> str:
-    if measurement.cpu_us_per_request is None:
-        return "—"
-    value = f"{measurement.cpu_us_per_request:,.0f}"
-    return f"({value} upstream)" if measurement.target == "direct" else value
+def _times(value: float) -> str:
+    return f"{value:.2f}x"
 
 
-def results_table(measurements: list[Measurement]) -> str:
-    rows = [
-        "| case | conns | target | req/s | p50 | p99 | CPU µs/req | other CPU | problems |",
-        "|---|---:|---|---:|---:|---:|---:|---:|---|",
-    ]
-    for m in measurements:
-        cells = f"| {m.case} | {m.connections} | {m.target} |"
-        if m.result is None:
-            rows.append(f"{cells} — | — | — | — | — | ⚠ failed |")
-            continue
-        problems = "⚠ " + ", ".join(m.problems) if m.problems else "none"
-        rows.append(
-            f"{cells} {m.result.requests_per_s:,.0f} | {_ms(m.result.p50_us)} | "
-            f"{_ms(m.result.p99_us)} | {_cpu(m)} | {m.other_cpu:.0%} | {problems} |"
-        )
-    return "\n".join(rows)
+def _us(value: float) -> str:
+    return f"{value:,.0f}"
 
 
-def _find(measurements: list[Measurement], case: str, conns: int, target: str) -> WrkResult | None:
-    for m in measurements:
-        if (m.case, m.connections, m.target) == (case, conns, target):
-            return m.result
-    return None
+def _median(value: Spread | None, fmt: Callable[[float], str]) -> str:
+    return "—" if value is None else fmt(value.median)
 
 
-def _cpu_of(measurements: list[Measurement], case: str, conns: int, target: str) -> float | None:
-    for m in measurements:
-        if (m.case, m.connections, m.target) == (case, conns, target) and m.result is not None:
-            return m.cpu_us_per_request
-    return None
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """The router against nginx (CPU) and against a direct connection (p50) for one cell."""
-
-    case: str
-    connections: int
-    cpu_ratio: float | None
-    router_added_p50_us: float | None
-    nginx_added_p50_us: float | None
-
-
-def compare(measurements: list[Measurement]) -> list[Comparison]:
-    cells = dict.fromkeys((m.case, m.connections) for m in measurements)
-    comparisons = []
-    for case, conns in cells:
-        router_cpu = _cpu_of(measurements, case, conns, "router")
-        nginx_cpu = _cpu_of(measurements, case, conns, "nginx")
-        direct = _find(measurements, case, conns, "direct")
-        router = _find(measurements, case, conns, "router")
-        nginx = _find(measurements, case, conns, "nginx")
-        comparisons.append(
-            Comparison(
-                case,
-                conns,
-                router_cpu / nginx_cpu if router_cpu and nginx_cpu else None,
-                router.p50_us - direct.p50_us if router and direct else None,
-                nginx.p50_us - direct.p50_us if nginx and direct else None,
-            )
-        )
-    return comparisons
-
-
-def _or_dash(value: float | None, fmt: str, suffix: str = "") -> str:
-    return "—" if value is None else format(value, fmt) + suffix
-
-
-def comparison_table(comparisons: list[Comparison]) -> str:
-    rows = [
-        "| case | conns | router CPU/req ÷ nginx | router p50 - direct | nginx p50 - direct |",
-        "|---|---:|---:|---:|---:|",
-    ]
-    for c in comparisons:
-        router_p50 = "—" if c.router_added_p50_us is None else _signed_ms(c.router_added_p50_us)
-        nginx_p50 = "—" if c.nginx_added_p50_us is None else _signed_ms(c.nginx_added_p50_us)
-        rows.append(
-            f"| {c.case} | {c.connections} | {_or_dash(c.cpu_ratio, '.2f', 'x')} | "
-            f"{router_p50} | {nginx_p50} |"
-        )
-    return "\n".join(rows)
+def _range(value: Spread | None, fmt: Callable[[float], str]) -> str:
+    return "—" if value is None else f"{fmt(value.low)} to {fmt(value.high)}"
 
 
 def _conns(count: int) -> str:
     return f"{count} connection" + ("" if count == 1 else "s")
 
 
-def verdicts(comparisons: list[Comparison]) -> list[str]:
-    """The targets, checked on the ``sse`` case."""
+def _cpu_cell(summary: Summary) -> str:
+    value = _median(summary.cpu_us, _us)
+    return f"({value} upstream)" if summary.target == DIRECT and summary.cpu_us else value
+
+
+def results_table(summaries: Sequence[Summary]) -> str:
+    """One row per case, connection count and target: medians over the rounds, and the CPU's
+    range."""
+    rows = [
+        "| case | conns | target | runs | req/s | p50 | p99 | CPU µs/req | CPU min-max | "
+        "other CPU | problems |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for s in summaries:
+        problems = "none"
+        if s.problems:
+            numbers = ", ".join(str(number) for number in s.problem_rounds)
+            plural = "s" if len(s.problem_rounds) > 1 else ""
+            problems = f"⚠ round{plural} {numbers}: see Problems"
+        cpu_range = "—" if s.cpu_us is None else f"{_us(s.cpu_us.low)}-{_us(s.cpu_us.high)}"
+        rows.append(
+            f"| {s.case} | {s.connections} | {s.target} | {s.runs} | "
+            f"{_median(s.requests_per_s, _us)} | {_median(s.p50_us, _ms)} | "
+            f"{_median(s.p99_us, _ms)} | {_cpu_cell(s)} | {cpu_range} | {s.other_cpu:.0%} | "
+            f"{problems} |"
+        )
+    return "\n".join(rows)
+
+
+def series_table(
+    series: Sequence[Series],
+    rounds: int,
+    fmt: Callable[[float], str],
+    column: str,
+    missing: str,
+) -> str:
+    """One row per series (named in ``column``): its value in each round, the median, the range
+    and the range as a share of the median; or ``missing``, said, when there is none."""
+    if not series:
+        return f"- none: {missing}"
+    numbers = range(1, rounds + 1)
+    rows = [
+        f"| case | conns | {column} | "
+        + "".join(f"r{n} | " for n in numbers)
+        + "median | min-max | range |",
+        "|---|---:|---|" + "---:|" * (rounds + 3),
+    ]
+    for item in series:
+        values = "".join(("—" if v is None else fmt(v)) + " | " for v in item.values)
+        spread = item.spread
+        share = "—" if spread is None else f"{spread.relative:.0%}"
+        rows.append(
+            f"| {item.case} | {item.connections} | {item.label} | {values}"
+            f"{_median(spread, fmt)} | {_range(spread, fmt)} | {share} |"
+        )
+    return "\n".join(rows)
+
+
+def ratio_series(measurements: Sequence[Measurement]) -> list[Series]:
+    """The CPU ratios worth a row: the router against each other revision of it, then every
+    router against the floor and against nginx."""
+    targets = targets_of(measurements)
+    routers = [target for target in targets if is_router(target)]
+    found = []
+    if ROUTER in routers:
+        for other in routers:
+            if other != ROUTER:
+                found += cpu_ratios(measurements, ROUTER, other)
+    for against in (FLOOR, "nginx"):
+        if against in targets:
+            for router in routers:
+                found += cpu_ratios(measurements, router, against)
+    return found
+
+
+def latency_series(measurements: Sequence[Measurement]) -> list[Series]:
+    """What each proxy adds to p50 over a direct connection, round by round."""
+    targets = targets_of(measurements)
+    if DIRECT not in targets:
+        return []
+    return [
+        series
+        for target in targets
+        if target != DIRECT
+        for series in added_p50(measurements, target, DIRECT)
+    ]
+
+
+def _find(series: Sequence[Series], case: str, connections: int) -> Spread | None:
+    for item in series:
+        if (item.case, item.connections) == (case, connections):
+            return item.spread
+    return None
+
+
+def _cpu_median(summaries: Sequence[Summary], case: str, connections: int) -> float | None:
+    for s in summaries:
+        if (s.case, s.connections, s.target) == (case, connections, ROUTER) and s.cpu_us:
+            return s.cpu_us.median
+    return None
+
+
+def _met(met: bool) -> str:
+    return "met" if met else "**missed**"
+
+
+def verdicts(measurements: Sequence[Measurement]) -> list[str]:
+    """The targets, checked on the medians of the rounds."""
     lines = []
-    for c in comparisons:
-        if c.case != TARGET_CASE:
+    loaded = _conns(LOADED_CONNECTIONS)
+    floor_ratios = cpu_ratios(measurements, ROUTER, FLOOR)
+    for case, limit in FLOOR_TARGET_RATIOS.items():
+        found = _find(floor_ratios, case, LOADED_CONNECTIONS)
+        if found is None:
+            lines.append(
+                f"- {case}, {loaded}: not checked (needs the {case} case at {loaded} "
+                f"with the {ROUTER} and {FLOOR} targets)"
+            )
             continue
-        if c.cpu_ratio is not None:
-            met = "met" if c.cpu_ratio <= CPU_TARGET_RATIO else "**missed**"
-            lines.append(
-                f"- {c.case}, {_conns(c.connections)}: router CPU/request "
-                f"{c.cpu_ratio:.2f}x nginx (target ≤ {CPU_TARGET_RATIO}x): {met}"
-            )
-        if c.connections == 1 and c.router_added_p50_us is not None:
-            met = "met" if c.router_added_p50_us <= LATENCY_TARGET_US else "**missed**"
-            lines.append(
-                f"- {c.case}, 1 connection: router adds {_signed_ms(c.router_added_p50_us)} "
-                f"to p50 over direct (target ≤ {_ms(LATENCY_TARGET_US)}): {met}"
-            )
-    return lines or ["- not checked: needs the sse case with the router, nginx and direct targets"]
+        lines.append(
+            f"- {case}, {loaded}: router CPU/request {_times(found.median)} the floor "
+            f"({FLOOR}), median of {found.count} rounds ({_range(found, _times)}); "
+            f"target ≤ {limit}x: {_met(found.median <= limit)}"
+        )
+    summaries = summarize(measurements)
+    chat = _cpu_median(summaries, "chat", LOADED_CONNECTIONS)
+    sse = _cpu_median(summaries, "sse", LOADED_CONNECTIONS)
+    if chat is None or sse is None:
+        lines.append(
+            f"- chat, {loaded}: not checked (needs the chat and sse cases at {loaded} "
+            f"with the {ROUTER} target)"
+        )
+    else:
+        ratio = chat / sse
+        lines.append(
+            f"- chat, {loaded}: router CPU/request {_times(ratio)} its own sse relay "
+            f"(medians {_us(chat)} ÷ {_us(sse)} µs; the two cases run one after the other, "
+            f"not interleaved); target ≤ {CHAT_TARGET_RATIO}x: {_met(ratio <= CHAT_TARGET_RATIO)}"
+        )
+    added = _find(added_p50(measurements, ROUTER, DIRECT), LATENCY_CASE, 1)
+    if added is None:
+        lines.append(
+            f"- {LATENCY_CASE}, 1 connection: not checked (needs the {LATENCY_CASE} case at "
+            f"1 connection with the {ROUTER} and {DIRECT} targets)"
+        )
+    else:
+        lines.append(
+            f"- {LATENCY_CASE}, 1 connection: router adds {_signed_ms(added.median)} to p50 "
+            f"over direct, median of {added.count} rounds "
+            f"({_range(added, _signed_ms)}); target ≤ {_ms(LATENCY_TARGET_US)}: "
+            f"{_met(added.median <= LATENCY_TARGET_US)}"
+        )
+    return lines
 
 
 def profile_section(
@@ -240,24 +295,40 @@ def render(
     profile: str,
 ) -> str:
     """The whole report, as it goes between the markers."""
-    comparisons = compare(measurements)
+    rounds = round_count(measurements)
     parts = [
         "### Machine and command",
         "",
         *[f"- {name}: {value}" for name, value in info],
         *[f"- {note}" for note in notes],
         "",
-        "### Results",
+        f"### Results (medians of {rounds} round{'' if rounds == 1 else 's'})",
         "",
-        results_table(measurements),
+        results_table(summarize(measurements)),
         "",
-        "### Router against nginx and direct",
+        f"### CPU per request, ratios per round (floor: {FLOOR})",
         "",
-        comparison_table(comparisons),
+        series_table(
+            ratio_series(measurements),
+            rounds,
+            _times,
+            "ratio",
+            f"needs a router target and the {FLOOR} or nginx target",
+        ),
+        "",
+        "### p50 added over direct, per round",
+        "",
+        series_table(
+            latency_series(measurements),
+            rounds,
+            _signed_ms,
+            "difference",
+            f"needs the {DIRECT} target",
+        ),
         "",
         "### Targets",
         "",
-        *verdicts(comparisons),
+        *verdicts(measurements),
         "",
         "### Problems",
         "",

@@ -112,14 +112,21 @@ def tool(name: str) -> str:
 
 
 def _launch(
-    name: str, command: list[str], port: int, temp_dir: Path, env: dict[str, str] | None
+    name: str,
+    command: list[str],
+    port: int,
+    temp_dir: Path,
+    env: dict[str, str] | None,
+    kind: str = "",
 ) -> Server:
+    """Start ``command`` with its output in ``<name>.log``; ``kind`` (default: the name) says
+    how its log marks an error."""
     log = temp_dir / f"{name}.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
             command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=temp_dir
         )
-    return Server(name, process, port, log, _ERROR_LINES[name])
+    return Server(name, process, port, log, _ERROR_LINES[kind or name])
 
 
 def _wait_ready(server: Server, ready: Callable[[], bool]) -> None:
@@ -206,35 +213,40 @@ def start_nginx(temp_dir: Path, upstream_port: int) -> Server:
     return server
 
 
-def router_env(
-    temp_dir: Path, port: int, upstream_port: int, extra: dict[str, str]
-) -> dict[str, str]:
-    """A clean environment for the router: HOME is the temp dir, so no real login is found."""
+def router_env(home: Path, port: int, upstream_port: int, extra: dict[str, str]) -> dict[str, str]:
+    """A clean environment for a router: HOME (and the data directory under it) is a directory
+    of the run's own, one per router, so no real login is found and no two routers share a
+    store."""
     return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "LANG": "C.UTF-8",
-        "HOME": str(temp_dir),
+        "HOME": str(home),
         "ROUTER_HOST": "127.0.0.1",
         "ROUTER_PORT": str(port),
         "UPSTREAM_BASE_URL": f"http://127.0.0.1:{upstream_port}",
         "UPSTREAM_OAUTH_TOKEN": OAUTH_TOKEN,
-        "DATA_DIR": str(temp_dir / "router-data"),
+        "DATA_DIR": str(home / "router-data"),
         "LOG_LEVEL": "info",
         **extra,
     }
 
 
-def start_router(temp_dir: Path, env: dict[str, str]) -> Server:
-    command = [tool("link-assistant-router"), "serve"]
-    server = _launch("router", command, int(env["ROUTER_PORT"]), temp_dir, env)
+def start_router(
+    temp_dir: Path, env: dict[str, str], name: str = "router", executable: str = ""
+) -> Server:
+    """``link-assistant-router serve``: this venv's, or ``executable`` (another revision's)."""
+    command = [executable or tool("link-assistant-router"), "serve"]
+    server = _launch(name, command, int(env["ROUTER_PORT"]), temp_dir, env, kind="router")
     _wait_ready(server, lambda: _health_ok(server.port))
     return server
 
 
-def issue_key(temp_dir: Path, env: dict[str, str], options: list[str] | None = None) -> str:
+def issue_key(
+    temp_dir: Path, env: dict[str, str], options: list[str] | None = None, executable: str = ""
+) -> str:
     """A fresh ``la_sk_`` key from ``link-assistant-router tokens issue`` (``options``: more
-    flags for it, such as limits)."""
-    command = [tool("link-assistant-router"), "tokens", "issue"]
+    flags for it, such as limits; ``executable``: another revision's CLI)."""
+    command = [executable or tool("link-assistant-router"), "tokens", "issue"]
     command += ["--ttl-hours", "1", "--label", "bench", "--json", *(options or [])]
     done = subprocess.run(
         command, env=env, cwd=temp_dir, capture_output=True, timeout=60, check=False
