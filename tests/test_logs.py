@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import orjson
 import pytest
 
-from link_assistant_router.logs import configure_logging
+from link_assistant_router.logs import configure_logging, redact
 from link_assistant_router.requestlog import RequestLog
 
 
@@ -84,3 +84,42 @@ def test_at_warning_only_the_requests_that_went_wrong_are_logged(
     assert capsys.readouterr().err == ""
     finished_request("upstream_lost").emit()
     assert "outcome=upstream_lost" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "la_sk_eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl",
+        "sk-ant-oat01-abcDEF_123-xyz",
+        "sk-ant-ort01-REFRESH-token_value",
+        "sk-ant-api03-key-material",
+    ],
+)
+def test_credentials_are_masked_in_every_format(
+    capsys: pytest.CaptureFixture[str], secret: str
+) -> None:
+    for fmt in ("text", "json"):
+        configure_logging("INFO", fmt)
+        log = logging.getLogger("link_assistant_router.test")
+        log.warning("saw %s in b'x-api-key: %s'", secret, secret)
+        try:
+            raise ValueError(f"Authorization: Bearer {secret}")
+        except ValueError:
+            log.exception("failed")
+        err = capsys.readouterr().err
+        assert secret not in err
+        assert secret[6:] not in err
+        assert "***" in err
+
+
+def test_admin_keys_in_credential_headers_are_masked() -> None:
+    line = redact("headers {'authorization': 'Bearer my-admin-key-1234', 'x-api-key': 'abc'}")
+    assert "my-admin-key" not in line and "abc'" not in line
+    assert redact("nothing to see here") == "nothing to see here"
+
+
+def test_a_json_line_survives_text_that_is_not_utf8(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("INFO", "json")
+    logging.getLogger("link_assistant_router.test").warning("agent %s", "ev\udcffil/1.0")
+    line = orjson.loads(capsys.readouterr().err.strip().splitlines()[-1])
+    assert line["message"] == "agent ev\ufffdil/1.0"

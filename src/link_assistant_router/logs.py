@@ -1,15 +1,23 @@
-"""Logging set-up: plain text lines or one JSON object per line, chosen by LOG_FORMAT."""
+"""Logging set-up: plain text lines or one JSON object per line, chosen by LOG_FORMAT.
+
+Whatever a line holds, a credential in it is masked before it is written (``redact``): la_sk_
+keys, Anthropic tokens and API keys, and the values of credential headers. aiohttp's own report
+of a malformed request (a traceback that quotes the raw header line) becomes one line that says
+what was wrong and quotes nothing.
+"""
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import time
 from typing import Any
 
 import orjson
+from aiohttp.http_exceptions import HttpProcessingError
 
-from link_assistant_router.requestlog import RequestLog
+from link_assistant_router.requestlog import RequestLog, clean_text
 
 # Attributes every LogRecord has; anything else on a record came from ``extra=``.
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
@@ -17,6 +25,24 @@ _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
     "asctime",
     "taskName",
 }
+
+
+_TOKENS = re.compile(r"(la_sk_|sk-ant-[a-z]+\d*-)[A-Za-z0-9_.\-]+")
+_CREDENTIAL_HEADERS = re.compile(
+    r"(?i)(authorization|x-api-key|cookie)([\"']?\s*[:=]\s*[\"']?)(?:bearer\s+|basic\s+)?"
+    r"[^\s\"',}\\]+"
+)
+
+
+_MAYBE = re.compile(r"sk|(?i:authoriz|api-key|cookie)")
+
+
+def redact(text: str) -> str:
+    """``text`` with every credential in it masked."""
+    if _MAYBE.search(text) is None:
+        return text
+    text = _TOKENS.sub(r"\1***", text)
+    return _CREDENTIAL_HEADERS.sub(r"\1\2***", text)
 
 
 class _Seconds:
@@ -42,6 +68,9 @@ class TextFormatter(logging.Formatter):
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         return f"{self._seconds(record.created)}.{int(record.msecs):03d}Z"
 
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
 
 class JsonFormatter(logging.Formatter):
     def __init__(self) -> None:
@@ -63,7 +92,27 @@ class JsonFormatter(logging.Formatter):
                 entry[name] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return orjson.dumps(entry, default=str).decode()
+        try:
+            line = orjson.dumps(entry, default=str)
+        except orjson.JSONEncodeError:  # text that is not UTF-8 (a lone surrogate)
+            clean = {k: clean_text(v) if isinstance(v, str) else v for k, v in entry.items()}
+            line = orjson.dumps(clean, default=lambda value: clean_text(str(value)))
+        return redact(line.decode())
+
+
+class MalformedRequests(logging.Filter):
+    """aiohttp's ERROR with a traceback for a request it could not parse (which quotes the raw
+    line, credentials and all) -> one WARNING saying what was wrong, quoting nothing."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError):
+            what = (exc.message or type(exc).__name__).splitlines()[0].rstrip(":") or "bad request"
+            peer = record.args[0] if isinstance(record.args, tuple) and record.args else "?"
+            record.msg, record.args = "malformed request from %s: %s", (peer, what)
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.exc_info, record.exc_text = None, None
+        return True
 
 
 def configure_logging(level: str, fmt: str) -> None:
@@ -83,3 +132,9 @@ def configure_logging(level: str, fmt: str) -> None:
     root.setLevel(level)
     # aiohttp's own access log would repeat ours without the router's fields.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    server = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, MalformedRequests) for f in server.filters):
+        server.addFilter(MalformedRequests())
+    # The router's debug lines, not its libraries' (which log every statement they run).
+    for chatty in ("aiosqlite", "asyncio", "sqlalchemy", "asyncpg"):
+        logging.getLogger(chatty).setLevel(max(logging.INFO, logging.getLevelName(level)))

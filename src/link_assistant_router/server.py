@@ -22,6 +22,10 @@ from collections.abc import Coroutine
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_request import BaseRequest
+from aiohttp.web_server import Server
 
 from link_assistant_router.app import create_app
 from link_assistant_router.config import Settings
@@ -37,9 +41,40 @@ log = logging.getLogger(__name__)
 _MIN_WORKER_LIFETIME_S = 5.0
 
 
+class _Connection(RequestHandler):
+    """aiohttp's connection handler, answering a request it could not parse without quoting it
+    (aiohttp's answer echoes the raw line, a credential header included)."""
+
+    def handle_error(
+        self,
+        request: BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        if isinstance(exc, HttpProcessingError):
+            what = (exc.message or "").splitlines()[0].rstrip(":") if exc.message else ""
+            message = f"{status} {what or 'Bad Request'}"
+        return super().handle_error(request, status, exc, message)
+
+
+class _Server(Server):
+    def __call__(self) -> RequestHandler:
+        return _Connection(self, loop=self._loop, **self._kwargs)
+
+
+class RouterRunner(web.AppRunner):
+    """The router's runner: its own connection handler (``_Connection``)."""
+
+    async def _make_server(self) -> Server:
+        server = await super()._make_server()
+        server.__class__ = _Server
+        return server
+
+
 def make_runner(app: web.Application) -> web.AppRunner:
     """The runner for an app: handlers are cancelled when their client goes away."""
-    return web.AppRunner(app, handler_cancellation=True, access_log=None)
+    return RouterRunner(app, handler_cancellation=True, access_log=None)
 
 
 def run_loop(main: Coroutine[Any, Any, None]) -> None:
@@ -123,9 +158,30 @@ def _worker(settings: Settings) -> None:
         raise SystemExit(1) from exc
 
 
+def warn_if_readable(settings: Settings) -> list[str]:
+    """Warnings for a DATA_DIR (or the secrets in it) that other users can read."""
+    found = []
+    for path in (
+        settings.data_dir,
+        settings.data_dir / "router.db",
+        settings.data_dir / "token_secret",
+    ):
+        try:
+            mode = path.stat().st_mode & 0o777
+        except OSError:
+            continue
+        if mode & 0o077:
+            fix = "chmod 700" if path.is_dir() else "chmod 600"
+            found.append(f"{path} is open to other users (mode {mode:o}): {fix} it")
+    for warning in found:
+        log.warning("%s", warning)
+    return found
+
+
 def serve(settings: Settings) -> None:
     """Run the router until SIGTERM or SIGINT."""
     configure_logging(settings.log_level, settings.log_format)
+    warn_if_readable(settings)
     load_signing_secret(settings)
     run_loop(_prepare_store(settings))
     if settings.router_workers == 1:

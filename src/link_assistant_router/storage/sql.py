@@ -9,6 +9,7 @@ on.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,9 @@ class SqlStore(KeyQueries, AccountQueries, LeaseQueries, UsageQueries, LimitQuer
             database = self._url.database
             if database and database != ":memory:":
                 Path(database).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                # Created private: it holds key records and account secrets (SQLite gives its
+                # -wal and -shm files the same mode).
+                os.close(os.open(database, os.O_CREAT | os.O_WRONLY, 0o600))
             engine = create_async_engine(self._url)
             event.listen(engine.sync_engine, "connect", _tune_sqlite)
         else:
