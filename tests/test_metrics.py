@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import openai
 import orjson
 from prometheus_client.parser import text_string_to_metric_families
 
+from link_assistant_router.metrics import MAX_MODEL_LABELS
 from tests.conftest import (
     OAUTH_TOKEN,
     TEST_SECRET,
@@ -202,3 +204,25 @@ async def test_two_workers_report_every_request_whichever_answers_the_scrape(
         process.terminate()
         await asyncio.wait_for(process.communicate(), timeout=30)
     assert totals == [30.0] * 6
+
+
+async def test_invented_model_names_do_not_grow_the_metrics(
+    router: RunningRouter, fake_upstream: FakeUpstream
+) -> None:
+    key = await router.issue_key()
+    client = openai.AsyncOpenAI(base_url=router.url + "/v1", api_key=key, max_retries=0)
+    async with aiohttp.ClientSession() as http:
+        _, before = await scrape(http, router.admin_url)
+        for number in range(300):
+            await client.chat.completions.create(
+                model=f"invented-{number}", messages=[{"role": "user", "content": "hi"}]
+            )
+        await asyncio.sleep(0.05)
+        _, after = await scrape(http, router.admin_url)
+    await client.close()
+    models = {
+        dict(labels).get("model") for (name, labels) in parse(after) if name == "lar_requests_total"
+    }
+    assert len(models) <= MAX_MODEL_LABELS + 1
+    assert "other" in models
+    assert len(after) < len(before) + 64 * 4000  # bounded, whatever the names

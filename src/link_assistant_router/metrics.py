@@ -6,7 +6,8 @@ values in files there and a scrape, answered by any worker, adds them up. Accoun
 read at scrape time from that worker's pool, which every worker keeps in step with the store.
 
 Labels stay few and bounded: a route name (not the path), a status class, the account, the
-model, and the key's label only with ``METRICS_PER_KEY=true``. Nothing secret is a label.
+model (one the upstream answered to, at most ``MAX_MODEL_LABELS`` of them, else ``other``), and
+the key's label only with ``METRICS_PER_KEY=true``. Nothing secret is a label.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # Latency buckets from a few milliseconds (a refused key) to minutes (a long stream).
 TTFB_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 DURATION_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
+# Distinct model labels a process gives out before it counts the rest as "other".
+MAX_MODEL_LABELS = 64
+OTHER = "other"
 _STATUS_CLASSES = {1: "1xx", 2: "2xx", 3: "3xx", 4: "4xx", 5: "5xx"}
 _TOKEN_KINDS = (
     ("input", "input_tokens"),
@@ -47,6 +51,7 @@ class Metrics:
         self.per_key = per_key
         self.multiprocess = MULTIPROC_ENV in os.environ
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
+        self._models: set[str] = set()
         self.registry = CollectorRegistry()
         registry = self.registry
         self.requests = Counter(
@@ -106,7 +111,7 @@ class Metrics:
         status = entry.status
         status_class = _STATUS_CLASSES.get(status // 100 if status else 0, "none")
         account = entry.account or ""
-        model = entry.model or ""
+        model = self._model_label(entry.model, status)
         self._child(self.requests, (route, status_class, account, model)).inc()
         if entry.ttfb is not None:
             self._child(self.ttfb, (route,)).observe(entry.ttfb)
@@ -118,6 +123,19 @@ class Metrics:
                 count = getattr(usage, field)
                 if count:
                     self._child(self.tokens, (kind, account, model, *extra)).inc(count)
+
+    def _model_label(self, model: str | None, status: int | None) -> str:
+        """The model as a label: only a name the upstream accepted (an answered request), and
+        only the first ``MAX_MODEL_LABELS`` of those; anything else is ``other``. Clients
+        choose model names, so they must not choose how many series there are."""
+        if not model:
+            return ""
+        if model in self._models:
+            return model
+        if status is None or not 200 <= status < 300 or len(self._models) >= MAX_MODEL_LABELS:
+            return OTHER
+        self._models.add(model)
+        return model
 
     def _child(self, metric: Any, labels: tuple[str, ...]) -> Any:
         """``metric.labels(*labels)``, remembered: the lookup is most of an update's cost."""

@@ -46,14 +46,27 @@ UNMATCHED = Route("*", "", _unmatched, "other")
 _TABLE = web.AppKey("routes", dict[AbstractRoute, Route])
 
 
+async def _expect(request: web.Request) -> None:
+    """``Expect: 100-continue``: go on, unless the announced body is over the limit; then no
+    ``100 Continue`` is sent, and the handler refuses the request (413) without reading it."""
+    length = request.content_length
+    if length is not None and length > request.client_max_size:
+        return
+    if request.version >= (1, 1):
+        if request.headers.get("expect", "").lower() != "100-continue":
+            raise web.HTTPExpectationFailed(text="only Expect: 100-continue is understood")
+        await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        request.writer.output_size = 0  # what follows is the answer itself
+
+
 def add_routes(app: web.Application, routes: Iterable[Route]) -> None:
     """Add ``routes`` to ``app``'s router, remembering each one's name and traits."""
     table = app.setdefault(_TABLE, {})
     for route in routes:
         resource = app.router.add_resource(route.path)
         if route.method == "GET":
-            table[resource.add_route("HEAD", route.handler)] = route
-        table[resource.add_route(route.method, route.handler)] = route
+            table[resource.add_route("HEAD", route.handler, expect_handler=_expect)] = route
+        table[resource.add_route(route.method, route.handler, expect_handler=_expect)] = route
 
 
 def route_of(request: web.Request) -> Route:

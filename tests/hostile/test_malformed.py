@@ -3,6 +3,8 @@ upstream, the router stays up, and neither the answers nor the log quote a crede
 
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp
 import pytest
 
@@ -57,3 +59,37 @@ async def test_malformed_requests_get_a_4xx_and_reach_nothing(
     assert served.key not in log and served.key[6:] not in log
     assert OAUTH_TOKEN not in log
     assert "Traceback" not in log
+
+
+async def test_an_announced_body_over_the_limit_gets_413_without_100_continue(
+    served: ServedRouter, fake_upstream: FakeUpstream
+) -> None:
+    head = (
+        b"POST /v1/messages HTTP/1.1\r\nHost: a\r\nx-api-key: " + served.key.encode() + b"\r\n"
+        b"Content-Type: application/json\r\nExpect: 100-continue\r\n"
+        b"Content-Length: 5000000\r\nConnection: close\r\n\r\n"
+    )
+    answer = await send_raw(served.url, head)
+    assert answer.status == 413
+    assert not answer.continued
+    assert b"request_too_large" in answer.body
+    assert fake_upstream.requests == []
+
+
+async def test_an_announced_body_within_the_limit_gets_100_continue(served: ServedRouter) -> None:
+    head = (
+        b"POST /v1/messages/count_tokens HTTP/1.1\r\nHost: a\r\nx-api-key: "
+        + served.key.encode()
+        + b"\r\nExpect: 100-continue\r\nContent-Length: "
+        + str(len(BODY)).encode()
+        + b"\r\nConnection: close\r\n\r\n"
+    )
+    reader, writer = await asyncio.open_connection("127.0.0.1", int(served.url.rsplit(":", 1)[1]))
+    writer.write(head)
+    assert await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5) == (
+        b"HTTP/1.1 100 Continue\r\n\r\n"
+    )
+    writer.write(BODY)
+    status_line = await asyncio.wait_for(reader.readline(), 5)
+    writer.close()
+    assert status_line.startswith(b"HTTP/1.1 200")

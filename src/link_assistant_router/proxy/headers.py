@@ -1,6 +1,6 @@
 """Which headers cross the proxy, and how the upstream credential is put on a request.
 
-Pure functions of data: they never see a socket, so every rule here is unit-tested directly.
+Functions of data: they never see a socket, so every rule here is unit-tested directly.
 Request headers are forwarded verbatim except for hop-by-hop headers (RFC 9110 §7.6.1: the fixed
 list plus whatever ``Connection`` names), ``Host``, ``Content-Length`` (recomputed) and the
 client's own key (``Authorization``, ``x-api-key``), which the upstream credential replaces, and
@@ -9,11 +9,15 @@ client's own key (``Authorization``, ``x-api-key``), which the upstream credenti
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Iterable, Mapping
 
 from multidict import CIMultiDict
 
 from link_assistant_router.accounts.credentials import Credential
+
+log = logging.getLogger(__name__)
 
 HOP_BY_HOP = frozenset(
     {
@@ -31,6 +35,7 @@ HOP_BY_HOP = frozenset(
 _REQUEST_DROPPED = HOP_BY_HOP | {"host", "authorization", "x-api-key", "content-length", "expect"}
 _RESPONSE_DROPPED = HOP_BY_HOP | {"content-length"}
 
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 OAUTH_BETA = "oauth-2025-04-20"
 BETA_HEADER = "anthropic-beta"
 
@@ -103,6 +108,12 @@ def client_response_headers(upstream: Iterable[tuple[str, str]]) -> CIMultiDict[
     dropped = _RESPONSE_DROPPED | _connection_listed(pairs)
     outgoing: CIMultiDict[str] = CIMultiDict()
     for name, value in pairs:
-        if name.lower() not in dropped:
-            outgoing.add(name, value)
+        if name.lower() in dropped:
+            continue
+        # A control byte is refused when the header is written (the connection would drop,
+        # the answer lost): the header goes instead, and the log says so.
+        if not value.isprintable() and _CONTROL.search(value):
+            log.warning("dropped the upstream's header %r: it holds control bytes", name)
+            continue
+        outgoing.add(name, value)
     return outgoing
