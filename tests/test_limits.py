@@ -4,6 +4,7 @@ clock the test moves."""
 from __future__ import annotations
 
 import calendar
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -210,6 +211,21 @@ async def test_requests_per_minute_reset_at_the_next_minute(store: SqlStore) -> 
     assert refused.value.headers()["retry-after"] == "45"
     clock.now = NOW + 60
     await governor.admit(key, RequestLog("POST", "/v1/messages"), None)
+
+
+async def test_a_raised_rpm_takes_effect_within_the_minute(store: SqlStore) -> None:
+    clock = Clock(NOW + 15)
+    ledger = UsageLedger(store, cache_read_weight=0.1, retention_days=90, clock=clock)
+    governor = Governor(store, ledger, clock=clock)
+    key = await make_key(store, KeyLimits(rpm=1))
+    await governor.admit(key, RequestLog("POST", "/v1/messages"), None)
+    with pytest.raises(RateLimited, match="limit of 1 requests"):
+        await governor.admit(key, RequestLog("POST", "/v1/messages"), None)
+    raised = dataclasses.replace(key, limits=KeyLimits(rpm=3))  # as PATCH /api/tokens does
+    for _ in range(2):
+        await governor.admit(raised, RequestLog("POST", "/v1/messages"), None)
+    with pytest.raises(RateLimited, match="limit of 3 requests"):
+        await governor.admit(raised, RequestLog("POST", "/v1/messages"), None)
 
 
 async def test_a_model_or_network_not_allowed_is_forbidden(store: SqlStore) -> None:
