@@ -242,6 +242,33 @@ async def test_a_model_or_network_not_allowed_is_forbidden(store: SqlStore) -> N
         await governor.admit(key, entry, b'{"model":"claude-haiku-4-5","max_tokens":1}')
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'\xef\xbb\xbf{"model":"claude-opus-5","max_tokens":1}',  # a UTF-8 BOM
+        b'{"model":"claude-opus-5","max_tokens":NaN}',
+        b'{"model":"claude-haiku-4-5","model":"claude-opus-5"}',  # which one wins?
+        b'{"model":["claude-haiku-4-5"]}',
+        b"[1, 2]",
+        b'{"max_tokens":1}',
+        b"not json at all",
+        b'{"model":"claude-haiku-4-5"',
+    ],
+)
+async def test_a_model_limited_key_gets_400_when_the_model_cannot_be_read(
+    store: SqlStore, body: bytes
+) -> None:
+    ledger = UsageLedger(store, cache_read_weight=0.1, retention_days=90)
+    governor = Governor(store, ledger)
+    key = await make_key(store, KeyLimits(models=("claude-haiku-*",)))
+    with pytest.raises(InvalidRequest, match="model cannot be read"):
+        await governor.admit(key, RequestLog("POST", "/v1/messages"), body)
+    # A request without a body names no model (GET /v1/models), and a plain one passes.
+    await governor.admit(key, RequestLog("GET", "/v1/models"), None)
+    nested = b'{"model":"claude-haiku-4-5","metadata":{"model":"x"},"max_tokens":1}'
+    await governor.admit(key, RequestLog("POST", "/v1/messages"), nested)
+
+
 class CountingStore:
     """The real store, counting the calls the governor makes to it."""
 

@@ -17,6 +17,7 @@ Limits hold across every process sharing the store, and cost the store as little
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import time
@@ -26,7 +27,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from link_assistant_router.errors import PermissionDenied, RateLimited, StoreError
+from link_assistant_router.errors import InvalidRequest, PermissionDenied, RateLimited, StoreError
 from link_assistant_router.governance.ledger import UsageLedger
 from link_assistant_router.limits import (
     WINDOWS,
@@ -124,9 +125,16 @@ class Governor:
         if limits.networks and not limits.allows_address(entry.remote):
             self._rejected("network")
             raise PermissionDenied("this key may not be used from this network address")
-        if limits.models:
-            model = entry.model or _model_of(body)
-            if model is not None and not limits.allows_model(model):
+        if limits.models and (entry.model is not None or body):
+            # Fail closed: a key held to some models sends only bodies whose model is plain.
+            model = entry.model if entry.model is not None else model_of(body)
+            if model is None:
+                self._rejected("model")
+                raise InvalidRequest(
+                    "this key may use only some models, and the request's model cannot be "
+                    'read: send a JSON object (UTF-8, no BOM) with one "model" string'
+                )
+            if not limits.allows_model(model):
                 self._rejected("model")
                 raise PermissionDenied(f"this key may not use the model {model[:100]!r}")
         try:
@@ -322,7 +330,9 @@ def _status(utilization: float) -> str:
     return "allowed_warning" if utilization >= WARNING_AT else "allowed"
 
 
-def _model_of(body: bytes | None) -> str | None:
+def model_of(body: bytes | None) -> str | None:
+    """The ``model`` of a JSON request body, or None when it cannot be read for sure: not a
+    JSON object, no string ``model``, or ``model`` given twice (parsers disagree on which wins)."""
     if not body:
         return None
     try:
@@ -330,4 +340,23 @@ def _model_of(body: bytes | None) -> str | None:
     except orjson.JSONDecodeError:
         return None
     model = document.get("model") if isinstance(document, dict) else None
-    return model if isinstance(model, str) else None
+    if not isinstance(model, str):
+        return None
+    if body.count(b'"model"') > 1 and _model_given_twice(body):
+        return None
+    return model
+
+
+def _model_given_twice(body: bytes) -> bool:
+    """Whether the top-level object names ``model`` more than once (orjson keeps the last)."""
+    top: list[list[tuple[str, object]]] = []
+
+    def pairs(items: list[tuple[str, object]]) -> dict[str, object]:
+        top.append(items)
+        return dict(items)
+
+    try:
+        json.loads(body, object_pairs_hook=pairs)
+    except ValueError:
+        return True
+    return sum(1 for name, _ in top[-1] if name == "model") > 1 if top else False
