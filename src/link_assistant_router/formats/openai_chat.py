@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from link_assistant_router.errors import InvalidRequest
-from link_assistant_router.proxy.sse import EventTranslator
+from link_assistant_router.proxy.sse import EventTranslator, event_object
 
 DEFAULT_MAX_TOKENS = 4096
 THINKING_BUDGETS = {"minimal": 1024, "low": 1024, "medium": 4096, "high": 16384}
@@ -491,23 +491,6 @@ def _text_delta_json(raw: bytes) -> bytes | None:
     return text
 
 
-def _event_data(raw: bytes) -> Any:
-    """The parsed data of one SSE event; None when it has no data or the data is not JSON."""
-    # Anthropic writes `event: <name>\ndata: <json>`; that JSON is read without splitting lines.
-    if raw.startswith(b"event:"):
-        newline = raw.find(b"\n")
-        if raw.startswith(b"data:", newline + 1):
-            try:
-                return orjson.loads(raw[newline + 6 :])
-            except orjson.JSONDecodeError:
-                pass  # more lines than that: read it the general way
-    data = b"\n".join(line[5:] for line in raw.split(b"\n") if line.startswith(b"data:"))
-    try:
-        return orjson.loads(data) if data else None
-    except orjson.JSONDecodeError:
-        return None
-
-
 class ChatStreamTranslator(EventTranslator):
     """Anthropic SSE bytes in, OpenAI chat.completion.chunk SSE bytes out.
 
@@ -547,8 +530,8 @@ class ChatStreamTranslator(EventTranslator):
             text = _text_delta_json(raw)
             if text is not None:
                 return self._prefix + _TEXT_OPEN + text + _TEXT_CLOSE
-        event = _event_data(raw)
-        if not isinstance(event, dict):
+        event = event_object(raw)
+        if event is None:
             return b""
         try:
             kind = event.get("type")

@@ -19,14 +19,13 @@ from link_assistant_router.formats.openai_chat import (
     _add_turn,
     _claude_tool_choice,
     _copy_sampling,
-    _event_data,
     _image,
     _shown,
     _think,
     _tool,
     _tool_use,
 )
-from link_assistant_router.proxy.sse import EventTranslator
+from link_assistant_router.proxy.sse import EventTranslator, event_object
 
 _UNSUPPORTED = {
     "previous_response_id": "previous_response_id: this router stores no responses; "
@@ -420,8 +419,8 @@ class ResponsesStreamTranslator(EventTranslator):
     def _event(self, raw: bytes) -> bytes:
         if self._done or not raw:
             return b""
-        event = _event_data(raw)
-        if not isinstance(event, dict):
+        event = event_object(raw)
+        if event is None:
             return b""
         try:
             kind = event.get("type")
