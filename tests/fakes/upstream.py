@@ -124,6 +124,8 @@ class FakeUpstream:
     """The quota windows' reset time (epoch seconds) when no ``x-fake-reset`` header says it."""
     crlf: bool = False
     """Streams end their lines with CRLF (as the SSE specification allows) instead of LF."""
+    stall_after: int | None = None
+    """Streams fall silent (the connection open) after this many events."""
 
     requests: list[RecordedRequest] = field(default_factory=list)
     streams_finished: int = 0
@@ -262,6 +264,8 @@ class FakeUpstream:
                     assert request.transport is not None
                     request.transport.abort()
                     return response
+                if number == self.stall_after:
+                    await asyncio.sleep(3600)
                 await response.write(event)
                 if delay:
                     await asyncio.sleep(delay)

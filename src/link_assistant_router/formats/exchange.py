@@ -5,31 +5,21 @@ stream while the ledger reads its usage from the upstream bytes."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 from aiohttp import web
 
 from link_assistant_router.accounts.account import Account
 from link_assistant_router.boundary import openai_error
-from link_assistant_router.errors import UpstreamUnreachable
 from link_assistant_router.formats.openai_chat import ChatRequestError
 from link_assistant_router.proxy.pipeline import Answer, Outgoing, Proxy
-from link_assistant_router.proxy.relay import UPSTREAM_DROPPED, UPSTREAM_LOST_EVENT, read_usage
-from link_assistant_router.proxy.usage import StreamUsage
+from link_assistant_router.proxy.relay import read_rest, read_usage, relay_events
+from link_assistant_router.proxy.sse import StreamTranslator
 from link_assistant_router.requestlog import REQUEST_LOG, RequestLog
 from link_assistant_router.storage import KeyRecord
 
 ANTHROPIC_VERSION = "2023-06-01"
-
-
-class StreamTranslator(Protocol):
-    def feed(self, chunk: bytes) -> bytes: ...
-
-    def close(self) -> bytes: ...
-
-    def abandon_partial(self) -> None:
-        """Forget an event the upstream did not finish (before the connection-lost error)."""
 
 
 def api_key_first(account: Account) -> bool:
@@ -81,7 +71,17 @@ async def answer_translated(
         if answer.response.status != 200:
             return await (on_error or openai_error_answer)(answer, entry)
         if stream:
-            return await relay_translated(request, answer, entry, make_stream(), stream_type)
+            response = web.StreamResponse(
+                headers={"content-type": stream_type, "cache-control": "no-cache"}
+            )
+            return await relay_events(
+                request,
+                response,
+                answer.response,
+                entry,
+                held=answer.prefix,
+                translator=make_stream(),
+            )
         raw = await whole_body(answer)
         read_usage(entry, raw)
         reply = orjson.dumps(convert(orjson.loads(raw)))
@@ -104,12 +104,7 @@ def parse_object(body: bytes | None) -> dict[str, Any]:
 
 
 async def whole_body(answer: Answer) -> bytes:
-    if answer.complete:
-        return answer.prefix
-    try:
-        return answer.prefix + await answer.response.read()
-    except UPSTREAM_DROPPED as exc:
-        raise UpstreamUnreachable("the upstream closed the connection mid-response") from exc
+    return answer.prefix if answer.complete else await read_rest(answer.response, answer.prefix)
 
 
 async def upstream_error(answer: Answer) -> tuple[str, str]:
@@ -136,46 +131,3 @@ async def openai_error_answer(answer: Answer, entry: RequestLog) -> web.Response
     return web.Response(
         status=response.status, body=body, content_type="application/json", headers=headers
     )
-
-
-async def relay_translated(
-    request: web.Request,
-    answer: Answer,
-    entry: RequestLog,
-    translator: StreamTranslator,
-    content_type: str = "text/event-stream",
-) -> web.StreamResponse:
-    response = web.StreamResponse(
-        headers={"content-type": content_type, "cache-control": "no-cache"}
-    )
-    content = answer.response.content
-    meter = StreamUsage()
-    try:
-        await response.prepare(request)
-        chunk, done = answer.prefix, answer.complete
-        while True:
-            if chunk:
-                meter.feed(chunk)
-            out = translator.feed(chunk) if chunk else b""
-            if out:
-                entry.bytes_out += len(out)
-                await response.write(out)
-            if done:
-                break
-            try:
-                chunk = await content.readany()
-            except UPSTREAM_DROPPED:
-                entry.outcome = "upstream_lost"
-                translator.abandon_partial()
-                chunk, done = UPSTREAM_LOST_EVENT, True
-                continue
-            done = not chunk
-        tail = translator.close()
-        entry.bytes_out += len(tail)
-        await response.write(tail)
-        await response.write_eof()
-    except ConnectionResetError:
-        entry.outcome = "client_disconnected"
-    finally:
-        entry.usage, entry.usage_complete = meter.usage, meter.complete
-    return response

@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Callable
 
 from link_assistant_router.limits import WINDOWS, fresh_after, new_start, weighted_tokens
-from link_assistant_router.requestlog import RequestLog
+from link_assistant_router.requestlog import Outcome, RequestLog
 from link_assistant_router.storage import Store
 from link_assistant_router.storage.base import UsageRow, WindowAddition
 
@@ -70,7 +70,7 @@ class UsageLedger:
         now = self._clock()
         elapsed_s = time.perf_counter() - entry.started
         at = now - elapsed_s
-        error = None if entry.outcome == "ok" else entry.outcome[:60]
+        error = None if entry.outcome == Outcome.OK else entry.outcome[:60]
         row = UsageRow(
             entry.request_id,
             at,

@@ -40,7 +40,7 @@ from link_assistant_router.errors import (
 from link_assistant_router.governance.governor import Governor
 from link_assistant_router.governance.keys import KeyService
 from link_assistant_router.proxy.headers import client_key, upstream_request_headers
-from link_assistant_router.proxy.relay import UPSTREAM_DROPPED, is_event_stream, relay
+from link_assistant_router.proxy.relay import READ_ERRORS, is_event_stream, relay
 from link_assistant_router.proxy.sessions import SESSION_HEADER, session_key
 from link_assistant_router.proxy.sse import EventSplitter, parse_event
 from link_assistant_router.proxy.upstream import Upstream
@@ -289,7 +289,7 @@ class Proxy:
                 return Answer(response)
             try:
                 return Answer(response, await response.read(), complete=True)
-            except UPSTREAM_DROPPED as exc:
+            except READ_ERRORS as exc:
                 raise UpstreamUnreachable("the upstream dropped its error response") from exc
         if response.status == 200 and is_event_stream(response):
             return await self._hold_prelude(response)
@@ -304,7 +304,7 @@ class Proxy:
                 while len(held) < _HOLD_LIMIT_BYTES:
                     try:
                         chunk = await response.content.readany()
-                    except UPSTREAM_DROPPED as exc:
+                    except READ_ERRORS as exc:
                         raise UpstreamUnreachable(
                             "the upstream dropped the stream as it began"
                         ) from exc

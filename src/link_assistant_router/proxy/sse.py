@@ -10,7 +10,7 @@ line of LF or CRLF line ends (no upstream ends lines with a lone CR).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -111,6 +111,37 @@ class EventSplitter:
         if chunk.endswith(b"\r"):
             chunk, self._held_cr = chunk[:-1], True
         return chunk.replace(b"\r\n", b"\n")
+
+
+class StreamTranslator(Protocol):
+    """Turns an Anthropic event stream, fed in any slices, into the client's format."""
+
+    def feed(self, chunk: bytes) -> bytes:
+        """Any slice of the upstream's stream -> the bytes for the client (b"" if none yet)."""
+
+    def close(self) -> bytes:
+        """At the upstream's end: what is left, and the stream's ending."""
+
+    def abandon_partial(self) -> None:
+        """Forget an event the upstream did not finish (before the connection-lost error)."""
+
+
+class Passthrough:
+    """The stream translator of Anthropic clients: the upstream's bytes as they came."""
+
+    __slots__ = ()
+
+    def feed(self, chunk: bytes) -> bytes:
+        return chunk
+
+    def close(self) -> bytes:
+        return b""
+
+    def abandon_partial(self) -> None:
+        pass
+
+
+PASSTHROUGH = Passthrough()
 
 
 class EventTranslator:
