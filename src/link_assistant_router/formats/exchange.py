@@ -12,7 +12,7 @@ from aiohttp import web
 
 from link_assistant_router.accounts.account import Account
 from link_assistant_router.boundary import openai_error
-from link_assistant_router.formats.openai_chat import ChatRequestError
+from link_assistant_router.errors import InvalidRequest
 from link_assistant_router.proxy.pipeline import Answer, Outgoing, Proxy
 from link_assistant_router.proxy.relay import read_rest, read_usage, relay_events
 from link_assistant_router.proxy.sse import StreamTranslator
@@ -34,13 +34,6 @@ def messages_headers(stream: bool) -> list[tuple[str, str]]:
     if stream:
         headers.append(("accept", "text/event-stream"))
     return headers
-
-
-def requested_model(document: dict[str, Any]) -> str:
-    model = document.get("model")
-    if not isinstance(model, str) or not model:
-        raise ChatRequestError("model is required (a string)", "model")
-    return model
 
 
 async def answer_translated(
@@ -93,13 +86,13 @@ async def answer_translated(
 
 def parse_object(body: bytes | None) -> dict[str, Any]:
     if not body:
-        raise ChatRequestError("the request body is empty: send a JSON object")
+        raise InvalidRequest("the request body is empty: send a JSON object")
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise ChatRequestError(f"the request body is not valid JSON ({exc.msg})") from exc
+        raise InvalidRequest(f"the request body is not valid JSON ({exc.msg})") from exc
     if not isinstance(document, dict):
-        raise ChatRequestError("the request body must be a JSON object")
+        raise InvalidRequest("the request body must be a JSON object")
     return document
 
 

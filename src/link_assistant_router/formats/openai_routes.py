@@ -27,16 +27,13 @@ from aiohttp import web
 
 from link_assistant_router.boundary import openai_error
 from link_assistant_router.formats.aliases import ModelAliases
-from link_assistant_router.formats.exchange import (
-    answer_translated,
-    parse_object,
-    requested_model,
-)
+from link_assistant_router.formats.exchange import answer_translated, parse_object
 from link_assistant_router.formats.openai_chat import (
     ChatStreamTranslator,
     chat_to_messages,
     message_to_chat,
 )
+from link_assistant_router.formats.openai_common import requested_model
 from link_assistant_router.formats.openai_responses import (
     ResponsesStreamTranslator,
     message_to_response,
