@@ -27,9 +27,9 @@ from link_assistant_router.proxy.sse import EventSplitter, event_object, parse_e
         (b"data:  indented \ndata:", b"message", b" indented \n"),
         # Comments, ids and retries are not data; the order of the lines does not matter.
         (b": keep-alive\nid: 7\nretry: 10\ndata: {}\nevent: ping", b"ping", b"{}"),
-        # CRLF and CR line ends.
+        # CRLF line ends.
         (b"event: ping\r\ndata: {}", b"ping", b"{}"),
-        (b"event: ping\rdata: a\rdata: b", b"ping", b"a\nb"),
+        (b"event: ping\r\ndata: a\r\ndata: b", b"ping", b"a\nb"),
         # No data: nothing a browser would dispatch.
         (b": just a comment", b"message", b""),
         (b"event: ping", b"ping", b""),

@@ -212,7 +212,10 @@ async def _relay_event_chunks(
                     meter.feed_events(chunk)
                 else:
                     meter.feed(chunk)
-            await _write(response, entry, translator.feed(chunk))
+            out = translator.feed(chunk)  # the chunk itself, for Anthropic clients
+            if out:
+                entry.bytes_out += len(out)
+                await response.write(out)
         try:
             chunk = await content.readany()
         except READ_ERRORS as exc:

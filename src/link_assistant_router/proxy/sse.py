@@ -4,8 +4,8 @@ arrives in arbitrary slices into whole events, and reading one event's name and 
 The rules are the SSE specification's: an event is lines up to a blank line; ``event:`` names
 it (``message`` when nothing does), each ``data:`` line adds a line to its data (the lines join
 with ``\n``), one space after the colon is not part of the value, and lines that begin with
-``:`` are comments. ``parse_event`` reads LF, CRLF and CR line ends; events end at a blank
-line of LF or CRLF line ends (no upstream ends lines with a lone CR).
+``:`` are comments. Lines end in LF or CRLF (``EventSplitter`` hands out events with LF line
+ends); a lone CR, which no upstream sends, is not read as a line end.
 """
 
 from __future__ import annotations
@@ -21,16 +21,16 @@ def parse_event(raw: bytes) -> tuple[bytes, bytes]:
     """One event (without its blank-line terminator) -> its name and its data.
 
     Data lines join with ``\n``; an event without data has data ``b""`` (a browser would not
-    dispatch it). Anthropic's layout, ``event: <name>\ndata: <json>``, costs two searches and
-    no split.
+    dispatch it). Anthropic's layout, ``event: <name>\ndata: <json>``, costs a few searches
+    and no split.
     """
     if raw.startswith(b"event: "):
         newline = raw.find(b"\n")
         if (
             newline > 7
+            and raw[newline - 1] != 13  # CRLF line ends are read the general way
             and raw.startswith(b"data: ", newline + 1)
             and raw.find(b"\n", newline + 1) < 0
-            and b"\r" not in raw  # CR line ends are read the general way
         ):
             return raw[7:newline], raw[newline + 7 :]
     return _fields(raw)
@@ -39,8 +39,8 @@ def parse_event(raw: bytes) -> tuple[bytes, bytes]:
 def _fields(raw: bytes) -> tuple[bytes, bytes]:
     name = _DEFAULT_NAME
     data: list[bytes] = []
-    for line in raw.splitlines():
-        field, _, value = line.partition(b":")
+    for line in raw.split(b"\n"):
+        field, _, value = line.removesuffix(b"\r").partition(b":")
         if value[:1] == b" ":
             value = value[1:]
         if field == b"data":
