@@ -81,7 +81,7 @@ async def test_an_upstream_drop_is_one_outcome_in_log_ledger_and_metrics(
 async def test_an_upstream_silent_mid_stream_is_upstream_timeout(
     start_router: StartRouter, fake_upstream: FakeUpstream, route: str
 ) -> None:
-    router = await start_router(upstream_base_url=fake_upstream.url, upstream_idle_timeout_s=0.5)
+    router = await start_router(upstream_base_url=fake_upstream.url, upstream_idle_timeout_s=1.0)
     fake_upstream.stall_after = 5  # after the first text delta
 
     body = await stream(router, route)
