@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 import pytest
 from aiohttp import web
+from sqlalchemy import text
 
 from link_assistant_router.app import ROUTER, Router, create_app
 from link_assistant_router.config import Settings
@@ -141,6 +142,23 @@ async def router(
     start_router: Callable[..., Awaitable[RunningRouter]], fake_upstream: FakeUpstream
 ) -> RunningRouter:
     return await start_router(upstream_base_url=fake_upstream.url)
+
+
+async def ledger_rows(router: RunningRouter, count: int) -> list[dict[str, Any]]:
+    """The usage ledger's rows once ``count`` of them are there (a request's row is recorded
+    just after its reply)."""
+    engine = router.parts.store.engine  # type: ignore[attr-defined]
+    for _ in range(100):
+        await router.parts.ledger.flush()
+        async with engine.connect() as conn:
+            rows = [
+                dict(r._mapping)
+                for r in await conn.execute(text("SELECT * FROM usage_events ORDER BY at"))
+            ]
+        if len(rows) >= count:
+            return rows
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"expected {count} ledger rows, found {len(rows)}")
 
 
 @pytest.fixture

@@ -82,8 +82,8 @@ def test_at_warning_only_the_requests_that_went_wrong_are_logged(
     configure_logging("WARNING", "text")
     finished_request().emit()
     assert capsys.readouterr().err == ""
-    finished_request("upstream_lost").emit()
-    assert "outcome=upstream_lost" in capsys.readouterr().err
+    finished_request("upstream_dropped").emit()
+    assert "outcome=upstream_dropped" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,7 @@ from link_assistant_router.peers import client_address
 from link_assistant_router.requestlog import (
     REQUEST_FINISHED,
     REQUEST_LOG,
+    Outcome,
     RequestLog,
     clean_text,
 )
@@ -129,7 +130,7 @@ def _translate(exc: BaseException, entry: RequestLog, openai: bool) -> web.Respo
         entry.outcome = error_type
         return respond(exc.status, error_type, exc.reason, entry.request_id)
     log.error("%s: unexpected error", entry.request_id, exc_info=exc)
-    entry.outcome = "internal_error"
+    entry.outcome = Outcome.INTERNAL_ERROR
     return respond(500, "api_error", "internal error in the router", entry.request_id)
 
 
@@ -145,7 +146,7 @@ async def error_boundary(request: web.Request, handler: Handler) -> web.StreamRe
     try:
         response = await handler(request)
     except asyncio.CancelledError:
-        entry.outcome = "client_disconnected"
+        entry.outcome = Outcome.CLIENT_DISCONNECTED
         if route.logged:
             entry.emit()
             _finished(request, entry)

@@ -56,8 +56,8 @@ class Metrics:
         registry = self.registry
         self.requests = Counter(
             "lar_requests",
-            "Requests answered, by route, status class, account and model.",
-            ["route", "status_class", "account", "model"],
+            "Requests answered, by route, status class, outcome (how it ended), account and model.",
+            ["route", "status_class", "outcome", "account", "model"],
             registry=registry,
         )
         self.ttfb = Histogram(
@@ -112,7 +112,7 @@ class Metrics:
         status_class = _STATUS_CLASSES.get(status // 100 if status else 0, "none")
         account = entry.account or ""
         model = self._model_label(entry.model, status)
-        self._child(self.requests, (route, status_class, account, model)).inc()
+        self._child(self.requests, (route, status_class, entry.outcome, account, model)).inc()
         if entry.ttfb is not None:
             self._child(self.ttfb, (route,)).observe(entry.ttfb)
         self._child(self.duration, (route,)).observe(time.perf_counter() - entry.started)

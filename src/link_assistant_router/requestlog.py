@@ -52,6 +52,29 @@ class Usage:
         )
 
 
+class Outcome:
+    """How a request ended: the ``outcome`` of its log line, its usage ledger row's
+    ``error_type`` (none when OK) and the ``outcome`` label of ``lar_requests_total``.
+
+    A request the router answered with an error of its own (``errors.py``) ends with that
+    error's type, as the answer names it: ``invalid_request_error``, ``authentication_error``,
+    ``permission_error``, ``not_found_error``, ``request_too_large``, ``rate_limit_error``,
+    ``api_error``, ``timeout_error``.
+    """
+
+    OK = "ok"
+    """The answer reached the client whole: the upstream's own errors, passed on, included."""
+    CLIENT_DISCONNECTED = "client_disconnected"
+    """The client left before the answer ended."""
+    UPSTREAM_DROPPED = "upstream_dropped"
+    """The upstream broke the connection after its answer began."""
+    UPSTREAM_TIMEOUT = "upstream_timeout"
+    """The upstream fell silent for longer than ``UPSTREAM_IDLE_TIMEOUT_S`` after its answer
+    began."""
+    INTERNAL_ERROR = "internal_error"
+    """The router failed (a bug): the client got a 500."""
+
+
 def clean_text(value: str) -> str:
     """``value`` as text any log, metric or database can hold: a byte that was not UTF-8 (which
     aiohttp keeps as a lone surrogate) becomes U+FFFD, and NUL characters are dropped."""
@@ -110,7 +133,7 @@ class RequestLog:
         self.ttfb: float | None = None
         self.bytes_in = 0
         self.bytes_out = 0
-        self.outcome = "ok"
+        self.outcome = Outcome.OK
         self.account: str | None = None
         self.attempts = 0
         self.duration_ms = 0.0
@@ -133,7 +156,7 @@ class RequestLog:
         ``fields()`` (the record carries this object as ``request``), so neither format pays
         for the other.
         """
-        level = logging.INFO if self.outcome == "ok" else logging.WARNING
+        level = logging.INFO if self.outcome == Outcome.OK else logging.WARNING
         if not log.isEnabledFor(level):
             return
         self.duration_ms = (time.perf_counter() - self.started) * 1000

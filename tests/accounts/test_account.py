@@ -21,7 +21,7 @@ import pytest
 
 from tests.conftest import RunningRouter, claude_login, run_cli, write_credentials
 from tests.fakes.oauth import REFUSAL_DESCRIPTION, FakeTokenEndpoint
-from tests.fakes.upstream import FakeUpstream
+from tests.fakes.upstream import FakeUpstream, sse_events
 from tests.serving import free_port, start_serve, wait_until_healthy
 
 StartRouter = Callable[..., Awaitable[RunningRouter]]
@@ -385,6 +385,25 @@ async def test_failover_before_the_first_byte_is_invisible_to_the_sdk(
         await client.close()
     assert TOKEN_A in served_by(fake_upstream)  # it was tried...
     assert served_by(fake_upstream).count(TOKEN_B) == 2  # ...and B answered both
+
+
+async def test_an_error_at_the_start_of_a_crlf_stream_fails_over_too(
+    start_router: StartRouter, fake_upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    """SSE lines may end in CRLF: the held start of such a stream is read event by event too
+    (it was searched for LF blank lines only, so the error reached the client)."""
+    router = await two_account_router(
+        start_router, fake_upstream, tmp_path, routing_strategy="round-robin"
+    )
+    key = await router.issue_key()
+    fake_upstream.crlf = True
+    fake_upstream.scenarios[TOKEN_A] = "stream-error"
+    async with aiohttp.ClientSession() as http:
+        answers = [await send(http, router, key, stream=True) for _ in range(2)]
+    whole = b"".join(sse_events()).replace(b"\n", b"\r\n")
+    assert answers == [(200, whole), (200, whole)]
+    assert served_by(fake_upstream).count(TOKEN_A) == 1  # tried once, then cooled down
+    assert served_by(fake_upstream).count(TOKEN_B) == 2
 
 
 async def test_an_error_after_content_reaches_the_client_as_an_sse_error_without_retry(

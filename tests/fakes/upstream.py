@@ -122,6 +122,10 @@ class FakeUpstream:
     utilization: dict[str, float] = field(default_factory=dict)
     reset: int | None = None
     """The quota windows' reset time (epoch seconds) when no ``x-fake-reset`` header says it."""
+    crlf: bool = False
+    """Streams end their lines with CRLF (as the SSE specification allows) instead of LF."""
+    stall_after: int | None = None
+    """Streams fall silent (the connection open) after this many events."""
 
     requests: list[RecordedRequest] = field(default_factory=list)
     streams_finished: int = 0
@@ -228,16 +232,18 @@ class FakeUpstream:
         quota = _quota_headers("allowed", self.utilization.get(credential, 0.0), reset)
         return web.json_response(message_json(), headers={"request-id": "req_fake_json", **quota})
 
+    def _lines(self, event: bytes) -> bytes:
+        return event.replace(b"\n", b"\r\n") if self.crlf else event
+
     async def _stream_error(self, request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(headers={"content-type": "text/event-stream"})
         await response.prepare(request)
-        await response.write(sse_events()[0])
-        await response.write(
-            _event(
-                "error",
-                {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}},
-            )
-        )
+        overloaded = {
+            "type": "error",
+            "error": {"type": "overloaded_error", "message": "Overloaded"},
+        }
+        for event in (sse_events()[0], _event("error", overloaded)):
+            await response.write(self._lines(event))
         await response.write_eof()
         return response
 
@@ -249,6 +255,7 @@ class FakeUpstream:
         )
         await response.prepare(request)
         events = tool_sse_events() if scenario == "tool-use" else sse_events()
+        events = [self._lines(event) for event in events]
         try:
             for number, event in enumerate(events):
                 if scenario == "drop" and number == len(events) // 2:
@@ -257,6 +264,8 @@ class FakeUpstream:
                     assert request.transport is not None
                     request.transport.abort()
                     return response
+                if number == self.stall_after:
+                    await asyncio.sleep(3600)
                 await response.write(event)
                 if delay:
                     await asyncio.sleep(delay)

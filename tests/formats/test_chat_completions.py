@@ -4,7 +4,7 @@ fake upstream, streaming and not, a tool-calling loop, errors in OpenAI's shape.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,14 +26,6 @@ WEATHER_TOOL: Any = {
         "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
     },
 }
-
-
-@pytest.fixture
-async def client(router: RunningRouter) -> AsyncIterator[openai.AsyncOpenAI]:
-    key = await router.issue_key()
-    client = openai.AsyncOpenAI(base_url=router.url + "/v1", api_key=key, max_retries=0)
-    yield client
-    await client.close()
 
 
 def sent(fake: FakeUpstream) -> dict[str, Any]:

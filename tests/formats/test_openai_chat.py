@@ -15,12 +15,11 @@ import pytest
 
 from link_assistant_router.errors import InvalidRequest
 from link_assistant_router.formats.openai_chat import (
-    DEFAULT_MAX_TOKENS,
-    ChatRequestError,
     ChatStreamTranslator,
     chat_to_messages,
     message_to_chat,
 )
+from link_assistant_router.formats.openai_common import DEFAULT_MAX_TOKENS, OpenAIRequestError
 
 GOLDEN = Path(__file__).parent / "golden" / "openai_chat"
 TRANSCRIPTS = [
@@ -419,8 +418,8 @@ def translate(**fields: Any) -> dict[str, Any]:
     return chat_to_messages(document, model="claude-sonnet-4-5")
 
 
-def refusal(document: Any) -> ChatRequestError:
-    with pytest.raises(ChatRequestError) as caught:
+def refusal(document: Any) -> OpenAIRequestError:
+    with pytest.raises(OpenAIRequestError) as caught:
         chat_to_messages(document, model="claude-sonnet-4-5")
     return caught.value
 

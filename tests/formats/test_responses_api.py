@@ -4,14 +4,13 @@ upstream."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import openai
 import orjson
 import pytest
 
-from tests.conftest import OAUTH_TOKEN, RunningRouter
+from tests.conftest import OAUTH_TOKEN
 from tests.fakes.upstream import TEXT_PIECES, TOOL_INPUT, USAGE, FakeUpstream
 
 WEATHER_TOOL: Any = {
@@ -20,14 +19,6 @@ WEATHER_TOOL: Any = {
     "description": "The weather in a city",
     "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
 }
-
-
-@pytest.fixture
-async def client(router: RunningRouter) -> AsyncIterator[openai.AsyncOpenAI]:
-    key = await router.issue_key()
-    client = openai.AsyncOpenAI(base_url=router.url + "/v1", api_key=key, max_retries=0)
-    yield client
-    await client.close()
 
 
 def sent(fake: FakeUpstream) -> dict[str, Any]:

@@ -14,14 +14,13 @@ import anthropic
 import openai
 import orjson
 import pytest
-from sqlalchemy import text
 
 from link_assistant_router.errors import StoreRejected
 from link_assistant_router.governance.ledger import UsageLedger
 from link_assistant_router.requestlog import RequestLog, Usage
 from link_assistant_router.storage.records import UsageQuery
 from link_assistant_router.storage.sql import open_store
-from tests.conftest import RunningRouter, claude_login, run_cli, write_credentials
+from tests.conftest import RunningRouter, claude_login, ledger_rows, run_cli, write_credentials
 from tests.fakes.upstream import USAGE, FakeUpstream
 from tests.serving import free_port, start_serve, wait_until_healthy
 
@@ -32,22 +31,6 @@ MESSAGE = {
     "messages": [{"role": "user", "content": "hi"}],
 }
 TOKEN_KINDS = tuple(USAGE)
-
-
-async def rows_of(router: RunningRouter, count: int) -> list[dict[str, Any]]:
-    """The ledger's rows once ``count`` of them are there (requests end just after their reply)."""
-    engine = router.parts.store.engine  # type: ignore[attr-defined]
-    for _ in range(100):
-        await router.parts.ledger.flush()
-        async with engine.connect() as conn:
-            rows = [
-                dict(r._mapping)
-                for r in await conn.execute(text("SELECT * FROM usage_events ORDER BY at"))
-            ]
-        if len(rows) >= count:
-            return rows
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"expected {count} ledger rows, found {len(rows)}")
 
 
 def tokens(row: dict[str, Any]) -> dict[str, int]:
@@ -62,7 +45,7 @@ async def test_json_and_streamed_answers_are_counted_exactly(router: RunningRout
         await stream.get_final_message()
     await client.close()
 
-    json_row, stream_row = await rows_of(router, 2)
+    json_row, stream_row = await ledger_rows(router, 2)
     # The stream's last message_delta restates input and cache tokens: they are not added twice.
     assert tokens(json_row) == USAGE
     assert tokens(stream_row) == USAGE
@@ -91,7 +74,7 @@ async def test_a_stream_cut_half_way_records_what_it_saw_marked_incomplete(
     ):
         body = await response.read()
     assert b"event: error" in body
-    (row,) = await rows_of(router, 1)
+    (row,) = await ledger_rows(router, 1)
     assert row["complete"] == 0
     assert tokens(row) == {**USAGE, "output_tokens": 1}  # message_start's counts
     assert row["error_type"] == "upstream_dropped"
@@ -109,7 +92,7 @@ async def test_failed_requests_are_rows_without_tokens(router: RunningRouter) ->
         ) as response,
     ):
         assert response.status == 529
-    (row,) = await rows_of(router, 1)
+    (row,) = await ledger_rows(router, 1)
     assert row["status"] == 529 and tokens(row) == dict.fromkeys(TOKEN_KINDS, 0)
 
 
@@ -122,7 +105,7 @@ async def test_usage_report_filters_and_groups(router: RunningRouter) -> None:
                     router.url + "/v1/messages", json=MESSAGE, headers={"x-api-key": key}
                 ) as r:
                     assert r.status == 200
-        await rows_of(router, 3)
+        await ledger_rows(router, 3)
         alice_id = router.parts.keys.verify_signature(alice)
 
         async with http.get(router.admin_url + "/v1/usage", params={"group_by": "key"}) as response:
@@ -166,7 +149,7 @@ async def test_api_me_shows_a_key_its_own_standing(router: RunningRouter) -> Non
             router.url + "/v1/messages", json=MESSAGE, headers={"x-api-key": issued.token}
         ) as response:
             assert response.status == 200
-        await rows_of(router, 1)
+        await ledger_rows(router, 1)
         async with http.get(
             router.url + "/api/me", headers={"authorization": f"Bearer {issued.token}"}
         ) as response:
@@ -200,7 +183,7 @@ async def test_usage_cli_prints_a_table_json_and_csv(
         ) as response,
     ):
         assert response.status == 200
-    await rows_of(router, 1)
+    await ledger_rows(router, 1)
     env = {**cli_env, "DATABASE_URL": database}
 
     code, out, err = await run_cli(env, tmp_path, "usage", "--group-by", "model")
@@ -291,7 +274,7 @@ async def test_translated_chat_completions_are_counted_exactly(router: RunningRo
     async for _ in stream:
         pass
     await client.close()
-    rows = await rows_of(router, 2)
+    rows = await ledger_rows(router, 2)
     for row in rows:
         assert tokens(row) == USAGE
         assert row["route"] == "/v1/chat/completions"

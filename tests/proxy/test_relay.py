@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 from aiohttp import ClientConnectionResetError
 from aiohttp.test_utils import make_mocked_request
+from aiohttp.web import StreamResponse
 from multidict import CIMultiDict
 
-from link_assistant_router.proxy.relay import relay
+from link_assistant_router.proxy.relay import relay, relay_events
 from link_assistant_router.requestlog import RequestLog
 
 EVENTS = [b"event: message_start\ndata: {}\n\n", b"event: ping\ndata: {}\n\n"]
@@ -102,3 +103,43 @@ async def test_a_client_that_stays_gets_every_event() -> None:
     await relay(request, StreamedAnswer(), entry)  # type: ignore[arg-type]
 
     assert (entry.outcome, b"".join(writer.written)) == ("ok", b"".join(EVENTS))
+
+
+class Shouting:
+    """A stream translator that upper-cases what it is fed (and says when it ends)."""
+
+    def feed(self, chunk: bytes) -> bytes:
+        return chunk.upper()
+
+    def close(self) -> bytes:
+        return b"END"
+
+    def abandon_partial(self) -> None:
+        pass
+
+
+async def test_a_chunk_of_many_events_is_one_write() -> None:
+    """Whole events go out together; the half event after them waits for its end."""
+    writer = FailingWriter("never")
+    request = make_mocked_request("POST", "/v1/messages", writer=writer)
+    whole, half = b"".join(EVENTS), EVENTS[0][:10]
+    upstream = StreamedAnswer(content=Content(iter([whole + half, EVENTS[0][10:]])))
+    entry = RequestLog("POST", "/v1/messages")
+
+    await relay_events(request, StreamResponse(), upstream, entry)  # type: ignore[arg-type]
+
+    assert writer.written == [whole, EVENTS[0]]
+
+
+async def test_a_translated_stream_is_written_as_the_translator_says() -> None:
+    writer = FailingWriter("never")
+    request = make_mocked_request("POST", "/v1/chat/completions", writer=writer)
+    whole, half = b"".join(EVENTS), EVENTS[0][:10]
+    upstream = StreamedAnswer(content=Content(iter([whole + half, EVENTS[0][10:]])))
+    entry = RequestLog("POST", "/v1/chat/completions")
+    response, translator = StreamResponse(), Shouting()
+
+    await relay_events(request, response, upstream, entry, translator=translator)  # type: ignore[arg-type]
+
+    assert writer.written == [whole.upper(), EVENTS[0].upper(), b"END"]
+    assert entry.bytes_out == len(whole + EVENTS[0]) + 3

@@ -27,12 +27,12 @@ from link_assistant_router.errors import InvalidRequest, NotFound, UpstreamUnrea
 from link_assistant_router.formats.aliases import ModelAliases
 from link_assistant_router.formats.eventstream import EXCEPTIONS, BedrockStreamTranslator
 from link_assistant_router.formats.exchange import (
-    answer_translated,
+    TranslatedRoute,
+    Translation,
     api_key_first,
     messages_headers,
     parse_object,
     upstream_error,
-    whole_body,
 )
 from link_assistant_router.proxy.pipeline import Answer, Outgoing, Proxy
 from link_assistant_router.requestlog import REQUEST_LOG, RequestLog
@@ -111,61 +111,41 @@ async def bedrock_error(answer: Answer, entry: RequestLog) -> web.Response:
     )
 
 
-class CloudRoutes:
-    def __init__(self, proxy: Proxy, aliases: ModelAliases) -> None:
-        self._proxy = proxy
-        self._aliases = aliases
+class _BedrockRoute(TranslatedRoute):
+    """A Bedrock route: upstream errors as Bedrock says them."""
 
-    def routes(self) -> list[Route]:
-        routes = []
-        for prefix in ("", "/bedrock"):
-            routes += [
-                Route("POST", prefix + "/model/{model}/invoke", self.invoke, "bedrock"),
-                Route(
-                    "POST",
-                    prefix + "/model/{model}/invoke-with-response-stream",
-                    self.invoke,
-                    "bedrock",
-                ),
-                Route("POST", prefix + "/model/{model}/count-tokens", self.count_tokens, "bedrock"),
-                Route("POST", prefix + "/invoke", self.invoke, "bedrock"),
-                Route("POST", prefix + "/invoke-with-response-stream", self.invoke, "bedrock"),
-            ]
-        routes += [
-            Route("POST", prefix + _VERTEX_PATH, self.vertex, "vertex")
-            for prefix in _VERTEX_PREFIXES
-        ]
-        return routes
+    async def error(self, answer: Answer, entry: RequestLog) -> web.Response:
+        return await bedrock_error(answer, entry)
 
-    async def invoke(self, request: web.Request) -> web.StreamResponse:
-        key = await self._proxy.authenticate(request)
-        document = parse_object(await self._proxy.read_body(request))
+
+class BedrockInvoke(_BedrockRoute):
+    """InvokeModel and InvokeModelWithResponseStream: the answer as it is, or its stream as
+    event-stream messages."""
+
+    stream_type = EVENT_STREAM
+
+    def translate(self, request: web.Request, document: dict[str, Any]) -> Translation:
         model_id = request.match_info.get("model") or document.pop("model", None)
         if not isinstance(model_id, str) or not model_id:
             raise InvalidRequest("the model is missing: put it in the path (/model/{id}/invoke)")
         body, betas = _without_version(document)
         body["model"] = self._aliases.resolve(bedrock_model(model_id))
-        stream = request.path.endswith("-with-response-stream")
         body.pop("stream", None)
-        if stream:
+        if request.path.endswith("-with-response-stream"):
             body["stream"] = True
-        return await answer_translated(
-            request,
-            self._proxy,
-            key,
+        return Translation(
             body,
-            make_stream=BedrockStreamTranslator,
-            convert=lambda message: message,
-            stream_type=EVENT_STREAM,
-            on_error=bedrock_error,
+            convert=_as_it_is,
+            stream=BedrockStreamTranslator,
             headers=_beta_headers(request, betas),
         )
 
-    async def count_tokens(self, request: web.Request) -> web.StreamResponse:
-        """Bedrock CountTokens for an InvokeModel body: ``{"input": {"invokeModel": {"body":
-        base64 or JSON text}}}`` -> ``{"inputTokens": N}``."""
-        key = await self._proxy.authenticate(request)
-        document = parse_object(await self._proxy.read_body(request))
+
+class BedrockCountTokens(_BedrockRoute):
+    """CountTokens for an InvokeModel body: ``{"input": {"invokeModel": {"body": base64 or
+    JSON text}}}`` -> ``{"inputTokens": N}``."""
+
+    def translate(self, request: web.Request, document: dict[str, Any]) -> Translation:
         invoke = document.get("input", {})
         invoke = invoke.get("invokeModel") if isinstance(invoke, dict) else None
         blob = invoke.get("body") if isinstance(invoke, dict) else None
@@ -174,26 +154,48 @@ class CloudRoutes:
         body, betas = _without_version(_invoke_body(blob))
         counted = {name: body[name] for name in _COUNTED_FIELDS if name in body}
         counted["model"] = self._aliases.resolve(bedrock_model(request.match_info["model"]))
-        request[REQUEST_LOG].model = counted["model"]
-        headers = messages_headers(False) + _beta_headers(request, betas)
-        outgoing = Outgoing("POST", "/v1/messages/count_tokens", headers, orjson.dumps(counted))
-        entry = request[REQUEST_LOG]
-        answer = await self._proxy.exchange(
-            key, outgoing, entry, session_from=request.headers, prefer=api_key_first
+        return Translation(
+            counted,
+            convert=_input_tokens,
+            target="/v1/messages/count_tokens",
+            headers=_beta_headers(request, betas),
         )
-        try:
-            if answer.response.status != 200:
-                return await bedrock_error(answer, entry)
-            raw = await whole_body(answer)
-            try:
-                tokens = int(orjson.loads(raw)["input_tokens"])
-            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-                raise UpstreamUnreachable("the upstream's token count was unreadable") from exc
-            reply = orjson.dumps({"inputTokens": tokens})
-            entry.bytes_out = len(reply)
-            return web.Response(body=reply, content_type="application/json")
-        finally:
-            answer.response.close()
+
+
+def _as_it_is(message: dict[str, Any]) -> dict[str, Any]:
+    return message
+
+
+def _input_tokens(counted: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return {"inputTokens": int(counted["input_tokens"])}
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UpstreamUnreachable("the upstream's token count was unreadable") from exc
+
+
+class CloudRoutes:
+    def __init__(self, proxy: Proxy, aliases: ModelAliases) -> None:
+        self._proxy = proxy
+        self._aliases = aliases
+        self._invoke = BedrockInvoke(proxy, aliases)
+        self._count_tokens = BedrockCountTokens(proxy, aliases)
+
+    def routes(self) -> list[Route]:
+        invoke, count_tokens = self._invoke.handle, self._count_tokens.handle
+        routes = []
+        for prefix in ("", "/bedrock"):
+            routes += [
+                Route("POST", prefix + "/model/{model}/invoke", invoke, "bedrock"),
+                Route(
+                    "POST", prefix + "/model/{model}/invoke-with-response-stream", invoke, "bedrock"
+                ),
+                Route("POST", prefix + "/model/{model}/count-tokens", count_tokens, "bedrock"),
+                Route("POST", prefix + "/invoke", invoke, "bedrock"),
+                Route("POST", prefix + "/invoke-with-response-stream", invoke, "bedrock"),
+            ]
+        for prefix in _VERTEX_PREFIXES:
+            routes.append(Route("POST", prefix + _VERTEX_PATH, self.vertex, "vertex"))
+        return routes
 
     async def vertex(self, request: web.Request) -> web.StreamResponse:
         model, _, method = request.match_info["call"].rpartition(":")

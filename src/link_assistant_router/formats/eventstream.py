@@ -15,7 +15,7 @@ import zlib
 
 import orjson
 
-from link_assistant_router.proxy.sse import EventTranslator
+from link_assistant_router.proxy.sse import EventTranslator, parse_event
 
 _STRING = 7
 # Anthropic error types -> Bedrock's exception names (what its SDKs raise).
@@ -68,13 +68,7 @@ class BedrockStreamTranslator(EventTranslator):
     def _event(self, raw: bytes) -> bytes:
         if self._done:
             return b""
-        name, lines = b"", []
-        for line in raw.split(b"\n"):
-            if line.startswith(b"event:"):
-                name = line[6:].strip()
-            elif line.startswith(b"data:"):
-                lines.append(line[5:].strip())
-        data = b"\n".join(lines)  # an event's data lines join with newlines (the SSE rule)
+        name, data = parse_event(raw)
         if not data:
             return b""
         if name == b"error" or data.startswith(b'{"type":"error"'):

@@ -1,35 +1,120 @@
-"""What the translated routes (OpenAI Chat Completions, Responses) share: reading the client's
-JSON, the upstream's whole answer or its error in OpenAI's shape, and relaying a translated
-stream while the ledger reads its usage from the upstream bytes."""
+"""The one exchange of every route whose clients speak another format than Messages (OpenAI
+Chat Completions and Responses, the OpenAI model list, Bedrock InvokeModel and CountTokens).
+
+``TranslatedRoute.handle`` authenticates the key, reads the client's JSON, asks the format to
+``translate`` it, sends the Messages request the router wrote through the same account loop as
+proxied requests (``Proxy.exchange``: limits, failover, sticky sessions), with API-key accounts
+first, and answers with the translation: a stream through the format's stream translator
+(``relay.relay_events``, the loop Anthropic streams go through too, reading the usage from the
+upstream's bytes), a whole answer through its converter, an upstream error in the client's shape
+(OpenAI's unless the format says otherwise). A format supplies only these differences.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import orjson
 from aiohttp import web
 
 from link_assistant_router.accounts.account import Account
 from link_assistant_router.boundary import openai_error
-from link_assistant_router.errors import UpstreamUnreachable
-from link_assistant_router.formats.openai_chat import ChatRequestError
+from link_assistant_router.errors import InvalidRequest, UpstreamUnreachable
+from link_assistant_router.formats.aliases import ModelAliases
 from link_assistant_router.proxy.pipeline import Answer, Outgoing, Proxy
-from link_assistant_router.proxy.relay import UPSTREAM_DROPPED, UPSTREAM_LOST_EVENT, read_usage
-from link_assistant_router.proxy.usage import StreamUsage
+from link_assistant_router.proxy.relay import read_rest, read_usage, relay_events
+from link_assistant_router.proxy.sse import StreamTranslator
 from link_assistant_router.requestlog import REQUEST_LOG, RequestLog
 from link_assistant_router.storage.records import KeyRecord
 
 ANTHROPIC_VERSION = "2023-06-01"
 
 
-class StreamTranslator(Protocol):
-    def feed(self, chunk: bytes) -> bytes: ...
+@dataclass(frozen=True, slots=True)
+class Translation:
+    """A client's request as a request to the upstream, and how its answer goes back."""
 
-    def close(self) -> bytes: ...
+    body: dict[str, Any] | None
+    """The Messages request (None: a GET)."""
+    convert: Callable[[dict[str, Any]], dict[str, Any]]
+    """The upstream's whole answer -> the client's."""
+    stream: Callable[[], StreamTranslator] | None = None
+    """A new stream translator, for a ``body`` that asks for a stream."""
+    target: str = "/v1/messages"
+    headers: Sequence[tuple[str, str]] = ()
+    """More request headers (such as betas)."""
 
-    def abandon_partial(self) -> None:
-        """Forget an event the upstream did not finish (before the connection-lost error)."""
+
+class TranslatedRoute:
+    """The shell of a translated route: a format subclasses it and says how a request
+    translates (``translate``); it may say how an upstream error looks to its clients
+    (``error``) and what its streams are sent as (``stream_type``)."""
+
+    stream_type = "text/event-stream"
+
+    def __init__(self, proxy: Proxy, aliases: ModelAliases) -> None:
+        self._proxy = proxy
+        self._aliases = aliases
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        key = await self._proxy.authenticate(request)
+        document = parse_object(await self._proxy.read_body(request))
+        return await self.answer(request, key, self.translate(request, document))
+
+    def translate(self, request: web.Request, document: dict[str, Any]) -> Translation:
+        """The client's request (its JSON body) as a Messages request, and the way back."""
+        raise NotImplementedError
+
+    async def error(self, answer: Answer, entry: RequestLog) -> web.Response:
+        """The upstream's error answer in the client's shape: OpenAI's unless overridden."""
+        return await openai_error_answer(answer, entry)
+
+    async def answer(
+        self, request: web.Request, key: KeyRecord, translation: Translation
+    ) -> web.StreamResponse:
+        """Send ``translation``'s request for ``key`` and answer the client with its way back."""
+        entry = request[REQUEST_LOG]
+        body = translation.body
+        streamed = body is not None and body.get("stream") is True
+        make_stream = translation.stream if streamed else None
+        if body is None:
+            headers = [("anthropic-version", ANTHROPIC_VERSION)]
+            outgoing = Outgoing("GET", translation.target, headers, None)
+        else:
+            entry.model = body.get("model")
+            headers = [*messages_headers(make_stream is not None), *translation.headers]
+            outgoing = Outgoing("POST", translation.target, headers, orjson.dumps(body))
+        answer = await self._proxy.exchange(
+            key, outgoing, entry, session_from=request.headers, prefer=api_key_first
+        )
+        try:
+            if answer.response.status != 200:
+                return await self.error(answer, entry)
+            if make_stream is not None:
+                response = web.StreamResponse(
+                    headers={"content-type": self.stream_type, "cache-control": "no-cache"}
+                )
+                return await relay_events(
+                    request,
+                    response,
+                    answer.response,
+                    entry,
+                    held=answer.prefix,
+                    translator=make_stream(),
+                )
+            raw = await whole_body(answer)
+            read_usage(entry, raw)
+            try:
+                document = orjson.loads(raw)
+            except orjson.JSONDecodeError as exc:
+                raise UpstreamUnreachable("the upstream's answer was not JSON") from exc
+            reply = orjson.dumps(translation.convert(document))
+            entry.bytes_out = len(reply)
+            return web.Response(body=reply, content_type="application/json")
+        finally:
+            answer.response.close()
 
 
 def api_key_first(account: Account) -> bool:
@@ -46,70 +131,20 @@ def messages_headers(stream: bool) -> list[tuple[str, str]]:
     return headers
 
 
-def requested_model(document: dict[str, Any]) -> str:
-    model = document.get("model")
-    if not isinstance(model, str) or not model:
-        raise ChatRequestError("model is required (a string)", "model")
-    return model
-
-
-async def answer_translated(
-    request: web.Request,
-    proxy: Proxy,
-    key: KeyRecord,
-    translated: dict[str, Any],
-    *,
-    make_stream: Callable[[], StreamTranslator],
-    convert: Callable[[dict[str, Any]], dict[str, Any]],
-    stream_type: str = "text/event-stream",
-    on_error: Callable[[Answer, RequestLog], Awaitable[web.Response]] | None = None,
-    headers: list[tuple[str, str]] | None = None,
-) -> web.StreamResponse:
-    """Send a Messages request the router wrote through the account loop (API-key accounts
-    first) and answer with its translation: streamed with ``make_stream()``'s translator (as
-    ``stream_type``), or whole with ``convert``; an upstream error through ``on_error`` (by
-    default in OpenAI's shape). ``headers``: more request headers (such as betas)."""
-    entry = request[REQUEST_LOG]
-    entry.model = translated["model"]
-    stream = translated.get("stream") is True
-    body = orjson.dumps(translated)
-    outgoing = Outgoing("POST", "/v1/messages", messages_headers(stream) + (headers or []), body)
-    answer = await proxy.exchange(
-        key, outgoing, entry, session_from=request.headers, prefer=api_key_first
-    )
-    try:
-        if answer.response.status != 200:
-            return await (on_error or openai_error_answer)(answer, entry)
-        if stream:
-            return await relay_translated(request, answer, entry, make_stream(), stream_type)
-        raw = await whole_body(answer)
-        read_usage(entry, raw)
-        reply = orjson.dumps(convert(orjson.loads(raw)))
-        entry.bytes_out = len(reply)
-        return web.Response(body=reply, content_type="application/json")
-    finally:
-        answer.response.close()
-
-
 def parse_object(body: bytes | None) -> dict[str, Any]:
     if not body:
-        raise ChatRequestError("the request body is empty: send a JSON object")
+        raise InvalidRequest("the request body is empty: send a JSON object")
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise ChatRequestError(f"the request body is not valid JSON ({exc.msg})") from exc
+        raise InvalidRequest(f"the request body is not valid JSON ({exc.msg})") from exc
     if not isinstance(document, dict):
-        raise ChatRequestError("the request body must be a JSON object")
+        raise InvalidRequest("the request body must be a JSON object")
     return document
 
 
 async def whole_body(answer: Answer) -> bytes:
-    if answer.complete:
-        return answer.prefix
-    try:
-        return answer.prefix + await answer.response.read()
-    except UPSTREAM_DROPPED as exc:
-        raise UpstreamUnreachable("the upstream closed the connection mid-response") from exc
+    return answer.prefix if answer.complete else await read_rest(answer.response, answer.prefix)
 
 
 async def upstream_error(answer: Answer) -> tuple[str, str]:
@@ -136,46 +171,3 @@ async def openai_error_answer(answer: Answer, entry: RequestLog) -> web.Response
     return web.Response(
         status=response.status, body=body, content_type="application/json", headers=headers
     )
-
-
-async def relay_translated(
-    request: web.Request,
-    answer: Answer,
-    entry: RequestLog,
-    translator: StreamTranslator,
-    content_type: str = "text/event-stream",
-) -> web.StreamResponse:
-    response = web.StreamResponse(
-        headers={"content-type": content_type, "cache-control": "no-cache"}
-    )
-    content = answer.response.content
-    meter = StreamUsage()
-    try:
-        await response.prepare(request)
-        chunk, done = answer.prefix, answer.complete
-        while True:
-            if chunk:
-                meter.feed(chunk)
-            out = translator.feed(chunk) if chunk else b""
-            if out:
-                entry.bytes_out += len(out)
-                await response.write(out)
-            if done:
-                break
-            try:
-                chunk = await content.readany()
-            except UPSTREAM_DROPPED:
-                entry.outcome = "upstream_lost"
-                translator.abandon_partial()
-                chunk, done = UPSTREAM_LOST_EVENT, True
-                continue
-            done = not chunk
-        tail = translator.close()
-        entry.bytes_out += len(tail)
-        await response.write(tail)
-        await response.write_eof()
-    except ConnectionResetError:
-        entry.outcome = "client_disconnected"
-    finally:
-        entry.usage, entry.usage_complete = meter.usage, meter.complete
-    return response

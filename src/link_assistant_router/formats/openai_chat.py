@@ -12,11 +12,25 @@ from typing import Any
 
 import orjson
 
-from link_assistant_router.errors import InvalidRequest
-from link_assistant_router.proxy.sse import EventTranslator
+from link_assistant_router.formats.openai_common import (
+    DEFAULT_MAX_TOKENS,
+    OpenAIRequestError,
+    add_turn,
+    claude_tool_choice,
+    content_blocks,
+    copy_sampling,
+    copy_stream,
+    function_tool,
+    image_block,
+    prompt_tokens,
+    shown,
+    text_block,
+    think,
+    tool_use,
+    unsupported,
+)
+from link_assistant_router.proxy.sse import EventTranslator, event_object
 
-DEFAULT_MAX_TOKENS = 4096
-THINKING_BUDGETS = {"minimal": 1024, "low": 1024, "medium": 4096, "high": 16384}
 FINISH_REASONS = {
     "end_turn": "stop",
     "stop_sequence": "stop",
@@ -25,24 +39,6 @@ FINISH_REASONS = {
     "tool_use": "tool_calls",
     "refusal": "content_filter",
 }
-_EMPTY_SCHEMA = {"type": "object", "properties": {}}
-
-
-class ChatRequestError(InvalidRequest):
-    """An OpenAI request the router cannot translate; ``param`` names the field (or None)."""
-
-    def __init__(self, message: str, param: str | None = None) -> None:
-        super().__init__(message)
-        self.param = param
-
-
-def _shown(value: Any) -> str:
-    """A value for an error message: short strings quoted, anything else by its JSON type."""
-    if isinstance(value, str) and len(value) <= 40:
-        return repr(value)
-    return {dict: "an object", list: "a list", str: "a long string", type(None): "null"}.get(
-        type(value), type(value).__name__
-    )
 
 
 # --- requests ------------------------------------------------------------------------------------
@@ -51,26 +47,22 @@ def _shown(value: Any) -> str:
 def chat_to_messages(document: Any, *, model: str) -> dict[str, Any]:
     """An OpenAI chat.completions request body (parsed JSON) -> an Anthropic Messages body.
 
-    ``model`` is the upstream model id, already resolved from aliases. Raises ChatRequestError,
+    ``model`` is the upstream model id, already resolved from aliases. Raises OpenAIRequestError,
     with ``param`` naming the field, for what is malformed or cannot be honoured.
     """
     if not isinstance(document, dict):
-        raise ChatRequestError("the request body must be a JSON object")
+        raise OpenAIRequestError("the request body must be a JSON object")
     _refuse_unsupported(document)
     system, turns = _conversation(document.get("messages"))
     body: dict[str, Any] = {"model": model, "messages": turns, "max_tokens": _max_tokens(document)}
     if system:
         body["system"] = "\n\n".join(system)
-    _copy_sampling(document, body)
-    stream = document.get("stream")
-    if stream is not None:
-        if not isinstance(stream, bool):
-            raise ChatRequestError("stream must be true or false", "stream")
-        body["stream"] = stream
+    copy_sampling(document, body)
+    copy_stream(document, body)
     user = document.get("user")
     if user is not None:
         if not isinstance(user, str):
-            raise ChatRequestError("user must be a string", "user")
+            raise OpenAIRequestError("user must be a string", "user")
         if user:
             body["metadata"] = {"user_id": user}
     tools = _tools(document)
@@ -79,35 +71,37 @@ def chat_to_messages(document: Any, *, model: str) -> dict[str, Any]:
         body["tools"] = tools
     if choice is not None:
         body["tool_choice"] = choice
-    _think(document.get("reasoning_effort"), body)
+    think(document.get("reasoning_effort"), body)
     return body
 
 
 def _refuse_unsupported(document: dict[str, Any]) -> None:
     n = document.get("n")
     if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n != 1):
-        raise ChatRequestError("n must be 1: Claude gives one answer per request", "n")
+        raise OpenAIRequestError("n must be 1: Claude gives one answer per request", "n")
     if document.get("logprobs") not in (None, False):
-        raise ChatRequestError("logprobs are not available from Claude", "logprobs")
+        raise OpenAIRequestError("logprobs are not available from Claude", "logprobs")
     if document.get("top_logprobs") not in (None, 0):
-        raise ChatRequestError("top_logprobs are not available from Claude", "top_logprobs")
+        raise OpenAIRequestError("top_logprobs are not available from Claude", "top_logprobs")
     for name in ("audio", "prediction", "web_search_options"):
         if document.get(name) is not None:
-            raise ChatRequestError(f"{name} is not supported by this router", name)
+            raise OpenAIRequestError(f"{name} is not supported by this router", name)
     modalities = document.get("modalities")
     if modalities is not None and (not isinstance(modalities, list) or "audio" in modalities):
-        raise ChatRequestError("modalities: only text output is supported", "modalities")
+        raise OpenAIRequestError("modalities: only text output is supported", "modalities")
     for name in ("frequency_penalty", "presence_penalty"):
         value = document.get(name)
         if value is not None and value != 0:
-            raise ChatRequestError(f"{name} is not supported by Claude (only 0 is accepted)", name)
+            raise OpenAIRequestError(
+                f"{name} is not supported by Claude (only 0 is accepted)", name
+            )
     if document.get("logit_bias"):
-        raise ChatRequestError("logit_bias is not supported by Claude", "logit_bias")
+        raise OpenAIRequestError("logit_bias is not supported by Claude", "logit_bias")
     response_format = document.get("response_format")
     if response_format is not None and (
         not isinstance(response_format, dict) or response_format.get("type") != "text"
     ):
-        raise ChatRequestError(
+        raise OpenAIRequestError(
             "response_format: only type text is supported by this router", "response_format"
         )
 
@@ -118,111 +112,55 @@ def _max_tokens(document: dict[str, Any]) -> int:
         if value is None:
             continue
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ChatRequestError(f"{name} must be a positive integer", name)
+            raise OpenAIRequestError(f"{name} must be a positive integer", name)
         return value
     return DEFAULT_MAX_TOKENS
-
-
-def _copy_sampling(document: dict[str, Any], body: dict[str, Any]) -> None:
-    temperature = document.get("temperature")
-    if temperature is not None:
-        if not _is_number(temperature, 0, 2):
-            raise ChatRequestError("temperature must be a number from 0 to 2", "temperature")
-        body["temperature"] = min(float(temperature), 1.0)  # Claude's scale ends at 1
-    top_p = document.get("top_p")
-    if top_p is not None:
-        if not _is_number(top_p, 0, 1):
-            raise ChatRequestError("top_p must be a number from 0 to 1", "top_p")
-        body["top_p"] = float(top_p)
-    stop = document.get("stop")
-    if stop is not None:
-        stops = [stop] if isinstance(stop, str) else stop
-        if not isinstance(stops, list) or not all(isinstance(s, str) for s in stops):
-            raise ChatRequestError("stop must be a string or a list of strings", "stop")
-        stops = [s for s in stops if s]  # an empty stop sequence stops nothing
-        if stops:
-            body["stop_sequences"] = stops
-
-
-def _is_number(value: Any, low: float, high: float) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and low <= value <= high
-
-
-def _think(effort: Any, body: dict[str, Any], param: str = "reasoning_effort") -> None:
-    """Turn on thinking with the budget for ``effort``; ``param``: the field the client set."""
-    if effort is None or effort == "none":
-        return
-    budget = THINKING_BUDGETS.get(effort) if isinstance(effort, str) else None
-    if budget is None:
-        raise ChatRequestError(f"{param} must be none, minimal, low, medium or high", param)
-    if body.get("tool_choice", {}).get("type") in ("any", "tool"):
-        raise ChatRequestError(
-            "Claude cannot be made to call a tool while it thinks: "
-            f"use tool_choice auto or none with {param}",
-            "tool_choice",
-        )
-    body["thinking"] = {"type": "enabled", "budget_tokens": budget}
-    if body["max_tokens"] <= budget:  # the budget is part of max_tokens: keep room to answer
-        body["max_tokens"] += budget
-    body.pop("temperature", None)  # Claude thinks only at its default sampling
-    body.pop("top_p", None)
 
 
 def _conversation(messages: Any) -> tuple[list[str], list[dict[str, Any]]]:
     """The system texts, and the turns with same-role neighbours merged (Claude alternates)."""
     if not isinstance(messages, list) or not messages:
-        raise ChatRequestError("messages must be a non-empty list", "messages")
+        raise OpenAIRequestError("messages must be a non-empty list", "messages")
     system: list[str] = []
     turns: list[dict[str, Any]] = []
     call_ids: dict[str, str] = {}  # function name -> id of its latest call, for `function` results
     for number, message in enumerate(messages):
         where = f"messages[{number}]"
         if not isinstance(message, dict):
-            raise ChatRequestError(f"{where} must be an object", where)
+            raise OpenAIRequestError(f"{where} must be an object", where)
         role = message.get("role")
         if role in ("system", "developer"):
             text = _text(message.get("content"), where)
             if text:
                 system.append(text)
         elif role == "user":
-            _add_turn(turns, "user", _user_blocks(message.get("content"), where))
+            add_turn(turns, "user", content_blocks(message.get("content"), where, _user_part))
         elif role == "assistant":
             blocks = _assistant_blocks(message, number)
             call_ids.update((b["name"], b["id"]) for b in blocks if b["type"] == "tool_use")
-            _add_turn(turns, "assistant", blocks)
+            add_turn(turns, "assistant", blocks)
         elif role == "tool":
             tool_call_id = message.get("tool_call_id")
             if not isinstance(tool_call_id, str) or not tool_call_id:
-                raise ChatRequestError(f"{where}.tool_call_id is required", f"{where}.tool_call_id")
-            _add_turn(turns, "user", [_tool_result(tool_call_id, message.get("content"), where)])
+                raise OpenAIRequestError(
+                    f"{where}.tool_call_id is required", f"{where}.tool_call_id"
+                )
+            add_turn(turns, "user", [_tool_result(tool_call_id, message.get("content"), where)])
         elif role == "function":
             name = message.get("name")
             if not isinstance(name, str) or name not in call_ids:
-                raise ChatRequestError(
+                raise OpenAIRequestError(
                     f"{where}.name must name a function an earlier assistant message called",
                     f"{where}.name",
                 )
-            _add_turn(turns, "user", [_tool_result(call_ids[name], message.get("content"), where)])
+            add_turn(turns, "user", [_tool_result(call_ids[name], message.get("content"), where)])
         else:
-            raise ChatRequestError(f"{where}.role {_shown(role)} is not supported", f"{where}.role")
+            raise OpenAIRequestError(
+                f"{where}.role {shown(role)} is not supported", f"{where}.role"
+            )
     if not turns:
-        raise ChatRequestError("messages needs at least one non-empty user message", "messages")
+        raise OpenAIRequestError("messages needs at least one non-empty user message", "messages")
     return system, turns
-
-
-def _add_turn(turns: list[dict[str, Any]], role: str, blocks: list[dict[str, Any]]) -> None:
-    if not blocks:
-        return
-    if not turns or turns[-1]["role"] != role:
-        turns.append({"role": role, "content": blocks})
-        return
-    content = turns[-1]["content"]
-    if blocks[0]["type"] == "tool_result" and content[-1]["type"] != "tool_result":
-        # Claude wants a turn's tool results before its text: a late result moves up.
-        at = next(i for i, block in enumerate(content) if block["type"] != "tool_result")
-        content[at:at] = blocks
-    else:
-        content.extend(blocks)
 
 
 def _text(content: Any, where: str, *, refusals: bool = False) -> str:
@@ -230,7 +168,7 @@ def _text(content: Any, where: str, *, refusals: bool = False) -> str:
     if content is None or isinstance(content, str):
         return content or ""
     if not isinstance(content, list):
-        raise ChatRequestError(
+        raise OpenAIRequestError(
             f"{where}.content must be a string or a list of text parts", f"{where}.content"
         )
     texts = []
@@ -239,55 +177,21 @@ def _text(content: Any, where: str, *, refusals: bool = False) -> str:
         kind = part.get("type") if isinstance(part, dict) else None
         key = "refusal" if refusals and kind == "refusal" else "text"
         if kind != key:
-            raise ChatRequestError(f"{at}.type {_shown(kind)} is not supported here", f"{at}.type")
+            raise OpenAIRequestError(f"{at}.type {shown(kind)} is not supported here", f"{at}.type")
         if not isinstance(part.get(key), str):
-            raise ChatRequestError(f"{at}.{key} must be a string", f"{at}.{key}")
+            raise OpenAIRequestError(f"{at}.{key} must be a string", f"{at}.{key}")
         texts.append(part[key])
     return "".join(texts)
 
 
-def _user_blocks(content: Any, where: str) -> list[dict[str, Any]]:
-    if isinstance(content, str):
-        return [{"type": "text", "text": content}] if content else []
-    if not isinstance(content, list):
-        raise ChatRequestError(f"{where}.content must be a string or a list", f"{where}.content")
-    blocks = []
-    for number, part in enumerate(content):
-        at = f"{where}.content[{number}]"
-        kind = part.get("type") if isinstance(part, dict) else None
-        if kind == "text":
-            text = part.get("text")
-            if not isinstance(text, str):
-                raise ChatRequestError(f"{at}.text must be a string", f"{at}.text")
-            if text:
-                blocks.append({"type": "text", "text": text})
-        elif kind == "image_url":
-            image = part.get("image_url")
-            url = image.get("url") if isinstance(image, dict) else image
-            blocks.append(_image(url, f"{at}.image_url.url"))
-        else:
-            raise ChatRequestError(f"{at}.type {_shown(kind)} is not supported", f"{at}.type")
-    return blocks
-
-
-def _image(url: Any, param: str) -> dict[str, Any]:
-    """An image URL (data: or http(s)) -> a Claude image block; ``param``: the URL's field."""
-    if not isinstance(url, str):
-        raise ChatRequestError(f"{param} must be a string", param)
-    if url.startswith("data:"):
-        header, comma, data = url[5:].partition(",")
-        media_type, _, encoding = header.partition(";")
-        if not comma or encoding != "base64" or not media_type.startswith("image/"):
-            raise ChatRequestError(
-                f"{param}: a data URL must read data:image/<type>;base64,<data>", param
-            )
-        return {
-            "type": "image",
-            "source": {"type": "base64", "media_type": media_type, "data": data},
-        }
-    if url.startswith(("https://", "http://")):
-        return {"type": "image", "source": {"type": "url", "url": url}}
-    raise ChatRequestError(f"{param} must be an http(s) or data: URL", param)
+def _user_part(part: dict[str, Any], kind: str, at: str) -> dict[str, Any] | None:
+    if kind == "text":
+        return text_block(part.get("text"), f"{at}.text")
+    if kind == "image_url":
+        image = part.get("image_url")
+        url = image.get("url") if isinstance(image, dict) else image
+        return image_block(url, f"{at}.image_url.url")
+    unsupported(kind, at)
 
 
 def _assistant_blocks(message: dict[str, Any], number: int) -> list[dict[str, Any]]:
@@ -297,45 +201,20 @@ def _assistant_blocks(message: dict[str, Any], number: int) -> list[dict[str, An
     calls = message.get("tool_calls")
     if calls is not None:
         if not isinstance(calls, list):
-            raise ChatRequestError(f"{where}.tool_calls must be a list", f"{where}.tool_calls")
+            raise OpenAIRequestError(f"{where}.tool_calls must be a list", f"{where}.tool_calls")
         for position, call in enumerate(calls):
             at = f"{where}.tool_calls[{position}]"
             if not isinstance(call, dict):
-                raise ChatRequestError(f"{at} must be an object", at)
+                raise OpenAIRequestError(f"{at} must be an object", at)
             call_id = call.get("id")
             if not isinstance(call_id, str) or not call_id:
-                raise ChatRequestError(f"{at}.id is required", f"{at}.id")
-            blocks.append(_tool_use(call_id, call.get("function"), f"{at}.function"))
+                raise OpenAIRequestError(f"{at}.id is required", f"{at}.id")
+            blocks.append(tool_use(call_id, call.get("function"), f"{at}.function"))
     elif message.get("function_call") is not None:
         # The legacy form has no id; one made from the message's position is unique and stable.
         call_id = f"call_function_{number}"
-        blocks.append(_tool_use(call_id, message["function_call"], f"{where}.function_call"))
+        blocks.append(tool_use(call_id, message["function_call"], f"{where}.function_call"))
     return blocks
-
-
-def _tool_use(call_id: str, function: Any, where: str) -> dict[str, Any]:
-    if not isinstance(function, dict):
-        raise ChatRequestError(f"{where} must be an object", where)
-    name = function.get("name")
-    if not isinstance(name, str) or not name:
-        raise ChatRequestError(f"{where}.name is required", f"{where}.name")
-    arguments = function.get("arguments")
-    if arguments is None or arguments == "":
-        tool_input: Any = {}
-    elif not isinstance(arguments, str):
-        raise ChatRequestError(f"{where}.arguments must be a JSON string", f"{where}.arguments")
-    else:
-        try:
-            tool_input = orjson.loads(arguments)
-        except orjson.JSONDecodeError as exc:
-            raise ChatRequestError(
-                f"{where}.arguments is not valid JSON", f"{where}.arguments"
-            ) from exc
-        if not isinstance(tool_input, dict):
-            raise ChatRequestError(
-                f"{where}.arguments must encode a JSON object", f"{where}.arguments"
-            )
-    return {"type": "tool_use", "id": call_id, "name": name, "input": tool_input}
 
 
 def _tool_result(tool_use_id: str, content: Any, where: str) -> dict[str, Any]:
@@ -349,32 +228,17 @@ def _tools(document: dict[str, Any]) -> list[dict[str, Any]]:
         if listed is None:
             continue
         if not isinstance(listed, list):
-            raise ChatRequestError(f"{name} must be a list", name)
+            raise OpenAIRequestError(f"{name} must be a list", name)
         for number, entry in enumerate(listed):
             at = f"{name}[{number}]"
             if name == "tools":
                 if not isinstance(entry, dict) or entry.get("type") != "function":
-                    raise ChatRequestError(f"{at}: only function tools are supported", f"{at}.type")
+                    raise OpenAIRequestError(
+                        f"{at}: only function tools are supported", f"{at}.type"
+                    )
                 entry, at = entry.get("function"), f"{at}.function"
-            tools.append(_tool(entry, at))
+            tools.append(function_tool(entry, at))
     return tools
-
-
-def _tool(function: Any, where: str) -> dict[str, Any]:
-    if not isinstance(function, dict):
-        raise ChatRequestError(f"{where} must be an object", where)
-    name, description = function.get("name"), function.get("description")
-    if not isinstance(name, str) or not name:
-        raise ChatRequestError(f"{where}.name is required", f"{where}.name")
-    schema = function.get("parameters")
-    if schema is not None and not isinstance(schema, dict):
-        raise ChatRequestError(f"{where}.parameters must be a JSON schema object", where)
-    tool: dict[str, Any] = {"name": name, "input_schema": schema or _EMPTY_SCHEMA}
-    if description is not None:
-        if not isinstance(description, str):
-            raise ChatRequestError(f"{where}.description must be a string", where)
-        tool["description"] = description
-    return tool
 
 
 def _tool_choice(document: dict[str, Any], tools: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -383,36 +247,7 @@ def _tool_choice(document: dict[str, Any], tools: list[dict[str, Any]]) -> dict[
     if isinstance(choice, dict):
         function = choice.get("function") if param == "tool_choice" else choice
         choice = {"name": function.get("name") if isinstance(function, dict) else None}
-    return _claude_tool_choice(choice, document.get("parallel_tool_calls"), tools, param)
-
-
-def _claude_tool_choice(
-    choice: Any, parallel: Any, tools: list[dict[str, Any]], param: str
-) -> dict[str, Any] | None:
-    """OpenAI's ``auto``, ``none``, ``required`` or ``{"name": ...}`` (read from ``param``) and
-    ``parallel_tool_calls`` -> Claude's ``tool_choice``; None where Claude's default is the same."""
-    if parallel is not None and not isinstance(parallel, bool):
-        raise ChatRequestError("parallel_tool_calls must be true or false", "parallel_tool_calls")
-    if choice is None or choice == "auto":
-        result = {"type": "auto"}
-    elif choice == "none":
-        result = {"type": "none"}
-    elif choice == "required":
-        result = {"type": "any"}
-    elif isinstance(choice, dict):
-        name = choice.get("name")
-        if not isinstance(name, str) or name not in {tool["name"] for tool in tools}:
-            raise ChatRequestError(f"{param} must name one of the functions in tools", param)
-        result = {"type": "tool", "name": name}
-    else:
-        raise ChatRequestError(f"{param} must be auto, none, required or a function", param)
-    if not tools:  # Claude refuses a tool_choice without tools
-        if result["type"] == "any":
-            raise ChatRequestError(f"{param} requires a tool call but no tools are given", param)
-        return None
-    if parallel is False and result["type"] != "none":
-        return {**result, "disable_parallel_tool_use": True}
-    return None if choice is None else result
+    return claude_tool_choice(choice, document.get("parallel_tool_calls"), tools, param)
 
 
 # --- answers -------------------------------------------------------------------------------------
@@ -420,9 +255,7 @@ def _claude_tool_choice(
 
 def chat_usage(usage: dict[str, Any]) -> dict[str, Any]:
     """Anthropic usage -> OpenAI's: prompt tokens include cache writes and cache reads."""
-    cached = usage.get("cache_read_input_tokens") or 0
-    prompt = (usage.get("input_tokens") or 0) + (usage.get("cache_creation_input_tokens") or 0)
-    prompt += cached
+    prompt, cached = prompt_tokens(usage)
     completion = usage.get("output_tokens") or 0
     return {
         "prompt_tokens": prompt,
@@ -491,23 +324,6 @@ def _text_delta_json(raw: bytes) -> bytes | None:
     return text
 
 
-def _event_data(raw: bytes) -> Any:
-    """The parsed data of one SSE event; None when it has no data or the data is not JSON."""
-    # Anthropic writes `event: <name>\ndata: <json>`; that JSON is read without splitting lines.
-    if raw.startswith(b"event:"):
-        newline = raw.find(b"\n")
-        if raw.startswith(b"data:", newline + 1):
-            try:
-                return orjson.loads(raw[newline + 6 :])
-            except orjson.JSONDecodeError:
-                pass  # more lines than that: read it the general way
-    data = b"\n".join(line[5:] for line in raw.split(b"\n") if line.startswith(b"data:"))
-    try:
-        return orjson.loads(data) if data else None
-    except orjson.JSONDecodeError:
-        return None
-
-
 class ChatStreamTranslator(EventTranslator):
     """Anthropic SSE bytes in, OpenAI chat.completion.chunk SSE bytes out.
 
@@ -547,8 +363,8 @@ class ChatStreamTranslator(EventTranslator):
             text = _text_delta_json(raw)
             if text is not None:
                 return self._prefix + _TEXT_OPEN + text + _TEXT_CLOSE
-        event = _event_data(raw)
-        if not isinstance(event, dict):
+        event = event_object(raw)
+        if event is None:
             return b""
         try:
             kind = event.get("type")

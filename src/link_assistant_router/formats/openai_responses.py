@@ -13,20 +13,24 @@ from typing import Any
 
 import orjson
 
-from link_assistant_router.formats.openai_chat import (
+from link_assistant_router.formats.openai_common import (
     DEFAULT_MAX_TOKENS,
-    ChatRequestError,
-    _add_turn,
-    _claude_tool_choice,
-    _copy_sampling,
-    _event_data,
-    _image,
-    _shown,
-    _think,
-    _tool,
-    _tool_use,
+    OpenAIRequestError,
+    add_turn,
+    claude_tool_choice,
+    content_blocks,
+    copy_sampling,
+    copy_stream,
+    function_tool,
+    image_block,
+    prompt_tokens,
+    shown,
+    text_block,
+    think,
+    tool_use,
+    unsupported,
 )
-from link_assistant_router.proxy.sse import EventTranslator
+from link_assistant_router.proxy.sse import EventTranslator, event_object
 
 _UNSUPPORTED = {
     "previous_response_id": "previous_response_id: this router stores no responses; "
@@ -53,29 +57,25 @@ _DROPPED_ITEMS = frozenset({"reasoning"})  # earlier reasoning cannot be given b
 def responses_to_messages(document: Any, *, model: str) -> dict[str, Any]:
     """A Responses request body (parsed JSON) -> an Anthropic Messages body for ``model``."""
     if not isinstance(document, dict):
-        raise ChatRequestError("the request body must be a JSON object")
+        raise OpenAIRequestError("the request body must be a JSON object")
     _refuse_unsupported(document)
     system: list[str] = []
     instructions = document.get("instructions")
     if instructions is not None:
         if not isinstance(instructions, str):
-            raise ChatRequestError("instructions must be a string", "instructions")
+            raise OpenAIRequestError("instructions must be a string", "instructions")
         if instructions:
             system.append(instructions)
     turns = _input_turns(document.get("input"), system)
     body: dict[str, Any] = {"model": model, "messages": turns, "max_tokens": _max_tokens(document)}
     if system:
         body["system"] = "\n\n".join(system)
-    _copy_sampling({k: document.get(k) for k in ("temperature", "top_p")}, body)
-    stream = document.get("stream")
-    if stream is not None:
-        if not isinstance(stream, bool):
-            raise ChatRequestError("stream must be true or false", "stream")
-        body["stream"] = stream
+    copy_sampling({k: document.get(k) for k in ("temperature", "top_p")}, body)
+    copy_stream(document, body)
     user = document.get("user") or document.get("safety_identifier")
     if user is not None:
         if not isinstance(user, str):
-            raise ChatRequestError("user must be a string", "user")
+            raise OpenAIRequestError("user must be a string", "user")
         body["metadata"] = {"user_id": user}
     tools = _tools(document.get("tools"))
     if tools:
@@ -83,24 +83,26 @@ def responses_to_messages(document: Any, *, model: str) -> dict[str, Any]:
     choice = _tool_choice(document, tools)
     if choice is not None:
         body["tool_choice"] = choice
-    _think(_effort(document.get("reasoning")), body, "reasoning.effort")
+    think(_effort(document.get("reasoning")), body, "reasoning.effort")
     return body
 
 
 def _refuse_unsupported(document: dict[str, Any]) -> None:
     for name, message in _UNSUPPORTED.items():
         if document.get(name) not in (None, False):
-            raise ChatRequestError(message, name)
+            raise OpenAIRequestError(message, name)
     if document.get("store") is True:
-        raise ChatRequestError("store: this router stores no responses; send store false", "store")
+        raise OpenAIRequestError(
+            "store: this router stores no responses; send store false", "store"
+        )
     text = document.get("text")
     if text is not None:
         form = text.get("format") if isinstance(text, dict) else None
         if form is not None and (not isinstance(form, dict) or form.get("type") != "text"):
-            raise ChatRequestError("text.format: only type text is supported", "text.format")
+            raise OpenAIRequestError("text.format: only type text is supported", "text.format")
     n = document.get("top_logprobs")
     if n not in (None, 0):
-        raise ChatRequestError("top_logprobs are not available from Claude", "top_logprobs")
+        raise OpenAIRequestError("top_logprobs are not available from Claude", "top_logprobs")
 
 
 def _max_tokens(document: dict[str, Any]) -> int:
@@ -108,7 +110,9 @@ def _max_tokens(document: dict[str, Any]) -> int:
     if value is None:
         return DEFAULT_MAX_TOKENS
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ChatRequestError("max_output_tokens must be a positive integer", "max_output_tokens")
+        raise OpenAIRequestError(
+            "max_output_tokens must be a positive integer", "max_output_tokens"
+        )
     return value
 
 
@@ -116,22 +120,22 @@ def _effort(reasoning: Any) -> Any:
     if reasoning is None:
         return None
     if not isinstance(reasoning, dict):
-        raise ChatRequestError("reasoning must be an object", "reasoning")
+        raise OpenAIRequestError("reasoning must be an object", "reasoning")
     return reasoning.get("effort")
 
 
 def _input_turns(items: Any, system: list[str]) -> list[dict[str, Any]]:
     if isinstance(items, str):
         if not items:
-            raise ChatRequestError("input must not be empty", "input")
+            raise OpenAIRequestError("input must not be empty", "input")
         return [{"role": "user", "content": [{"type": "text", "text": items}]}]
     if not isinstance(items, list) or not items:
-        raise ChatRequestError("input must be a string or a non-empty list of items", "input")
+        raise OpenAIRequestError("input must be a string or a non-empty list of items", "input")
     turns: list[dict[str, Any]] = []
     for number, item in enumerate(items):
         where = f"input[{number}]"
         if not isinstance(item, dict):
-            raise ChatRequestError(f"{where} must be an object", where)
+            raise OpenAIRequestError(f"{where} must be an object", where)
         kind = item.get("type", "message")
         if kind == "message":
             role = item.get("role")
@@ -140,57 +144,52 @@ def _input_turns(items: Any, system: list[str]) -> list[dict[str, Any]]:
                 if text:
                     system.append(text)
             elif role in ("user", "assistant"):
-                _add_turn(turns, role, _content_blocks(item.get("content"), where, role))
+                read = _user_part_block if role == "user" else _part_block
+                add_turn(turns, role, content_blocks(item.get("content"), where, read))
             else:
-                raise ChatRequestError(f"{where}.role {_shown(role)} is not supported", where)
+                raise OpenAIRequestError(f"{where}.role {shown(role)} is not supported", where)
         elif kind == "function_call":
             call_id = item.get("call_id")
             if not isinstance(call_id, str) or not call_id:
-                raise ChatRequestError(f"{where}.call_id is required", f"{where}.call_id")
+                raise OpenAIRequestError(f"{where}.call_id is required", f"{where}.call_id")
             function = {"name": item.get("name"), "arguments": item.get("arguments")}
-            _add_turn(turns, "assistant", [_tool_use(call_id, function, where)])
+            add_turn(turns, "assistant", [tool_use(call_id, function, where)])
         elif kind == "function_call_output":
             call_id = item.get("call_id")
             if not isinstance(call_id, str) or not call_id:
-                raise ChatRequestError(f"{where}.call_id is required", f"{where}.call_id")
+                raise OpenAIRequestError(f"{where}.call_id is required", f"{where}.call_id")
             output = item.get("output")
             if not isinstance(output, str):
                 output = _message_text(output, where)
             block = {"type": "tool_result", "tool_use_id": call_id, "content": output}
-            _add_turn(turns, "user", [block])
+            add_turn(turns, "user", [block])
         elif kind not in _DROPPED_ITEMS:
-            raise ChatRequestError(f"{where}.type {_shown(kind)} is not supported", f"{where}.type")
+            raise OpenAIRequestError(
+                f"{where}.type {shown(kind)} is not supported", f"{where}.type"
+            )
     if not turns:
-        raise ChatRequestError("input needs at least one user message", "input")
+        raise OpenAIRequestError("input needs at least one user message", "input")
     return turns
 
 
-def _content_blocks(content: Any, where: str, role: str) -> list[dict[str, Any]]:
-    if isinstance(content, str):
-        return [{"type": "text", "text": content}] if content else []
-    if not isinstance(content, list):
-        raise ChatRequestError(f"{where}.content must be a string or a list", f"{where}.content")
-    blocks = []
-    for number, part in enumerate(content):
-        at = f"{where}.content[{number}]"
-        kind = part.get("type") if isinstance(part, dict) else None
-        if kind in ("input_text", "output_text", "refusal"):
-            text = part.get("refusal" if kind == "refusal" else "text")
-            if not isinstance(text, str):
-                raise ChatRequestError(f"{at}.text must be a string", f"{at}.text")
-            if text:
-                blocks.append({"type": "text", "text": text})
-        elif kind == "input_image" and role == "user":
-            if part.get("file_id") is not None:
-                raise ChatRequestError(f"{at}.file_id: uploaded files are not supported", at)
-            blocks.append(_image(part.get("image_url"), f"{at}.image_url"))
-        else:
-            raise ChatRequestError(f"{at}.type {_shown(kind)} is not supported", f"{at}.type")
-    return blocks
+def _part_block(part: dict[str, Any], kind: str, at: str) -> dict[str, Any] | None:
+    """A text part, of any role's message."""
+    if kind in ("input_text", "output_text", "refusal"):
+        return text_block(part.get("refusal" if kind == "refusal" else "text"), f"{at}.text")
+    unsupported(kind, at)
+
+
+def _user_part_block(part: dict[str, Any], kind: str, at: str) -> dict[str, Any] | None:
+    """A part of a user's message: text, or an image."""
+    if kind == "input_image":
+        if part.get("file_id") is not None:
+            raise OpenAIRequestError(f"{at}.file_id: uploaded files are not supported", at)
+        return image_block(part.get("image_url"), f"{at}.image_url")
+    return _part_block(part, kind, at)
 
 
 def _message_text(content: Any, where: str) -> str:
-    blocks = _content_blocks(content, where, "system")
+    blocks = content_blocks(content, where, _part_block)
     return "".join(block["text"] for block in blocks)
 
 
@@ -198,26 +197,26 @@ def _tools(listed: Any) -> list[dict[str, Any]]:
     if listed is None:
         return []
     if not isinstance(listed, list):
-        raise ChatRequestError("tools must be a list", "tools")
+        raise OpenAIRequestError("tools must be a list", "tools")
     tools = []
     for number, entry in enumerate(listed):
         at = f"tools[{number}]"
         if not isinstance(entry, dict) or entry.get("type") != "function":
             kind = entry.get("type") if isinstance(entry, dict) else None
-            raise ChatRequestError(
-                f"{at}: only function tools are supported (not {_shown(kind)})", f"{at}.type"
+            raise OpenAIRequestError(
+                f"{at}: only function tools are supported (not {shown(kind)})", f"{at}.type"
             )
-        tools.append(_tool(entry, at))
+        tools.append(function_tool(entry, at))
     return tools
 
 
 def _tool_choice(document: dict[str, Any], tools: list[dict[str, Any]]) -> dict[str, Any] | None:
     choice = document.get("tool_choice")
     if isinstance(choice, dict) and choice.get("type") != "function":
-        raise ChatRequestError(
+        raise OpenAIRequestError(
             "tool_choice must be auto, none, required or a function", "tool_choice"
         )
-    return _claude_tool_choice(choice, document.get("parallel_tool_calls"), tools, "tool_choice")
+    return claude_tool_choice(choice, document.get("parallel_tool_calls"), tools, "tool_choice")
 
 
 # --- answers -------------------------------------------------------------------------------------
@@ -225,9 +224,7 @@ def _tool_choice(document: dict[str, Any], tools: list[dict[str, Any]]) -> dict[
 
 def response_usage(usage: dict[str, Any]) -> dict[str, Any]:
     """Anthropic usage -> Responses usage: input tokens include cache writes and reads."""
-    cached = usage.get("cache_read_input_tokens") or 0
-    prompt = (usage.get("input_tokens") or 0) + (usage.get("cache_creation_input_tokens") or 0)
-    prompt += cached
+    prompt, cached = prompt_tokens(usage)
     output = usage.get("output_tokens") or 0
     return {
         "input_tokens": prompt,
@@ -420,8 +417,8 @@ class ResponsesStreamTranslator(EventTranslator):
     def _event(self, raw: bytes) -> bytes:
         if self._done or not raw:
             return b""
-        event = _event_data(raw)
-        if not isinstance(event, dict):
+        event = event_object(raw)
+        if event is None:
             return b""
         try:
             kind = event.get("type")

@@ -2,12 +2,10 @@
 and ``GET /v1/models`` for both kinds of client.
 
 A Chat Completions or Responses request becomes a Messages request (``openai_chat.py``,
-``openai_responses.py``) and goes out through the same account loop as proxied requests
-(``Proxy.exchange``: limits, failover, sticky sessions), with API-key accounts first: a
-subscription's login is meant for Claude Code (REFERENCE §5). The answer comes back translated:
-whole, or event by event as the upstream stream arrives. Upstream errors keep their status and
-become OpenAI-shaped. Nothing is stored: ``previous_response_id`` and ``store: true`` are
-refused, naming the field. Nothing disguises the client as Claude Code.
+``openai_responses.py``) and goes through the translated routes' one exchange
+(``exchange.TranslatedRoute``); each route here only says how its requests translate. Upstream
+errors keep their status and become OpenAI-shaped. Nothing is stored: ``previous_response_id``
+and ``store: true`` are refused, naming the field. Nothing disguises the client as Claude Code.
 
 ``GET /v1/models`` with an ``anthropic-version`` header (what the Anthropic SDKs and Claude Code
 send) is proxied like any other request. Without one it is an OpenAI client: the answer is
@@ -22,90 +20,84 @@ import os
 import time
 from typing import Any
 
-import orjson
 from aiohttp import web
 
-from link_assistant_router.boundary import openai_error
 from link_assistant_router.formats.aliases import ModelAliases
-from link_assistant_router.formats.exchange import (
-    answer_translated,
-    parse_object,
-    requested_model,
-)
+from link_assistant_router.formats.exchange import TranslatedRoute, Translation
 from link_assistant_router.formats.openai_chat import (
     ChatStreamTranslator,
     chat_to_messages,
     message_to_chat,
 )
+from link_assistant_router.formats.openai_common import requested_model
 from link_assistant_router.formats.openai_responses import (
     ResponsesStreamTranslator,
     message_to_response,
     request_echo,
     responses_to_messages,
 )
-from link_assistant_router.proxy.pipeline import Outgoing, Proxy
-from link_assistant_router.requestlog import REQUEST_LOG
+from link_assistant_router.proxy.pipeline import Proxy
 from link_assistant_router.routes import Route
 
-ANTHROPIC_VERSION = "2023-06-01"
 
+class ChatCompletions(TranslatedRoute):
+    """``POST /v1/chat/completions``."""
 
-class ChatCompletions:
-    def __init__(self, proxy: Proxy, aliases: ModelAliases) -> None:
-        self._proxy = proxy
-        self._aliases = aliases
-
-    async def handle(self, request: web.Request) -> web.StreamResponse:
-        key = await self._proxy.authenticate(request)
-        document = parse_object(await self._proxy.read_body(request))
+    def translate(self, request: web.Request, document: dict[str, Any]) -> Translation:
         requested = requested_model(document)
         options = document.get("stream_options") or {}
         include_usage = isinstance(options, dict) and options.get("include_usage") is True
-        translated = chat_to_messages(document, model=self._aliases.resolve(requested))
+        body = chat_to_messages(document, model=self._aliases.resolve(requested))
         completion_id = "chatcmpl-" + os.urandom(12).hex()
         created = int(time.time())
-        return await answer_translated(
-            request,
-            self._proxy,
-            key,
-            translated,
-            make_stream=lambda: ChatStreamTranslator(
+        return Translation(
+            body,
+            convert=lambda message: message_to_chat(
+                message, model=requested, completion_id=completion_id, created=created
+            ),
+            stream=lambda: ChatStreamTranslator(
                 model=requested,
                 completion_id=completion_id,
                 created=created,
                 include_usage=include_usage,
             ),
-            convert=lambda message: message_to_chat(
-                message, model=requested, completion_id=completion_id, created=created
-            ),
         )
 
 
-class Responses:
-    def __init__(self, proxy: Proxy, aliases: ModelAliases) -> None:
-        self._proxy = proxy
-        self._aliases = aliases
+class Responses(TranslatedRoute):
+    """``POST /v1/responses``."""
 
-    async def handle(self, request: web.Request) -> web.StreamResponse:
-        key = await self._proxy.authenticate(request)
-        document = parse_object(await self._proxy.read_body(request))
+    def translate(self, request: web.Request, document: dict[str, Any]) -> Translation:
         requested = requested_model(document)
-        translated = responses_to_messages(document, model=self._aliases.resolve(requested))
+        body = responses_to_messages(document, model=self._aliases.resolve(requested))
         response_id = "resp_" + os.urandom(12).hex()
         echo = request_echo(document)
         created = int(time.time())
-        return await answer_translated(
-            request,
-            self._proxy,
-            key,
-            translated,
-            make_stream=lambda: ResponsesStreamTranslator(
-                model=requested, response_id=response_id, created=created, echo=echo
-            ),
+        return Translation(
+            body,
             convert=lambda message: message_to_response(
                 message, model=requested, response_id=response_id, created=created, echo=echo
             ),
+            stream=lambda: ResponsesStreamTranslator(
+                model=requested, response_id=response_id, created=created, echo=echo
+            ),
         )
+
+
+class Models(TranslatedRoute):
+    """``GET /v1/models``: proxied for Anthropic clients, OpenAI's list for the others."""
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        if "anthropic-version" in request.headers:
+            return await self._proxy.forward(request, request.raw_path)
+        key = await self._proxy.authenticate(request)
+        aliases = self._aliases.names()
+        listing = Translation(
+            None,
+            convert=lambda upstream: openai_model_list(upstream, aliases),
+            target="/v1/models?limit=1000",
+        )
+        return await self.answer(request, key, listing)
 
 
 def _epoch(created_at: Any) -> int:
@@ -137,38 +129,6 @@ def openai_model_list(upstream: dict[str, Any], aliases: list[str]) -> dict[str,
         if name not in known
     ]
     return {"object": "list", "data": data}
-
-
-class Models:
-    def __init__(self, proxy: Proxy, aliases: ModelAliases) -> None:
-        self._proxy = proxy
-        self._aliases = aliases
-
-    async def handle(self, request: web.Request) -> web.StreamResponse:
-        if "anthropic-version" in request.headers:
-            return await self._proxy.forward(request, request.raw_path)
-        entry = request[REQUEST_LOG]
-        key = await self._proxy.authenticate(request)
-        outgoing = Outgoing(
-            "GET", "/v1/models?limit=1000", [("anthropic-version", ANTHROPIC_VERSION)], None
-        )
-        answer = await self._proxy.exchange(key, outgoing, entry)
-        try:
-            raw = answer.prefix if answer.complete else await answer.response.read()
-            status = answer.response.status
-        finally:
-            answer.response.close()
-        if status != 200:
-            try:
-                error = orjson.loads(raw)["error"]
-                error_type, message = str(error["type"]), str(error["message"])
-            except (orjson.JSONDecodeError, KeyError, TypeError):
-                error_type, message = "api_error", f"the upstream answered {status}"
-            body = openai_error(status, error_type, message)
-        else:
-            body = orjson.dumps(openai_model_list(orjson.loads(raw), self._aliases.names()))
-        entry.bytes_out = len(body)
-        return web.Response(status=status, body=body, content_type="application/json")
 
 
 def openai_routes(proxy: Proxy, aliases: ModelAliases) -> list[Route]:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from link_assistant_router.errors import StoreRejected
 from link_assistant_router.limits import WINDOWS, fresh_after, new_start, weighted_tokens
-from link_assistant_router.requestlog import RequestLog, clean_text
+from link_assistant_router.requestlog import Outcome, RequestLog, clean_text
 from link_assistant_router.storage.base import Store
 from link_assistant_router.storage.records import UsageRow, WindowAddition
 
@@ -73,7 +73,7 @@ class UsageLedger:
         now = self._clock()
         elapsed_s = time.perf_counter() - entry.started
         at = now - elapsed_s
-        error = None if entry.outcome == "ok" else entry.outcome[:60]
+        error = None if entry.outcome == Outcome.OK else entry.outcome[:60]
         row = UsageRow(
             entry.request_id,
             at,

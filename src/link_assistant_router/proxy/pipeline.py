@@ -40,8 +40,9 @@ from link_assistant_router.errors import (
 from link_assistant_router.governance.governor import Governor
 from link_assistant_router.governance.keys import KeyService
 from link_assistant_router.proxy.headers import client_key, upstream_request_headers
-from link_assistant_router.proxy.relay import UPSTREAM_DROPPED, is_event_stream, relay
+from link_assistant_router.proxy.relay import READ_ERRORS, is_event_stream, relay
 from link_assistant_router.proxy.sessions import SESSION_HEADER, session_key
+from link_assistant_router.proxy.sse import EventSplitter, parse_event
 from link_assistant_router.proxy.upstream import Upstream
 from link_assistant_router.requestlog import REQUEST_LOG, RequestLog
 from link_assistant_router.storage.records import KeyRecord
@@ -288,7 +289,7 @@ class Proxy:
                 return Answer(response)
             try:
                 return Answer(response, await response.read(), complete=True)
-            except UPSTREAM_DROPPED as exc:
+            except READ_ERRORS as exc:
                 raise UpstreamUnreachable("the upstream dropped its error response") from exc
         if response.status == 200 and is_event_stream(response):
             return await self._hold_prelude(response)
@@ -297,25 +298,23 @@ class Proxy:
     async def _hold_prelude(self, response: aiohttp.ClientResponse) -> Answer:
         """Hold a stream's opening events until its first content (or an error) arrives."""
         held = b""
-        scanned = 0
+        events = EventSplitter()
         try:
             async with asyncio.timeout(_HOLD_LIMIT_S):  # one deadline, not a timer per read
                 while len(held) < _HOLD_LIMIT_BYTES:
                     try:
                         chunk = await response.content.readany()
-                    except UPSTREAM_DROPPED as exc:
+                    except READ_ERRORS as exc:
                         raise UpstreamUnreachable(
                             "the upstream dropped the stream as it began"
                         ) from exc
                     if not chunk:
                         return Answer(response, held, complete=True)
                     held += chunk
-                    while True:
-                        end = held.find(b"\n\n", scanned)
-                        if end < 0:
-                            break
-                        name, data = _event_parts(held[scanned:end])
-                        scanned = end + 2
+                    for event in events.split(chunk):
+                        name, data = parse_event(event)
+                        if not data:
+                            continue  # a comment or an empty event: nothing is dispatched
                         if name == b"error":
                             return Answer(response, held, stream_error=data)
                         if name not in _PRELUDE_EVENTS:
@@ -323,13 +322,3 @@ class Proxy:
         except TimeoutError:
             pass  # a slow start: pass on what arrived and relay the rest as it comes
         return Answer(response, held)
-
-
-def _event_parts(event: bytes) -> tuple[bytes, bytes]:
-    name, data = b"message", b""
-    for line in event.split(b"\n"):
-        if line.startswith(b"event:"):
-            name = line[6:].strip()
-        elif line.startswith(b"data:"):
-            data += line[5:].strip()
-    return name, data

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import orjson
 
-from link_assistant_router.proxy.sse import event_boundary
+from link_assistant_router.proxy.sse import event_boundary, parse_event
 from link_assistant_router.requestlog import Usage
 
 
@@ -75,12 +75,7 @@ class StreamUsage:
             position = chunk.find(b"message_", end)
 
     def _event(self, event: bytes) -> None:
-        name, data = b"", b""
-        for line in event.split(b"\n"):
-            if line.startswith(b"event:"):
-                name = line[6:].strip()
-            elif line.startswith(b"data:"):
-                data += line[5:].strip()
+        name, data = parse_event(event)
         if name == b"message_stop":
             self.complete = True
         elif name in (b"message_start", b"message_delta"):
