@@ -44,7 +44,7 @@ from link_assistant_router.proxy.passthrough import passthrough_routes
 from link_assistant_router.proxy.pipeline import Proxy
 from link_assistant_router.proxy.upstream import Upstream, UpstreamClient
 from link_assistant_router.requestlog import REQUEST_FINISHED, RequestLog
-from link_assistant_router.routes import Route, add_routes
+from link_assistant_router.routes import Route, add_routes, parse_extra_routes
 from link_assistant_router.storage.base import Store, lease_holder
 from link_assistant_router.storage.sql import open_store
 
@@ -179,7 +179,7 @@ def _routes(router: Router) -> list[Route]:
     aliases = ModelAliases(parse_aliases(settings.model_aliases))
     routes += openai_routes(proxy, aliases)
     routes += CloudRoutes(proxy, aliases).routes()  # before /v1/{tail}: Vertex paths
-    routes += passthrough_routes(proxy)
+    routes += passthrough_routes(proxy, parse_extra_routes(settings.extra_upstream_routes))
     return routes
 
 

@@ -16,6 +16,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator, model_vali
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from link_assistant_router.limits import IpNetwork, parse_networks
+from link_assistant_router.routes import parse_extra_routes
 
 # Values copied from documentation examples: a gateway started with one of these is one
 # whose keys anybody can forge, so it refuses to start.
@@ -262,6 +263,15 @@ class Settings(BaseSettings):
         "built-in ones (gpt-4o, gpt-4 -> Sonnet; gpt-4o-mini -> Haiku; o1, o3, o4 -> Opus).",
         json_schema_extra={"default_text": "none"},
     )
+    extra_upstream_routes: str = Field(
+        "",
+        validation_alias=_env("EXTRA_UPSTREAM_ROUTES"),
+        description="More Anthropic API routes to forward for any valid key, as comma-separated "
+        "'METHOD /v1/path' pairs, * for one path segment (e.g. 'GET /v1/files, GET /v1/files/*'). "
+        "Only messages, count_tokens and the model list are forwarded otherwise; organization, "
+        "OAuth and batch routes never are.",
+        json_schema_extra={"default_text": "none"},
+    )
     oauth_token_url: str = Field(
         "https://platform.claude.com/v1/oauth/token",
         validation_alias=_env("OAUTH_TOKEN_URL"),
@@ -319,6 +329,12 @@ class Settings(BaseSettings):
             name, sep, model = part.partition("=")
             if part.strip() and (not sep or not name.strip() or not model.strip()):
                 raise ValueError(f"expected name=model pairs, got {part.strip()!r}")
+        return value
+
+    @field_validator("extra_upstream_routes")
+    @classmethod
+    def _check_extra_routes(cls, value: str) -> str:
+        parse_extra_routes(value)
         return value
 
     @field_validator("trusted_proxies")
