@@ -40,6 +40,7 @@ from link_assistant_router.governance.ledger import UsageLedger
 from link_assistant_router.metrics import METRICS, Metrics
 from link_assistant_router.peers import TRUSTED_PROXIES
 from link_assistant_router.probes import Probes
+from link_assistant_router.proxy.batches import Batches
 from link_assistant_router.proxy.passthrough import passthrough_routes
 from link_assistant_router.proxy.pipeline import Proxy
 from link_assistant_router.proxy.upstream import Upstream, UpstreamClient
@@ -179,6 +180,8 @@ def _routes(router: Router) -> list[Route]:
     aliases = ModelAliases(parse_aliases(settings.model_aliases))
     routes += openai_routes(proxy, aliases)
     routes += CloudRoutes(proxy, aliases).routes()  # before /v1/{tail}: Vertex paths
+    if settings.batches:
+        routes += Batches(proxy, router.store, router.governor, router.finished).routes()
     routes += passthrough_routes(proxy, parse_extra_routes(settings.extra_upstream_routes))
     return routes
 

@@ -263,6 +263,13 @@ class Settings(BaseSettings):
         "built-in ones (gpt-4o, gpt-4 -> Sonnet; gpt-4o-mini -> Haiku; o1, o3, o4 -> Opus).",
         json_schema_extra={"default_text": "none"},
     )
+    batches: bool = Field(
+        False,
+        validation_alias=_env("BATCHES"),
+        description="Forward Anthropic's Message Batches API: each request in a batch is checked "
+        "against the key's model limits, the batch's worst case (max_tokens) against its "
+        "budgets, and its results are counted when read, for the key that created it.",
+    )
     extra_upstream_routes: str = Field(
         "",
         validation_alias=_env("EXTRA_UPSTREAM_ROUTES"),

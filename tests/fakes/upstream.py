@@ -20,6 +20,7 @@ according to the ``x-fake-scenario`` request header (the router forwards it like
   last user turn carries a ``tool_result``; then the ordinary answer
 - ``cookie``: a Messages response that sets a cookie (as Cloudflare in front of the API does)
 - ``json`` on ``/v1/messages/count_tokens``: ``{"input_tokens": 42}``
+- ``/v1/messages/batches...``: the Message Batches API (``tests/fakes/batches.py``)
 
 Tests can also give each credential its own scenario (``FakeUpstream.scenarios``, keyed by the
 access token or API key) and its own 5-hour utilization (``utilization``), sent back in
@@ -37,6 +38,8 @@ from dataclasses import dataclass, field
 import orjson
 from aiohttp import web
 from multidict import CIMultiDict
+
+from tests.fakes.batches import FakeBatches
 
 MESSAGE_ID = "msg_fake_01"
 USAGE = {
@@ -128,6 +131,7 @@ class FakeUpstream:
     """Streams fall silent (the connection open) after this many events."""
 
     requests: list[RecordedRequest] = field(default_factory=list)
+    batches: FakeBatches = field(default_factory=FakeBatches)
     streams_finished: int = 0
     streams_cancelled: int = 0
     cancelled: asyncio.Event = field(default_factory=asyncio.Event)
@@ -151,6 +155,8 @@ class FakeUpstream:
             )
         )
         credential = credential_of(CIMultiDict(request.headers))
+        if request.path.startswith("/v1/messages/batches"):
+            return await self.batches.handle(request, credential, body)
         scenario = (
             request.headers.get("x-fake-scenario")
             or self.scenarios.get(credential)

@@ -17,6 +17,7 @@ from link_assistant_router.storage.records import (
     AccountRecord,
     AccountStateRecord,
     AuditRecord,
+    BatchRecord,
     KeyRecord,
     UsageQuery,
     UsageRow,
@@ -138,6 +139,19 @@ class Store(Protocol):
         limit: int = 100,
     ) -> list[AuditRecord]:
         """Audit records, newest first."""
+
+    async def insert_batch(self, record: BatchRecord) -> None: ...
+
+    async def get_batch(self, batch_id: str) -> BatchRecord | None: ...
+
+    async def list_batches(self, key_id: str, limit: int) -> list[BatchRecord]:
+        """A key's batches, newest first."""
+
+    async def uncounted_batch_tokens(self, key_id: str) -> int:
+        """The worst case of a key's batches whose results are not counted yet."""
+
+    async def mark_batch_counted(self, batch_id: str, at: float) -> bool:
+        """Mark a batch's results counted; True only for the call that did it."""
 
 
 def lease_holder() -> str:

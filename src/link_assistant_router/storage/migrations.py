@@ -191,6 +191,24 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX IF NOT EXISTS audit_log_at ON audit_log (at)",
         ),
     ),
+    Migration(
+        6,
+        "message batches",
+        (
+            """
+            CREATE TABLE IF NOT EXISTS message_batches (
+                id VARCHAR(100) PRIMARY KEY,
+                key_id VARCHAR(36) NOT NULL,
+                account VARCHAR(100) NOT NULL,
+                created_at DOUBLE PRECISION NOT NULL,
+                worst_case_tokens BIGINT NOT NULL,
+                counted_at DOUBLE PRECISION
+            )
+            """,
+            "CREATE INDEX IF NOT EXISTS message_batches_key "
+            "ON message_batches (key_id, created_at)",
+        ),
+    ),
 )
 
 

@@ -16,6 +16,7 @@ __all__ = [
     "AccountRecord",
     "AccountStateRecord",
     "AuditRecord",
+    "BatchRecord",
     "KeyRecord",
     "UsageQuery",
     "UsageRow",
@@ -157,3 +158,20 @@ USAGE_TOTALS = (
     "cache_creation_input_tokens",
     "cache_read_input_tokens",
 )
+
+
+@dataclass(frozen=True, slots=True)
+class BatchRecord:
+    """A message batch a key created: who owns it, where it lives, what it may cost.
+
+    The batch lives in the organization of the account that created it, so every later call on
+    it goes to that account. ``worst_case_tokens`` is what its requests could use at most (their
+    ``max_tokens``), held against the key's budgets until its results are counted.
+    """
+
+    id: str
+    key_id: str
+    account: str
+    created_at: float
+    worst_case_tokens: int
+    counted_at: float | None = None

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from link_assistant_router.errors import StoreError
 from link_assistant_router.storage.accounts_sql import AccountQueries
 from link_assistant_router.storage.audit_sql import AuditQueries
+from link_assistant_router.storage.batches_sql import BatchQueries
 from link_assistant_router.storage.driver_errors import translated
 from link_assistant_router.storage.keys_sql import KeyQueries
 from link_assistant_router.storage.leases_sql import LeaseQueries
@@ -41,7 +42,15 @@ def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-class SqlStore(KeyQueries, AccountQueries, LeaseQueries, UsageQueries, LimitQueries, AuditQueries):
+class SqlStore(
+    KeyQueries,
+    AccountQueries,
+    LeaseQueries,
+    UsageQueries,
+    LimitQueries,
+    AuditQueries,
+    BatchQueries,
+):
     """The ``Store`` for any SQLAlchemy async URL this router supports."""
 
     def __init__(self, url: str) -> None:

@@ -23,6 +23,7 @@ __all__ = [
     "key_minutes",
     "key_windows",
     "leases",
+    "message_batches",
     "sticky_sessions",
     "usage_daily",
     "usage_events",
@@ -162,4 +163,15 @@ audit_log = Table(
     Column("actor", String(20), nullable=False),
     Column("request_id", String(40)),
     Column("details", Text),
+)
+
+message_batches = Table(
+    "message_batches",
+    _metadata,
+    Column("id", String(100), primary_key=True),
+    Column("key_id", String(36), nullable=False),
+    Column("account", String(100), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("worst_case_tokens", BigInteger, nullable=False),
+    Column("counted_at", Float),
 )
