@@ -19,6 +19,7 @@ __all__ = [
     "accounts",
     "api_keys",
     "audit_log",
+    "console_sessions",
     "key_inflight",
     "key_minutes",
     "key_windows",
@@ -26,6 +27,7 @@ __all__ = [
     "sticky_sessions",
     "usage_daily",
     "usage_events",
+    "usage_hourly",
 ]
 
 _metadata = MetaData()
@@ -126,6 +128,22 @@ usage_daily = Table(
     Column("cache_read_input_tokens", BigInteger, nullable=False),
 )
 
+usage_hourly = Table(
+    "usage_hourly",
+    _metadata,
+    Column("hour", Integer, primary_key=True),  # at // 3600
+    Column("key_id", String(36), primary_key=True),
+    Column("account", String(100), primary_key=True),
+    Column("model", String(100), primary_key=True),
+    Column("requests", BigInteger, nullable=False),
+    Column("errors", BigInteger, nullable=False),
+    Column("incomplete", BigInteger, nullable=False),
+    Column("input_tokens", BigInteger, nullable=False),
+    Column("output_tokens", BigInteger, nullable=False),
+    Column("cache_creation_input_tokens", BigInteger, nullable=False),
+    Column("cache_read_input_tokens", BigInteger, nullable=False),
+)
+
 key_windows = Table(
     "key_windows",
     _metadata,
@@ -162,4 +180,15 @@ audit_log = Table(
     Column("actor", String(20), nullable=False),
     Column("request_id", String(40)),
     Column("details", Text),
+)
+
+console_sessions = Table(
+    "console_sessions",
+    _metadata,
+    Column("id", String(64), primary_key=True),  # SHA-256 of the cookie's token, hex
+    Column("kind", String(10), nullable=False),
+    Column("key_id", String(36)),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("client", String(60)),
 )
