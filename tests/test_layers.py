@@ -21,7 +21,7 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("cli",),
     ("server",),
     ("app",),
-    ("formats", "admin"),
+    ("formats", "admin", "console"),
     ("proxy",),
     ("metrics", "probes", "boundary"),
     ("accounts",),
