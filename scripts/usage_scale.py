@@ -23,11 +23,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from link_assistant_router.admin.usage import requests_report  # noqa: E402
-from link_assistant_router.console.charts import chosen_range  # noqa: E402
-from link_assistant_router.console.reports import by_model, report  # noqa: E402
-from link_assistant_router.storage.records import UsageRow  # noqa: E402
-from link_assistant_router.storage.sql import open_store  # noqa: E402
+from link_assistant_router.admin.usage import requests_report
+from link_assistant_router.console.charts import chosen_range
+from link_assistant_router.console.reports import by_model, report
+from link_assistant_router.storage.records import UsageRow
+from link_assistant_router.storage.sql import open_store
 
 BATCH = 10_000
 MODELS = ("claude-sonnet-4-5", "claude-opus-4-1", "claude-haiku-4-5")
