@@ -4,7 +4,6 @@ CLI and the console share, and ``/v1/usage/requests``."""
 from __future__ import annotations
 
 import time
-import uuid
 from typing import Any
 
 import aiohttp
@@ -14,34 +13,14 @@ from link_assistant_router.admin.usage import usage_csv, usage_query, usage_repo
 from link_assistant_router.errors import InvalidRequest
 from link_assistant_router.storage.records import UsageQuery, UsageRow
 from tests.conftest import RunningRouter
+from tests.storage.test_usage_sql import row
 
 HOUR = 3600
 START = 20_000 * 86400  # a day boundary
 
 
 def ledger_row(at: float, **values: Any) -> UsageRow:
-    fields: dict[str, Any] = {
-        "request_id": "req_" + uuid.uuid4().hex,
-        "at": at,
-        "day": int(at // 86400),
-        "key_id": "key-a",
-        "account": "primary",
-        "model": "claude-sonnet-5",
-        "session": None,
-        "client": "claude-cli",
-        "route": "/v1/messages",
-        "status": 200,
-        "input_tokens": 10,
-        "output_tokens": 5,
-        "cache_creation_input_tokens": 1,
-        "cache_read_input_tokens": 100,
-        "ttfb_ms": 3.5,
-        "duration_ms": 9.0,
-        "error_type": None,
-        "complete": 1,
-    }
-    fields.update(values)
-    return UsageRow(**fields)
+    return row(at, key_id=values.pop("key_id", "key-a"), account="primary", **values)
 
 
 async def get(router: RunningRouter, path: str, **params: str) -> tuple[int, Any]:

@@ -12,11 +12,9 @@ from aiohttp import web
 from multidict import MultiDictProxy
 
 from link_assistant_router.admin.common import check_binding
-from link_assistant_router.admin.usage import requests_report
-from link_assistant_router.console.charts import chosen_range
 from link_assistant_router.console.guard import form_text
 from link_assistant_router.console.kit import Parts, page, public_url, snippets
-from link_assistant_router.console.reports import by_model
+from link_assistant_router.console.reports import standing
 from link_assistant_router.errors import InvalidRequest
 from link_assistant_router.limits import WINDOWS
 from link_assistant_router.routes import Route
@@ -97,7 +95,6 @@ class KeyPages:
             "search": search,
             "sort": sort,
             "now": time.time(),
-            "windows_names": WINDOWS,
             **self._bindings(),
         }
         return page(request, viewer, "keys.html", context)
@@ -134,19 +131,7 @@ class KeyPages:
 
     async def key(self, request: web.Request) -> web.Response:
         viewer = await self._parts.guard.operator(request)
-        key = await self._key(request)
-        span = chosen_range(request.query, time.time(), default="7d")
-        recent = await requests_report(self._parts.store, {"key": key.id, "limit": "20"})
-        context = {
-            "key": key,
-            "limits": key.limits.to_dict() if key.limits else {},
-            "windows": await self._parts.governor.windows(key),
-            "span": span,
-            "model_chart": await by_model(self._parts.store, key.id, span),
-            "rows": recent["data"],
-            "now": time.time(),
-            "windows_names": WINDOWS,
-        }
+        context = await standing(self._parts, await self._key(request), request.query)
         return page(request, viewer, "key.html", context)
 
     async def update(self, request: web.Request) -> web.Response:

@@ -4,6 +4,7 @@ settings. Each reads the same report functions as the admin API and the CLI."""
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
@@ -20,12 +21,13 @@ from link_assistant_router.console.kit import Parts, page
 from link_assistant_router.errors import StoreError
 from link_assistant_router.routes import Route
 from link_assistant_router.storage.base import Store
-from link_assistant_router.storage.records import BUCKETS
+from link_assistant_router.storage.records import BUCKETS, KeyRecord
 
-__all__ = ["Reports", "by_model", "report"]
+__all__ = ["Reports", "by_model", "report", "standing"]
 
 _FILTERS = ("key", "model", "account")
 TOP_MODELS = 5
+RECENT = 20
 
 
 async def report(store: Store, params: dict[str, str]) -> dict[str, Any]:
@@ -50,6 +52,22 @@ async def by_model(store: Store, key_id: str, span: Range) -> dict[str, Any]:
     if any(rest):
         chart["series"].append({"label": "other", "values": rest})
     return chart
+
+
+async def standing(parts: Parts, key: KeyRecord, params: Mapping[str, str]) -> dict[str, Any]:
+    """What a key's page and its holder's page show: its limits, windows, tokens by model over
+    the chosen range (7 days unless told), and its recent requests."""
+    span = chosen_range(params, time.time(), default="7d")
+    recent = await requests_report(parts.store, {"key": key.id, "limit": str(RECENT)})
+    return {
+        "key": key,
+        "limits": key.limits.to_dict() if key.limits else {},
+        "windows": await parts.governor.windows(key),
+        "span": span,
+        "model_chart": await by_model(parts.store, key.id, span),
+        "rows": recent["data"],
+        "now": time.time(),
+    }
 
 
 def _tokens(row: dict[str, Any]) -> int:

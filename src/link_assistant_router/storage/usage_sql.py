@@ -202,15 +202,7 @@ class UsageQueries(Queries):
         grouped = self._grouped(table, query.group_by)
         if grouped is not None:
             columns.insert(0, grouped.label("grouped"))
-        conditions = [
-            c[column] == value
-            for column, value in (
-                ("key_id", query.key_id),
-                ("account", query.account),
-                ("model", query.model),
-            )
-            if value is not None
-        ]
+        conditions = _filters(c, query)
         if low is not None:
             conditions.append(time_column >= low)
         if high is not None:
@@ -247,15 +239,7 @@ class UsageQueries(Queries):
         limit: int = 50,
     ) -> list[UsageRow]:
         c = usage_events.c
-        conditions = [
-            c[column] == value
-            for column, value in (
-                ("key_id", query.key_id),
-                ("account", query.account),
-                ("model", query.model),
-            )
-            if value is not None
-        ]
+        conditions = _filters(c, query)
         if query.since is not None:
             conditions.append(c.at >= query.since)
         for bound in (query.until, before):
@@ -338,6 +322,12 @@ def _whole_hours(since: float | None, until: float | None) -> tuple[int | None, 
     if first is not None and last is not None and first >= last:
         return None
     return first, last
+
+
+def _filters(c: Any, query: UsageQuery) -> list[Any]:
+    """A report's key, account and model filters on a table's columns ``c``."""
+    given = (("key_id", query.key_id), ("account", query.account), ("model", query.model))
+    return [c[column] == value for column, value in given if value is not None]
 
 
 def _order(value: object) -> tuple[bool, Any]:
