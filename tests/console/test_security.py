@@ -90,6 +90,10 @@ async def test_a_key_holder_sees_their_own_key_and_nothing_else(
         router.url + "/console/keys", headers={"x-api-key": alice}, allow_redirects=False
     ) as response:
         assert response.status == 303
+    # The new report routes are the admin API's: a key is refused there too.
+    for path in ("/v1/usage/requests", "/v1/usage?group_by=hour"):
+        async with browser_like.get(router.url + path, headers={"x-api-key": alice}) as response:
+            assert response.status == 403, path
 
 
 async def test_a_revoked_key_ends_its_session_at_once(
