@@ -14,5 +14,6 @@ copies with their licences, ``scripts/vendor_assets.py``), nothing is fetched fr
 - ``charts``: time ranges and chart series from usage reports (pure).
 - ``formatting``: numbers and times for people, the templates' filters (pure).
 
-May import: admin, proxy and everything below them. Only ``app`` imports it.
+May import: admin, formats and everything below them (its floor is between them and
+``app``). Only ``app`` imports it.
 """
