@@ -45,11 +45,17 @@ from link_assistant_router.governance.audit import Actor
 from link_assistant_router.governance.keys import KeyService
 from link_assistant_router.peers import client_address
 from link_assistant_router.requestlog import REQUEST_LOG
-from link_assistant_router.routes import route_of
+from link_assistant_router.routes import Handler
 from link_assistant_router.storage.base import Store
 from link_assistant_router.storage.records import KeyRecord
 
-__all__ = ["SIGN_INS_PER_MINUTE", "Guard", "Viewer", "security_headers"]
+__all__ = [
+    "SIGN_INS_PER_MINUTE",
+    "Guard",
+    "Viewer",
+    "add_security_headers",
+    "with_security_headers",
+]
 
 SIGN_INS_PER_MINUTE = 10
 _LOCAL_HOSTS = ("127.0.0.1", "localhost", "[::1]")
@@ -67,14 +73,27 @@ _HEADERS = {
 }
 
 
-async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """``on_response_prepare``: the console's headers on every console response, errors and
-    redirects included; pages are never cached."""
-    if route_of(request).errors != "html":
-        return
+def add_security_headers(response: web.StreamResponse) -> None:
+    """The console's headers; pages are never cached."""
     response.headers.update(_HEADERS)
     if "Cache-Control" not in response.headers:
         response.headers["Cache-Control"] = "no-store"
+
+
+def with_security_headers(handler: Handler) -> Handler:
+    """``handler`` whose answers (redirects included) carry the console's headers; error pages
+    get them where they are drawn. Nothing is added to any other route's path."""
+
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:
+            add_security_headers(exc)
+            raise
+        add_security_headers(response)
+        return response
+
+    return guarded
 
 
 @dataclass

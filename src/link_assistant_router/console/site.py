@@ -2,14 +2,14 @@
 page and its response headers. ``app.py`` builds one and calls ``setup`` and ``routes``.
 
 Nothing here is on the proxy's path: the console's routes read the store and the router's parts
-like the admin API does, and its only hook on every response returns at once for any route that
-is not the console's.
+like the admin API does, and add their headers to their own answers (no hook on other routes).
 """
 
 from __future__ import annotations
 
 import hashlib
 import mimetypes
+from dataclasses import replace
 from importlib import resources
 
 import aiohttp_jinja2
@@ -19,7 +19,11 @@ from aiohttp import web
 from link_assistant_router.boundary import HTML_ERRORS
 from link_assistant_router.console.accounts import AccountPages
 from link_assistant_router.console.formatting import FILTERS
-from link_assistant_router.console.guard import Viewer, security_headers
+from link_assistant_router.console.guard import (
+    Viewer,
+    add_security_headers,
+    with_security_headers,
+)
 from link_assistant_router.console.holder import HolderPage
 from link_assistant_router.console.keys import KeyPages
 from link_assistant_router.console.kit import GUARD, Parts
@@ -79,11 +83,10 @@ class Console:
         env.globals["admin_port"] = self._parts.settings.admin_port
         app[GUARD] = self._parts.guard
         app[HTML_ERRORS] = self._error_page
-        app.on_response_prepare.append(security_headers)
 
     def routes(self) -> list[Route]:
         parts = self._parts
-        return [
+        routes = [
             Route("GET", "/console/static/{name:.+}", self.static, "console_static", "html", False),
             *SignIn(parts).routes(),
             *Overview(parts).routes(),
@@ -92,6 +95,7 @@ class Console:
             *Reports(parts).routes(),
             *HolderPage(parts).routes(),
         ]
+        return [replace(route, handler=with_security_headers(route.handler)) for route in routes]
 
     async def static(self, request: web.Request) -> web.Response:
         found = self._static.get(request.match_info["name"])
@@ -114,4 +118,6 @@ class Console:
             "nav": (),
             "here": request.path,
         }
-        return aiohttp_jinja2.render_template("error.html", request, context, status=status)
+        response = aiohttp_jinja2.render_template("error.html", request, context, status=status)
+        add_security_headers(response)
+        return response
