@@ -13,7 +13,6 @@ import random
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 from aiohttp import web
@@ -29,6 +28,7 @@ from link_assistant_router.app import ROUTER, create_app  # noqa: E402
 from link_assistant_router.config import Settings  # noqa: E402
 from link_assistant_router.server import make_runner  # noqa: E402
 from link_assistant_router.storage.records import UsageRow  # noqa: E402
+from scripts.usage_scale import rows  # noqa: E402
 
 OUT = ROOT / "docs" / "console"
 ADMIN_KEY = "screenshots-admin-key-" + "s" * 24
@@ -41,42 +41,15 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--no-first-run",
 ]
-MODELS = ("claude-sonnet-4-5", "claude-opus-4-1", "claude-haiku-4-5")
 
 
 def ledger(keys: list[str], now: float, count: int) -> list[UsageRow]:
-    """Made-up requests over the last week, busier in working hours."""
-    rows = []
+    """Made-up requests over the last week (``usage_scale``'s), busier in working hours."""
     generator = random.Random(14)  # noqa: S311 (made-up data)
-    for _ in range(count):
-        at = now - generator.random() * 7 * 86400
-        hour = time.gmtime(at).tm_hour
-        if not 7 <= hour <= 20 and generator.random() < 0.7:
-            continue
-        failed = generator.random() < 0.03
-        rows.append(
-            UsageRow(
-                "req_" + uuid.uuid4().hex[:24],
-                at,
-                int(at // 86400),
-                generator.choice(keys),
-                "primary",
-                generator.choice(MODELS),
-                None,
-                "claude-cli",
-                "/v1/messages",
-                529 if failed else 200,
-                generator.randint(5, 3000),
-                generator.randint(50, 4000),
-                generator.randint(0, 20000),
-                generator.randint(0, 90000),
-                generator.uniform(300, 2500),
-                generator.uniform(2000, 60000),
-                "overloaded_error" if failed else None,
-                1,
-            )
-        )
-    return rows
+    made = [row for batch in rows(count, 7, keys, now) for row in batch]
+    return [
+        row for row in made if 7 <= time.gmtime(row.at).tm_hour <= 20 or generator.random() < 0.3
+    ]
 
 
 async def main() -> None:

@@ -32,6 +32,21 @@ __all__ = [
 
 _metadata = MetaData()
 
+
+def _totals() -> list[Column[int]]:
+    """The columns of a usage total (``usage_daily``, ``usage_hourly``)."""
+    names = (
+        "requests",
+        "errors",
+        "incomplete",
+        "input_tokens",
+        "output_tokens",
+        "cache_creation_input_tokens",
+        "cache_read_input_tokens",
+    )
+    return [Column(name, BigInteger, nullable=False) for name in names]
+
+
 api_keys = Table(
     "api_keys",
     _metadata,
@@ -119,13 +134,7 @@ usage_daily = Table(
     Column("key_id", String(36), primary_key=True),
     Column("account", String(100), primary_key=True),
     Column("model", String(100), primary_key=True),
-    Column("requests", BigInteger, nullable=False),
-    Column("errors", BigInteger, nullable=False),
-    Column("incomplete", BigInteger, nullable=False),
-    Column("input_tokens", BigInteger, nullable=False),
-    Column("output_tokens", BigInteger, nullable=False),
-    Column("cache_creation_input_tokens", BigInteger, nullable=False),
-    Column("cache_read_input_tokens", BigInteger, nullable=False),
+    *_totals(),
 )
 
 usage_hourly = Table(
@@ -135,13 +144,7 @@ usage_hourly = Table(
     Column("key_id", String(36), primary_key=True),
     Column("account", String(100), primary_key=True),
     Column("model", String(100), primary_key=True),
-    Column("requests", BigInteger, nullable=False),
-    Column("errors", BigInteger, nullable=False),
-    Column("incomplete", BigInteger, nullable=False),
-    Column("input_tokens", BigInteger, nullable=False),
-    Column("output_tokens", BigInteger, nullable=False),
-    Column("cache_creation_input_tokens", BigInteger, nullable=False),
-    Column("cache_read_input_tokens", BigInteger, nullable=False),
+    *_totals(),
 )
 
 key_windows = Table(
