@@ -155,6 +155,35 @@ class Settings(BaseSettings):
         "network limits and logs). From anyone else those headers are ignored.",
         json_schema_extra={"default_text": "none"},
     )
+    console: bool = Field(
+        True,
+        validation_alias=_env("CONSOLE"),
+        description="Serve the web console: /console for operators (under the admin API's "
+        "rule: a sign-in with TOKEN_ADMIN_KEY, or only the loopback admin listener while it is "
+        "unset) and /me for key holders (a sign-in with their own key). false: both are 404.",
+    )
+    console_session_hours: float = Field(
+        12,
+        gt=0,
+        le=24 * 30,
+        validation_alias=_env("CONSOLE_SESSION_HOURS"),
+        description="How long a console sign-in lasts (a key holder's ends with the key, too).",
+    )
+    behind_tls_proxy: bool = Field(
+        False,
+        validation_alias=_env("BEHIND_TLS_PROXY"),
+        description="Browsers reach the router through a reverse proxy that terminates TLS: "
+        "console cookies are marked Secure. (They are whenever a request came over TLS, or "
+        "through a TRUSTED_PROXIES proxy that sent X-Forwarded-Proto: https.)",
+    )
+    public_url: str = Field(
+        "",
+        validation_alias=_env("PUBLIC_URL"),
+        description="The router's address as clients reach it (e.g. https://router.example.com)"
+        ", used in the console's set-up snippets. Unset: the address the browser used, with "
+        "ROUTER_PORT on the admin listener.",
+        json_schema_extra={"default_text": "the browser's"},
+    )
     max_request_body_mb: float = Field(
         32,
         gt=0,
@@ -321,6 +350,13 @@ class Settings(BaseSettings):
         if value is None or not value.get_secret_value().strip():
             return None
         return SecretStr(value.get_secret_value().strip())
+
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
 
     @field_validator("upstream_base_url", "oauth_token_url")
     @classmethod

@@ -31,8 +31,8 @@ __all__ = [
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # "openai_unless_anthropic": OpenAI's shape unless the client sent ``anthropic-version``
-# (``GET /v1/models`` serves both kinds of client).
-ErrorShape = Literal["anthropic", "openai", "openai_unless_anthropic"]
+# (``GET /v1/models`` serves both kinds of client); "html": a page, for the console's browsers.
+ErrorShape = Literal["anthropic", "openai", "openai_unless_anthropic", "html"]
 
 
 @dataclass(frozen=True, slots=True)

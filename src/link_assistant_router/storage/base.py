@@ -18,6 +18,7 @@ from link_assistant_router.storage.records import (
     AccountStateRecord,
     AuditRecord,
     BatchRecord,
+    ConsoleSession,
     KeyRecord,
     UsageQuery,
     UsageRow,
@@ -119,7 +120,24 @@ class Store(Protocol):
         """Give concurrency slots back."""
 
     async def usage_totals(self, query: UsageQuery) -> list[dict[str, object]]:
-        """Totals (``USAGE_TOTALS``) per group, raw rows and daily rollups together."""
+        """Totals (``USAGE_TOTALS``) per group, raw rows and daily rollups together; a time
+        bucket's group is its number (UNIX time // the bucket's length)."""
+
+    async def recent_usage(
+        self,
+        query: UsageQuery,
+        *,
+        before: float | None = None,
+        errors_only: bool = False,
+        limit: int = 50,
+    ) -> list[UsageRow]:
+        """Ledger rows matching ``query``'s filters (not yet folded), newest first, older than
+        ``before`` when given."""
+
+    async def ttfb_percentiles(
+        self, since: float, until: float, fractions: Sequence[float] = (0.5, 0.95)
+    ) -> list[float] | None:
+        """Times to first byte (ms) at these fractions of the rows in the range; None if none."""
 
     async def roll_up_usage(self, before_day: int) -> int:
         """Fold ledger rows of days before ``before_day`` into daily rollups; returns rows moved."""
@@ -128,6 +146,16 @@ class Store(Protocol):
         """Drop per-minute counters and concurrency leases that can no longer matter."""
 
     async def insert_audit(self, record: AuditRecord) -> None: ...
+
+    async def insert_session(self, record: ConsoleSession) -> None: ...
+
+    async def get_session(self, session_id: str, now: float) -> ConsoleSession | None:
+        """The session, unless there is none or it has expired."""
+
+    async def delete_session(self, session_id: str) -> None: ...
+
+    async def purge_sessions(self, now: float) -> int:
+        """Delete expired sessions; returns how many."""
 
     async def list_audit(
         self,

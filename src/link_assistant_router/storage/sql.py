@@ -1,10 +1,10 @@
 """The store on SQLAlchemy 2 (async Core): SQLite through aiosqlite, PostgreSQL through asyncpg.
 
 One set of queries serves both. ``SqlStore`` owns the engine (opening it applies the migrations)
-and is composed of one mixin of queries per concern: keys, accounts, leases, usage, limits and
-audit (``*_sql.py``). Every SQLAlchemy or driver error is translated to ``StoreError`` at each
-method (``driver_errors.translated``), so nothing above this package knows which database it runs
-on.
+and is composed of one mixin of queries per concern: keys, accounts, leases, usage, limits,
+audit and console sessions (``*_sql.py``). Every SQLAlchemy or driver error is translated to
+``StoreError`` at each method (``driver_errors.translated``), so nothing above this package knows
+which database it runs on.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from link_assistant_router.storage.keys_sql import KeyQueries
 from link_assistant_router.storage.leases_sql import LeaseQueries
 from link_assistant_router.storage.limits_sql import LimitQueries
 from link_assistant_router.storage.migrations import migrate
+from link_assistant_router.storage.sessions_sql import SessionQueries
 from link_assistant_router.storage.usage_sql import UsageQueries
 
 __all__ = ["SqlStore", "open_store"]
@@ -50,6 +51,7 @@ class SqlStore(
     LimitQueries,
     AuditQueries,
     BatchQueries,
+    SessionQueries,
 ):
     """The ``Store`` for any SQLAlchemy async URL this router supports."""
 
