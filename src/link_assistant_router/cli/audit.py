@@ -17,6 +17,8 @@ from link_assistant_router.cli.support import (
 )
 from link_assistant_router.storage.sql import open_store
 
+__all__ = ["audit"]
+
 
 @click.command()
 @click.option("--since", default=None, help="From this time (ISO 8601 or UNIX seconds).")

@@ -14,6 +14,8 @@ from pydantic import ValidationError
 from link_assistant_router.config import Settings, setting_specs
 from link_assistant_router.errors import RouterError
 
+__all__ = ["SETTING_FIELDS", "emit", "load_settings", "run", "settings_options"]
+
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
 SETTING_FIELDS = {spec.field for spec in setting_specs()}

@@ -23,6 +23,8 @@ from link_assistant_router.cli.support import (
 from link_assistant_router.storage.records import USAGE_TOTALS
 from link_assistant_router.storage.sql import open_store
 
+__all__ = ["usage"]
+
 _SHORT = {
     "requests": "requests",
     "errors": "errors",

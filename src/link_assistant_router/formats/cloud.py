@@ -38,6 +38,16 @@ from link_assistant_router.proxy.pipeline import Answer, Outgoing, Proxy
 from link_assistant_router.requestlog import REQUEST_LOG, RequestLog
 from link_assistant_router.routes import Route
 
+__all__ = [
+    "EVENT_STREAM",
+    "BedrockCountTokens",
+    "BedrockInvoke",
+    "CloudRoutes",
+    "bedrock_error",
+    "bedrock_model",
+    "vertex_model",
+]
+
 EVENT_STREAM = "application/vnd.amazon.eventstream"
 # us.anthropic.claude-sonnet-4-5-20250929-v1:0, an inference profile ARN, or a plain id.
 _BEDROCK_ID = re.compile(r"^(?:[a-z]{2,6}\.)?anthropic\.(?P<model>.+?)(?:-v\d+(?::\d+)?)?$")

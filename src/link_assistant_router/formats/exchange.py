@@ -29,6 +29,18 @@ from link_assistant_router.proxy.sse import StreamTranslator
 from link_assistant_router.requestlog import REQUEST_LOG, RequestLog
 from link_assistant_router.storage.records import KeyRecord
 
+__all__ = [
+    "ANTHROPIC_VERSION",
+    "TranslatedRoute",
+    "Translation",
+    "api_key_first",
+    "messages_headers",
+    "openai_error_answer",
+    "parse_object",
+    "upstream_error",
+    "whole_body",
+]
+
 ANTHROPIC_VERSION = "2023-06-01"
 
 

@@ -47,6 +47,8 @@ from link_assistant_router.proxy.upstream import Upstream
 from link_assistant_router.requestlog import REQUEST_LOG, RequestLog
 from link_assistant_router.storage.records import KeyRecord
 
+__all__ = ["Answer", "Outgoing", "Proxy"]
+
 log = logging.getLogger(__name__)
 
 # Error bodies up to this size are read to classify them; larger ones pass through unread.
