@@ -9,9 +9,9 @@ import orjson
 
 from link_assistant_router.admin.audit import audit_report
 from link_assistant_router.cli.support import (
-    SETTING_FIELDS,
     emit,
     load_settings,
+    query_params,
     run,
     settings_options,
 )
@@ -31,11 +31,7 @@ __all__ = ["audit"]
 def audit(as_json: bool, **options: Any) -> None:
     """Who issued, changed and revoked keys and changed accounts, and when."""
     settings = load_settings(options)
-    params = {
-        name: str(value)
-        for name, value in options.items()
-        if name not in SETTING_FIELDS and value is not None
-    }
+    params = query_params(options)
 
     async def main() -> dict[str, Any]:
         store = open_store(settings.store_url)

@@ -31,10 +31,9 @@ from link_assistant_router.formats.exchange import (
     Translation,
     api_key_first,
     messages_headers,
-    parse_object,
     upstream_error,
 )
-from link_assistant_router.proxy.pipeline import Answer, Outgoing, Proxy
+from link_assistant_router.proxy.pipeline import Answer, Outgoing, Proxy, parse_object
 from link_assistant_router.requestlog import REQUEST_LOG, RequestLog
 from link_assistant_router.routes import Route
 
