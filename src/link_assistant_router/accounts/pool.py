@@ -33,6 +33,7 @@ from link_assistant_router.errors import (
     NotFound,
     RefreshUnavailable,
     RouterError,
+    StoreError,
     UpstreamError,
 )
 from link_assistant_router.governance.audit import ROUTER, AuditLog
@@ -118,13 +119,13 @@ class AccountPool:
         counts = {a.name: a.unsaved_requests for a in self._accounts.values() if a.unsaved_requests}
         dirty = [a for a in self._accounts.values() if a.quota_dirty]
         for account in dirty:
-            account.quota_dirty = False
             await self._store.save_account_quota(account.name, account.quota_json(), self._clock())
+            account.quota_dirty = False
         if counts:
-            for account in self._accounts.values():
-                account.requests += account.unsaved_requests
-                account.unsaved_requests = 0
             await self._store.add_account_requests(counts)
+            for account in self._accounts.values():
+                account.requests += counts.get(account.name, 0)
+                account.unsaved_requests -= counts.get(account.name, 0)
 
     def candidates(self, key: KeyRecord) -> list[Account]:
         """The accounts that may serve this key now (before any ordering)."""
@@ -269,7 +270,12 @@ class AccountPool:
         if reason:
             account.last_error = reason
         account.updated_at = now
-        await self._store.save_account_state(account.state_record(now))
+        try:
+            await self._store.save_account_state(account.state_record(now))
+        except StoreError as exc:
+            # This process acts on it at once; the others learn it when the store is back
+            # (the state is newer than theirs, so the next sync keeps it here).
+            log.warning("account %s: state %s not shared yet: %s", account.name, state, exc)
 
 
 __all__ = ["READY", "AccountPool"]

@@ -1,8 +1,10 @@
 """The usage ledger: one row per proxied request, written in batches off the request path.
 
-``record`` only appends to memory; ``flush`` (every second, and at shutdown) writes the batch and
-adds each key's tokens to its budget windows in one transaction. A flush that fails keeps its
-rows for the next one (up to ``MAX_PENDING``), so a store that is briefly away loses nothing.
+``record`` only appends to memory; ``flush`` (twice a second, and at shutdown) writes the batch
+and adds each key's tokens to its budget windows in one transaction. A flush that fails keeps its
+rows for the next one: up to ``MEMORY_ROWS`` in memory, the older ones in a spill file on local
+disk (``spill.py``, up to ``LEDGER_SPILL_MB``), written when the store is back; only what would
+exceed that is dropped, and counted.
 Once a day, under a lease so one process does it, whole days older than the retention are
 folded into daily totals.
 """
@@ -15,6 +17,7 @@ from collections import defaultdict
 from collections.abc import Callable
 
 from link_assistant_router.errors import StoreRejected
+from link_assistant_router.governance.spill import SpillFile
 from link_assistant_router.limits import WINDOWS, fresh_after, new_start, weighted_tokens
 from link_assistant_router.requestlog import Outcome, RequestLog, clean_text
 from link_assistant_router.storage.base import Store
@@ -24,7 +27,10 @@ __all__ = ["DAY_S", "MAX_PENDING", "UsageLedger", "client_family"]
 
 log = logging.getLogger(__name__)
 
-MAX_PENDING = 100_000
+MAX_PENDING = 200_000  # rows in memory at most (without a spill file, the oldest go first)
+MEMORY_ROWS = 20_000  # rows kept in memory while the store is away; the older go to disk
+SPILL_BATCH_ROWS = 5_000
+SPILL_BATCHES = 4  # batches from disk per flush, so one flush stays short
 DAY_S = 86400
 _ROLLUP_LEASE = "usage-rollup"
 
@@ -50,9 +56,15 @@ class UsageLedger:
         retention_days: int,
         clock: Callable[[], float] = time.time,
         on_set_aside: Callable[[int], None] = lambda count: None,
+        spill: SpillFile | None = None,
+        on_dropped: Callable[[int], None] = lambda count: None,
+        memory_rows: int = MEMORY_ROWS,
     ) -> None:
         self._store = store
         self._on_set_aside = on_set_aside
+        self.spill = spill
+        self._on_dropped = on_dropped
+        self._memory_rows = memory_rows
         self._weight = cache_read_weight
         self._retention_days = retention_days
         self._clock = clock
@@ -96,8 +108,8 @@ class UsageLedger:
             error,
             1 if entry.usage_complete else 0,
         )
-        if len(self._rows) >= MAX_PENDING:
-            log.error("usage ledger: %d rows wait for the store; dropping the oldest", MAX_PENDING)
+        if len(self._rows) >= MAX_PENDING:  # no spill file, or it could not keep up
+            self._drop(self._rows[: MAX_PENDING // 10], "memory is full")
             del self._rows[: MAX_PENDING // 10]
         self._rows.append(row)
         if usage is not None:
@@ -117,6 +129,7 @@ class UsageLedger:
         raised). Rows the store refuses as they are are set aside and counted, never blocking
         the rows behind them."""
         if not self._rows and not self._spent:
+            await self.drain_spilled()
             return
         rows, spent = self._rows, self._spent
         self._rows, self._spent = [], []
@@ -131,6 +144,7 @@ class UsageLedger:
                 await self._write_isolating(rows)
         except BaseException:
             self._rows[:0], self._spent[:0] = rows, spent
+            self._hold()
             raise
         keys = {key for key, _, _ in spent}
         for key, tokens, _ in spent:
@@ -141,6 +155,53 @@ class UsageLedger:
                 del self.pending_tokens[key]
         for callback in self._flushed:
             callback(keys)
+        await self.drain_spilled()
+
+    async def drain_spilled(self, batches: int = SPILL_BATCHES) -> None:
+        """Send rows waiting on disk to the store, oldest first, a batch at a time."""
+        if self.spill is None or not self.spill.rows:
+            return
+        for _ in range(batches):
+            values, path, end = self.spill.take(SPILL_BATCH_ROWS)
+            if path is None:
+                return
+            rows = [UsageRow(*row) for row in values if len(row) == len(UsageRow._fields)]
+            if rows:
+                try:
+                    await self._store.record_usage(rows, [])
+                except StoreRejected:
+                    await self._write_isolating(rows)
+            self.spill.taken(path, end, len(values))
+
+    def _hold(self) -> None:
+        """While the store is away: the oldest rows over the memory bound go to the spill file
+        (what it cannot take is dropped and counted); each key's unwritten tokens fold into one
+        entry, so memory stays bounded however long the outage."""
+        if len(self._spent) > len(self.pending_tokens):
+            self._spent = _folded(self._spent)
+        excess = len(self._rows) - self._memory_rows
+        if excess <= 0 or self.spill is None:
+            return  # without a spill file, kept in memory up to MAX_PENDING
+        moved = self._rows[:excess]
+        try:
+            dropped = self.spill.append(moved)
+        except OSError as exc:
+            log.error("usage ledger: the spill file failed (%s); rows stay in memory", exc)
+            return
+        del self._rows[:excess]
+        if dropped:
+            self._drop(moved[-dropped:], "the spill file is full (LEDGER_SPILL_MB)")
+
+    def spill_everything(self) -> None:
+        """At shutdown with the store away: every row still in memory goes to disk."""
+        if self.spill is not None and self._rows:
+            self._memory_rows, memory = 0, self._memory_rows
+            self._hold()
+            self._memory_rows = memory
+
+    def _drop(self, rows: list[UsageRow], why: str) -> None:
+        log.error("usage ledger: %d row(s) dropped: %s", len(rows), why)
+        self._on_dropped(len(rows))
 
     async def _write_isolating(self, rows: list[UsageRow]) -> None:
         """Write ``rows`` in halves until each refused row stands alone, and set those aside.
@@ -194,6 +255,16 @@ class UsageLedger:
                 moved,
                 self._retention_days,
             )
+
+
+def _folded(spent: list[tuple[str, float, float]]) -> list[tuple[str, float, float]]:
+    """One entry per key: its tokens summed, at its first request's time."""
+    totals: dict[str, list[float]] = {}
+    for key, tokens, at in spent:
+        total = totals.setdefault(key, [0.0, at])
+        total[0] += tokens
+        total[1] = min(total[1], at)
+    return [(key, tokens, at) for key, (tokens, at) in totals.items()]
 
 
 def _window_additions(spent: list[tuple[str, float, float]]) -> list[WindowAddition]:
