@@ -44,6 +44,9 @@ from link_assistant_router.times import iso
 log = logging.getLogger(__name__)
 
 
+_MAX_MODEL_RESTS = 10_000
+
+
 class AccountPool:
     """Every account this router may use, with their shared state."""
 
@@ -63,6 +66,8 @@ class AccountPool:
         self._vault = vault
         self._refresher = refresher
         self._clock = clock
+        # (account, model) -> until when an overload rests that account for that model.
+        self._model_rests: dict[tuple[str, str], float] = {}
         self._accounts: dict[str, Account] = {}
         self._background_refreshes: dict[str, asyncio.Task[None]] = {}
 
@@ -227,6 +232,25 @@ class AccountPool:
             # A response without window headers says nothing new: keep what the last one said.
             account.quota = quota
             account.quota_dirty = True
+
+    def rest_for_model(self, account: Account, model: str, until: float) -> None:
+        """The upstream was overloaded serving ``model`` on this account: try the others first
+        for that model until ``until`` (this process only; other models are not affected)."""
+        log.warning(
+            "account %s rests for model %r until %s: overloaded", account.name, model, iso(until)
+        )
+        if len(self._model_rests) > _MAX_MODEL_RESTS:
+            now = self._clock()
+            self._model_rests = {k: v for k, v in self._model_rests.items() if v > now}
+        self._model_rests[(account.name, model)] = until
+
+    def overloaded_last(self, accounts: list[Account], model: str) -> list[Account]:
+        """``accounts``, those resting for ``model`` moved to the end (their order kept)."""
+        if not self._model_rests:
+            return accounts
+        now = self._clock()
+        rests = self._model_rests
+        return sorted(accounts, key=lambda a: rests.get((a.name, model), 0.0) > now)
 
     async def cool_down(self, account: Account, until: float, reason: str) -> None:
         log.warning("account %s cools down until %s: %s", account.name, iso(until), reason)
