@@ -32,7 +32,10 @@ from link_assistant_router.boundary import error_boundary
 from link_assistant_router.config import Settings
 from link_assistant_router.formats.aliases import ModelAliases, parse_aliases
 from link_assistant_router.formats.cloud import CloudRoutes
+from link_assistant_router.formats.families import Families, parse_max_output
+from link_assistant_router.formats.openai_common import Rules
 from link_assistant_router.formats.openai_routes import openai_routes
+from link_assistant_router.formats.sealing import ReasoningSeal
 from link_assistant_router.governance.audit import AuditLog
 from link_assistant_router.governance.governor import Governor
 from link_assistant_router.governance.keys import KeyService, load_signing_secret
@@ -72,6 +75,8 @@ class Router:
     governor: Governor
     metrics: Metrics
     holder: str
+    rules: Rules
+    """How the translated formats translate (model families, the reasoning seal, tools)."""
 
     def finished(self, entry: RequestLog) -> None:
         """What follows a finished request: its metrics and, for a proxied one, the ledger."""
@@ -153,6 +158,11 @@ def build_router(
         governor,
         metrics,
         lease_holder(),
+        Rules(
+            Families(parse_max_output(settings.max_output_tokens)),
+            ReasoningSeal.from_secret(secret),
+            settings.unsupported_tools,
+        ),
     )
 
 
@@ -176,8 +186,8 @@ def _routes(router: Router) -> list[Route]:
     ]
     if not settings.disable_metrics:
         routes += MetricsEndpoint(router.metrics, lambda: pool.accounts, access).routes()
-    aliases = ModelAliases(parse_aliases(settings.model_aliases))
-    routes += openai_routes(proxy, aliases)
+    aliases = ModelAliases(parse_aliases(settings.model_aliases), settings.default_model)
+    routes += openai_routes(proxy, aliases, router.rules)
     routes += CloudRoutes(proxy, aliases).routes()  # before /v1/{tail}: Vertex paths
     routes += passthrough_routes(proxy)
     return routes

@@ -113,6 +113,7 @@ def _translate(exc: BaseException, entry: RequestLog, openai: bool) -> web.Respo
         if exc.status >= 500:
             log.warning("%s: %s", entry.request_id, exc.message)
         entry.outcome = exc.error_type
+        entry.refused = getattr(exc, "param", None)
         if openai:
             return openai_error_response(
                 exc.status,
