@@ -227,7 +227,7 @@ def test_reasoning_effort_turns_on_thinking() -> None:
 )
 def test_what_cannot_work_is_refused_naming_the_field(document: dict[str, Any], param: str) -> None:
     with pytest.raises(OpenAIRequestError) as refused:
-        responses_to_messages(document, model="m").body
+        responses_to_messages(document, model="m")
     assert refused.value.param == param
 
 
@@ -239,7 +239,7 @@ def test_thinking_with_a_forced_tool_is_refused_naming_reasoning_effort() -> Non
         "reasoning": {"effort": "low"},
     }
     with pytest.raises(OpenAIRequestError) as refused:
-        responses_to_messages(document, model="m").body
+        responses_to_messages(document, model="m")
     assert refused.value.param == "tool_choice"
     assert "reasoning.effort" in str(refused.value)
     assert "reasoning_effort" not in str(refused.value)  # the Chat Completions name
