@@ -78,3 +78,10 @@ def test_codex_with_an_older_model_runs_a_shell_command_and_answers(codex: Path)
     assert first["model"] == "claude-sonnet-5"
     assert second["thinking"] == {"type": "disabled"}  # no thinking block to give back
     assert "42" in str(second["messages"][-1]["content"])
+
+
+def test_the_readme_shows_the_config_these_runs_use() -> None:
+    from tests.clients.codex import PROVIDER
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert PROVIDER.format(url="http://router-host:8080") in readme

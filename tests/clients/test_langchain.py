@@ -3,6 +3,8 @@ Responses API (README: "LangChain")."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import orjson
 import pytest
 from langchain_core.messages import HumanMessage, ToolMessage
@@ -42,3 +44,10 @@ async def test_chat_openai_with_reasoning_and_a_tool_takes_two_turns(
     sent = [orjson.loads(request.body) for request in agent.requests]
     assert sent[0]["output_config"] == {"effort": "medium"}
     assert sent[1]["thinking"] == {"type": "disabled"}  # LangChain gives no thinking back
+
+
+def test_the_readme_shows_what_this_test_runs() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### LangChain", 1)[1].split("###", 1)[0]
+    for line in ('reasoning_effort="medium"', "use_responses_api=True", ").bind_tools(["):
+        assert line in section

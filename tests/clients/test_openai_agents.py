@@ -3,6 +3,7 @@ Agents SDK")."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -54,3 +55,14 @@ async def test_an_agent_with_reasoning_calls_a_tool_and_answers(
     first, second = (orjson.loads(request.body) for request in agent.requests)
     assert first["output_config"] == {"effort": "high"}
     assert second["messages"][-1]["content"][0]["type"] == "tool_result"
+
+
+def test_the_readme_shows_what_this_test_runs() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### OpenAI Agents SDK", 1)[1].split("###", 1)[0]
+    for line in (
+        'model=OpenAIResponsesModel(model="gpt-5.1", openai_client=client)',
+        "model_settings=ModelSettings(reasoning=Reasoning(effort=",
+        "set_tracing_disabled(True)",
+    ):
+        assert line in section
