@@ -192,39 +192,23 @@ def reasoning_item(item_id: str, block: dict[str, Any], shape: ResponsesRequest)
 def tool_call_item(item_id: str, call_id: str, ref: ToolRef, tool_input: Any) -> dict[str, Any]:
     """A Claude tool call -> a ``function_call`` or ``custom_tool_call`` item, completed."""
     if ref.kind == "custom":
-        item = custom_call_item(item_id, call_id, ref, custom_input(tool_input), "completed")
-    else:
-        arguments = orjson.dumps(tool_input).decode()
-        item = function_call_item(item_id, call_id, ref, arguments, "completed")
-    return item
+        return call_item(item_id, call_id, ref, custom_input(tool_input), "completed")
+    return call_item(item_id, call_id, ref, orjson.dumps(tool_input).decode(), "completed")
 
 
-def function_call_item(
-    item_id: str, call_id: str, ref: ToolRef, arguments: str, status: str
+def call_item(
+    item_id: str, call_id: str, ref: ToolRef, payload: str, status: str
 ) -> dict[str, Any]:
+    """A ``function_call`` (``payload``: the arguments' JSON) or, for a custom tool, a
+    ``custom_tool_call`` item (``payload``: its input), with the namespace the tool is in."""
+    custom = ref.kind == "custom"
     item = {
         "id": item_id,
-        "type": "function_call",
+        "type": "custom_tool_call" if custom else "function_call",
         "status": status,
         "call_id": call_id,
         "name": ref.name,
-        "arguments": arguments,
-    }
-    if ref.namespace is not None:
-        item["namespace"] = ref.namespace
-    return item
-
-
-def custom_call_item(
-    item_id: str, call_id: str, ref: ToolRef, text: str, status: str
-) -> dict[str, Any]:
-    item = {
-        "id": item_id,
-        "type": "custom_tool_call",
-        "status": status,
-        "call_id": call_id,
-        "name": ref.name,
-        "input": text,
+        "input" if custom else "arguments": payload,
     }
     if ref.namespace is not None:
         item["namespace"] = ref.namespace

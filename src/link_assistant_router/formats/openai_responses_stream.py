@@ -13,8 +13,7 @@ import orjson
 
 from link_assistant_router.formats.openai_responses import ResponsesRequest
 from link_assistant_router.formats.openai_responses_output import (
-    custom_call_item,
-    function_call_item,
+    call_item,
     message_item,
     reasoning_item,
     response_object,
@@ -176,9 +175,7 @@ class ResponsesStreamTranslator(EventTranslator):
             item.block = {"id": block["id"]}
             if item.ref.kind == "custom":
                 item.custom = CustomInputStream()
-                added = custom_call_item(item.item_id, block["id"], item.ref, "", "in_progress")
-            else:
-                added = function_call_item(item.item_id, block["id"], item.ref, "", "in_progress")
+            added = call_item(item.item_id, block["id"], item.ref, "", "in_progress")
             return self._added(index, item, added)
         if kind in ("thinking", "redacted_thinking"):
             item = _Item("reasoning", f"rs_{suffix}_{index}", number)
@@ -303,15 +300,13 @@ class ResponsesStreamTranslator(EventTranslator):
         elif item.custom is not None:
             text = custom_input(_object(item.custom.raw or "{}"))
             out = self._emit("response.custom_tool_call_input.done", {**where, "input": text})
-            done = custom_call_item(item.item_id, item.block["id"], item.ref, text, "completed")
+            done = call_item(item.item_id, item.block["id"], item.ref, text, "completed")
         else:
             arguments = joined or "{}"
             out = self._emit(
                 "response.function_call_arguments.done", {**where, "arguments": arguments}
             )
-            done = function_call_item(
-                item.item_id, item.block["id"], item.ref, arguments, "completed"
-            )
+            done = call_item(item.item_id, item.block["id"], item.ref, arguments, "completed")
         return out + self._done_item(item, done)
 
     def _done_item(self, item: _Item, done: dict[str, Any]) -> bytes:
