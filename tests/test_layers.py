@@ -21,6 +21,7 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("cli",),
     ("server",),
     ("app",),
+    ("console",),
     ("formats", "admin"),
     ("proxy",),
     ("metrics", "probes", "boundary"),

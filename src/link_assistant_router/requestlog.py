@@ -43,6 +43,11 @@ class Usage:
             if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
                 setattr(self, name, value)
 
+    def add(self, other: Usage) -> None:
+        """Add ``other``'s counts to these (for totals of several answers)."""
+        for name in USAGE_FIELDS:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
     def total(self) -> int:
         return (
             self.input_tokens

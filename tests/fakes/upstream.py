@@ -24,6 +24,7 @@ according to the ``x-fake-scenario`` request header (the router forwards it like
   request that ``FakeUpstream.agent_calls`` names (with the input given there) unless the last
   user turn answers a tool call; then it answers ``Done: <the tool's result>``. With thinking on
   (enabled or adaptive) every answer begins with a signed thinking block.
+- ``/v1/messages/batches...``: the Message Batches API (``tests/fakes/batches.py``)
 
 Like the real API, the fake refuses (400, Anthropic's message) a request with thinking on that
 answers tool calls of an assistant turn not beginning with a thinking block whose signature is
@@ -47,6 +48,8 @@ from dataclasses import dataclass, field
 import orjson
 from aiohttp import web
 from multidict import CIMultiDict
+
+from tests.fakes.batches import FakeBatches
 
 MESSAGE_ID = "msg_fake_01"
 USAGE = {
@@ -140,6 +143,7 @@ class FakeUpstream:
     """The ``agent`` scenario's tool calls: Claude tool name -> the input to call it with."""
 
     requests: list[RecordedRequest] = field(default_factory=list)
+    batches: FakeBatches = field(default_factory=FakeBatches)
     streams_finished: int = 0
     streams_cancelled: int = 0
     cancelled: asyncio.Event = field(default_factory=asyncio.Event)
@@ -166,6 +170,8 @@ class FakeUpstream:
         if refusal is not None:
             return web.json_response(refusal, status=400)
         credential = credential_of(CIMultiDict(request.headers))
+        if request.path.startswith("/v1/messages/batches"):
+            return await self.batches.handle(request, credential, body)
         scenario = (
             request.headers.get("x-fake-scenario")
             or self.scenarios.get(credential)

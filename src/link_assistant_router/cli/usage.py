@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Any
 
 import click
 
-from link_assistant_router.admin.usage import GROUPS, usage_query, usage_report
+from link_assistant_router.admin.usage import (
+    GROUPS,
+    report_rows,
+    usage_csv,
+    usage_query,
+    usage_report,
+)
 from link_assistant_router.cli.support import (
     SETTING_FIELDS,
     emit,
@@ -36,7 +40,12 @@ _SHORT = {
 @click.option("--model", default=None, help="Only this model.")
 @click.option("--since", default=None, help="From this time (ISO 8601 or UNIX seconds).")
 @click.option("--until", default=None, help="Before this time (ISO 8601 or UNIX seconds).")
-@click.option("--group-by", type=click.Choice(GROUPS), default=None, help="One row per group.")
+@click.option(
+    "--group-by",
+    type=click.Choice(GROUPS),
+    default=None,
+    help="One row per group (minute, hour, day: every one in the range, empty ones too).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
 @settings_options
@@ -60,30 +69,14 @@ def usage(as_json: bool, as_csv: bool, **options: Any) -> None:
 
     report = run(main())
     if as_csv:
-        click.echo(_csv(report), nl=False)
+        click.echo(usage_csv(report), nl=False)
     else:
         emit(as_json, report, _table(report))
 
 
-def _rows(report: dict[str, Any]) -> list[list[str]]:
-    rows = [
-        [str(row["group"]), *(str(row[name]) for name in USAGE_TOTALS)] for row in report["data"]
-    ]
-    rows.append(["total", *(str(report["totals"][name]) for name in USAGE_TOTALS)])
-    return rows
-
-
-def _csv(report: dict[str, Any]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([report["group_by"] or "group", *USAGE_TOTALS])
-    writer.writerows(_rows(report))
-    return out.getvalue()
-
-
 def _table(report: dict[str, Any]) -> str:
     header = [report["group_by"] or "", *(_SHORT[name] for name in USAGE_TOTALS)]
-    rows = [header, *_rows(report)]
+    rows = [header, *report_rows(report)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = [
         "  ".join(

@@ -155,17 +155,19 @@ class Proxy:
         *,
         session_from: Mapping[str, str] | None = None,
         prefer: Callable[[Account], bool] | None = None,
+        admitted: bool = False,
     ) -> Answer:
         """Send ``outgoing`` with the accounts that may serve ``key``, failing over between them.
 
         Returns the answer to pass on (the caller relays or translates it and closes its
         response). ``session_from``: the client's headers, for sticky sessions; ``prefer``:
         accounts it holds true for go first (their order otherwise kept). The key's limits are
-        checked first (``Governor.admit``): every client format goes through here.
+        checked first (``Governor.admit``; ``admitted``: the caller already did, its own way):
+        every client format goes through here.
         """
         body = outgoing.body
         entry.bytes_in = len(body) if body else 0
-        if key.limits is not None:  # most keys have none: no call at all
+        if key.limits is not None and not admitted:  # most keys have none: no call at all
             await self._governor.admit(key, entry, body)
         candidates = self._pool.candidates(key)
         if not candidates:

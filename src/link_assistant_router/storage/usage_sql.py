@@ -1,10 +1,12 @@
-"""The store's usage ledger (``usage_events``, ``usage_daily``), for SQLite and PostgreSQL (part of
-``SqlStore``).
+"""The store's usage ledger (``usage_events``, ``usage_hourly``, ``usage_daily``), for SQLite and
+PostgreSQL (part of ``SqlStore``).
 
-Ledger rows are inserted in batches, in the transaction that adds each key's tokens to its budget
-windows (which ``limits_sql`` reads); whole days older than the retention are folded into
-``usage_daily`` and deleted in one transaction, so a report reads each request exactly once,
-from one table or the other.
+Ledger rows are inserted in batches, in the transaction that adds them to their hour's totals
+(``usage_hourly``) and each key's tokens to its budget windows (which ``limits_sql`` reads);
+whole days older than the retention are folded into ``usage_daily`` and deleted from both other
+tables in one transaction. A report reads each request exactly once: whole hours of its range
+from the hourly totals, the part hours at its ends from the rows, and folded days from the daily
+totals (so a month's report reads a few thousand rows, not a million).
 """
 
 from __future__ import annotations
@@ -14,16 +16,28 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, case, delete, func, select, text
+from sqlalchemy import BigInteger, and_, case, cast, delete, func, select, text
 
 from link_assistant_router.storage.driver_errors import translated
 from link_assistant_router.storage.queries import Queries
-from link_assistant_router.storage.records import USAGE_TOTALS, UsageQuery, UsageRow, WindowAddition
-from link_assistant_router.storage.tables import key_windows, usage_daily, usage_events
+from link_assistant_router.storage.records import (
+    BUCKETS,
+    USAGE_TOTALS,
+    UsageQuery,
+    UsageRow,
+    WindowAddition,
+)
+from link_assistant_router.storage.tables import (
+    key_windows,
+    usage_daily,
+    usage_events,
+    usage_hourly,
+)
 
 __all__ = ["UsageQueries"]
 
 DAY_S = 86400
+HOUR_S = 3600
 _TOKEN_COLUMNS = USAGE_TOTALS[3:]
 _PG_TYPES = {
     "request_id": "varchar",
@@ -45,7 +59,9 @@ _PG_TYPES = {
     "error_type": "varchar",
     "complete": "smallint",
 }
-_GROUP_COLUMNS = {"day": "day", "key": "key_id", "model": "model", "account": "account"}
+_GROUP_COLUMNS = {"key": "key_id", "model": "model", "account": "account"}
+_KEYS = ("key_id", "account", "model")
+_COUNTS = ("requests", "errors", "incomplete")
 
 
 class UsageQueries(Queries):
@@ -64,22 +80,52 @@ class UsageQueries(Queries):
                 # and forth with the event loop for every row.
                 document = orjson.dumps([tuple(row) for row in rows]).decode()
                 await conn.exec_driver_sql(self._insert_usage_sql(), (document,))
+                await conn.exec_driver_sql(self._add_to_hours_sql(), (document,))
             for addition in windows:
                 await conn.execute(self._add_to_window(addition))
 
+    def _field(self, name: str) -> str:
+        """A row's field in the JSON document of rows (``record_usage``)."""
+        number = UsageRow._fields.index(name)
+        if self.dialect == "postgresql":
+            return f"(r->>{number})::{_PG_TYPES[name]}"
+        return f"json_extract(value, '$[{number}]')"
+
+    def _rows_source(self) -> str:
+        if self.dialect == "postgresql":
+            return "jsonb_array_elements($1::jsonb) AS r"
+        return "json_each(?)"
+
     def _insert_usage_sql(self) -> str:
         names = ", ".join(UsageRow._fields)
-        if self.dialect == "postgresql":
-            values = ", ".join(
-                f"(r->>{number})::{_PG_TYPES[name]}" for number, name in enumerate(UsageRow._fields)
-            )
-            source = "jsonb_array_elements($1::jsonb) AS r"
-        else:
-            values = ", ".join(
-                f"json_extract(value, '$[{number}]')" for number in range(len(UsageRow._fields))
-            )
-            source = "json_each(?)"
-        return f"INSERT INTO usage_events ({names}) SELECT {values} FROM {source}"  # noqa: S608
+        values = ", ".join(self._field(name) for name in UsageRow._fields)
+        return f"INSERT INTO usage_events ({names}) SELECT {values} FROM {self._rows_source()}"  # noqa: S608
+
+    def _add_to_hours_sql(self) -> str:
+        """The batch's totals per hour, key, account and model, added to ``usage_hourly``."""
+        at = self._field("at")
+        # CAST truncates in SQLite (times are positive) and rounds in PostgreSQL.
+        hour = f"floor({at} / {HOUR_S})" if self.dialect == "postgresql" else f"{at} / {HOUR_S}"
+        hour = f"CAST({hour} AS INTEGER)"
+        keys = [hour, *(self._field(name) for name in _KEYS)]
+        sums = [
+            "COUNT(*)",
+            f"SUM(CASE WHEN {self._field('error_type')} IS NULL THEN 0 ELSE 1 END)",
+            f"SUM(1 - {self._field('complete')})",
+            *(f"SUM({self._field(name)})" for name in _TOKEN_COLUMNS),
+        ]
+        names = ", ".join(("hour", *_KEYS, *_COUNTS, *_TOKEN_COLUMNS))
+        adds = ", ".join(
+            f"{name} = usage_hourly.{name} + excluded.{name}"
+            for name in (*_COUNTS, *_TOKEN_COLUMNS)
+        )
+        # Only constant column names are formatted in. SQLite needs the WHERE before ON CONFLICT.
+        return (
+            f"INSERT INTO usage_hourly ({names}) "  # noqa: S608
+            f"SELECT {', '.join(keys + sums)} FROM {self._rows_source()} WHERE 1 = 1 "
+            f"GROUP BY 1, 2, 3, 4 "
+            f"ON CONFLICT (hour, {', '.join(_KEYS)}) DO UPDATE SET {adds}"
+        )
 
     def _add_to_window(self, addition: WindowAddition) -> Any:
         statement = self._insert()(key_windows).values(
@@ -104,19 +150,136 @@ class UsageQueries(Queries):
 
     @translated
     async def usage_totals(self, query: UsageQuery) -> list[dict[str, object]]:
-        group = _GROUP_COLUMNS.get(query.group_by or "")
         merged: dict[object, dict[str, object]] = {}
         async with self.engine.connect() as conn:
-            for table, raw in ((usage_events, True), (usage_daily, False)):
-                for row in await conn.execute(_totals_select(table, raw, query, group)):
+            for statement in self._totals_selects(query):
+                for row in await conn.execute(statement):
                     mapping = row._mapping
-                    value = mapping["grouped"] if group else None
+                    value = mapping["grouped"] if query.group_by else None
+                    if query.group_by in BUCKETS and value is not None:
+                        value = int(value)
                     total = merged.setdefault(
                         value, {name: 0 for name in USAGE_TOTALS} | {"group": value}
                     )
                     for name in USAGE_TOTALS:
                         total[name] = int(total[name]) + int(mapping[name] or 0)  # type: ignore[call-overload]
-        return [merged[value] for value in sorted(merged, key=lambda v: (v is None, str(v)))]
+        return [merged[value] for value in sorted(merged, key=_order)]
+
+    def _totals_selects(self, query: UsageQuery) -> list[Any]:
+        """The statements whose groups add up to the report: every request read once."""
+        since, until = query.since, query.until
+        hours = None if query.group_by == "minute" else _whole_hours(since, until)
+        if hours is None:  # minutes, or a range inside one hour: the rows alone
+            selects = [self._select(usage_events, query, since, until)]
+        else:
+            first, last = hours
+            selects = [self._select(usage_hourly, query, first, last)]
+            if since is not None and first is not None and since < first * HOUR_S:
+                selects.append(self._select(usage_events, query, since, first * HOUR_S))
+            if until is not None and last is not None and last * HOUR_S < until:
+                selects.append(self._select(usage_events, query, last * HOUR_S, until))
+        # Folded days are whole days: a day counts when it starts inside the range.
+        first_day = None if since is None else math.ceil(since / DAY_S)
+        last_day = None if until is None else math.ceil(until / DAY_S)
+        selects.append(self._select(usage_daily, query, first_day, last_day))
+        return selects
+
+    def _select(self, table: Any, query: UsageQuery, low: float | None, high: float | None) -> Any:
+        """Totals from one table for ``low <= time < high``, in the table's own unit of time
+        (seconds for the rows, hour numbers, day numbers)."""
+        c = table.c
+        if table is usage_events:
+            time_column = c.at
+            counts = [
+                func.count().label("requests"),
+                func.sum(_case(c.error_type.is_not(None), 1)).label("errors"),
+                func.sum(1 - c.complete).label("incomplete"),
+            ]
+        else:
+            time_column = c.hour if table is usage_hourly else c.day
+            counts = [func.sum(c[name]).label(name) for name in _COUNTS]
+        columns = counts + [func.sum(c[name]).label(name) for name in _TOKEN_COLUMNS]
+        grouped = self._grouped(table, query.group_by)
+        if grouped is not None:
+            columns.insert(0, grouped.label("grouped"))
+        conditions = _filters(c, query)
+        if low is not None:
+            conditions.append(time_column >= low)
+        if high is not None:
+            conditions.append(time_column < high)
+        statement = select(*columns).select_from(table)
+        if conditions:
+            statement = statement.where(and_(*conditions))
+        if grouped is not None:
+            statement = statement.group_by(grouped)
+        return statement
+
+    def _grouped(self, table: Any, group_by: str | None) -> Any:
+        """What a table's rows are grouped by: a column, or the number of a time bucket."""
+        if group_by is None:
+            return None
+        if group_by in _GROUP_COLUMNS:
+            return table.c[_GROUP_COLUMNS[group_by]]
+        size = BUCKETS[group_by]
+        if table is usage_daily:
+            return table.c.day * (DAY_S // size)
+        if table is usage_hourly:  # never asked for minutes
+            return table.c.hour // (size // HOUR_S)
+        if self.dialect == "postgresql":  # CAST rounds there
+            return cast(func.floor(table.c.at / size), BigInteger)
+        return cast(table.c.at / size, BigInteger)
+
+    @translated
+    async def recent_usage(
+        self,
+        query: UsageQuery,
+        *,
+        before: float | None = None,
+        errors_only: bool = False,
+        limit: int = 50,
+    ) -> list[UsageRow]:
+        c = usage_events.c
+        conditions = _filters(c, query)
+        if query.since is not None:
+            conditions.append(c.at >= query.since)
+        for bound in (query.until, before):
+            if bound is not None:
+                conditions.append(c.at < bound)
+        if errors_only:
+            conditions.append(c.error_type.is_not(None))
+        statement = select(usage_events).where(*conditions).order_by(c.at.desc()).limit(limit)
+        async with self.engine.connect() as conn:
+            return [UsageRow(**row._mapping) for row in await conn.execute(statement)]
+
+    @translated
+    async def ttfb_percentiles(
+        self, since: float, until: float, fractions: Sequence[float] = (0.5, 0.95)
+    ) -> list[float] | None:
+        c = usage_events.c
+        where = and_(c.at >= since, c.at < until, c.ttfb_ms.is_not(None))
+        async with self.engine.connect() as conn:
+            if self.dialect == "postgresql":
+                found = await conn.execute(
+                    select(
+                        *(func.percentile_disc(f).within_group(c.ttfb_ms) for f in fractions)
+                    ).where(where)
+                )
+                values = list(found.one())
+                return None if values[0] is None else [float(v) for v in values]
+            count = (await conn.execute(select(func.count()).where(where))).scalar_one()
+            if not count:
+                return None
+            ordered = select(c.ttfb_ms).where(where).order_by(c.ttfb_ms).limit(1)
+            # The value at the first position whose share reaches the fraction, as
+            # PostgreSQL's percentile_disc has it.
+            return [
+                float(
+                    (
+                        await conn.execute(ordered.offset(max(math.ceil(f * count) - 1, 0)))
+                    ).scalar_one()
+                )
+                for f in fractions
+            ]
 
     @translated
     async def roll_up_usage(self, before_day: int) -> int:
@@ -141,6 +304,9 @@ class UsageQueries(Queries):
             before = before_day * DAY_S
             await conn.execute(fold, {"before": before})
             result = await conn.execute(delete(usage_events).where(usage_events.c.at < before))
+            await conn.execute(
+                delete(usage_hourly).where(usage_hourly.c.hour < before_day * (DAY_S // HOUR_S))
+            )
         return int(result.rowcount)
 
 
@@ -148,39 +314,21 @@ def _case(condition: Any, value: Any) -> Any:
     return case((condition, value))
 
 
-def _totals_select(table: Any, raw: bool, query: UsageQuery, group: str | None) -> Any:
-    c = table.c
-    if raw:
-        counts = [
-            func.count().label("requests"),
-            func.sum(_case(c.error_type.is_not(None), 1)).label("errors"),
-            func.sum(1 - c.complete).label("incomplete"),
-        ]
-    else:
-        counts = [func.sum(c[name]).label(name) for name in ("requests", "errors", "incomplete")]
-    columns = counts + [func.sum(c[name]).label(name) for name in _TOKEN_COLUMNS]
-    if group:
-        columns.insert(0, c[group].label("grouped"))
-    conditions = []
-    if query.key_id is not None:
-        conditions.append(c.key_id == query.key_id)
-    if query.account is not None:
-        conditions.append(c.account == query.account)
-    if query.model is not None:
-        conditions.append(c.model == query.model)
-    if raw:
-        if query.since is not None:
-            conditions.append(c.at >= query.since)
-        if query.until is not None:
-            conditions.append(c.at < query.until)
-    else:  # rollups hold whole days: a day counts when it starts inside the range
-        if query.since is not None:
-            conditions.append(c.day >= math.ceil(query.since / DAY_S))
-        if query.until is not None:
-            conditions.append(c.day < math.ceil(query.until / DAY_S))
-    statement = select(*columns).select_from(table)
-    if conditions:
-        statement = statement.where(and_(*conditions))
-    if group:
-        statement = statement.group_by(c[group])
-    return statement
+def _whole_hours(since: float | None, until: float | None) -> tuple[int | None, int | None] | None:
+    """The whole hours inside a range, as hour numbers ``[first, last)`` (None: open), or None
+    when it holds no whole hour."""
+    first = None if since is None else math.ceil(since / HOUR_S)
+    last = None if until is None else math.floor(until / HOUR_S)
+    if first is not None and last is not None and first >= last:
+        return None
+    return first, last
+
+
+def _filters(c: Any, query: UsageQuery) -> list[Any]:
+    """A report's key, account and model filters on a table's columns ``c``."""
+    given = (("key_id", query.key_id), ("account", query.account), ("model", query.model))
+    return [c[column] == value for column, value in given if value is not None]
+
+
+def _order(value: object) -> tuple[bool, Any]:
+    return value is None, value if isinstance(value, int) else str(value)
