@@ -56,6 +56,17 @@ from link_assistant_router.routes import Route, add_routes, parse_extra_routes
 from link_assistant_router.storage.base import Store, lease_holder
 from link_assistant_router.storage.sql import open_store
 
+__all__ = [
+    "BINDING_PURGE_S",
+    "LAST_USED_FLUSH_S",
+    "ROUTER",
+    "SYNC_INTERVAL_S",
+    "USAGE_FLUSH_S",
+    "Router",
+    "build_router",
+    "create_app",
+]
+
 log = logging.getLogger(__name__)
 
 SYNC_INTERVAL_S = 2.0

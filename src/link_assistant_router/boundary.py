@@ -29,6 +29,16 @@ from link_assistant_router.requestlog import (
 )
 from link_assistant_router.routes import Handler, Route, route_of
 
+__all__ = [
+    "HTML_ERRORS",
+    "HtmlErrors",
+    "error_boundary",
+    "error_response",
+    "openai_error",
+    "openai_error_response",
+    "wants_openai_errors",
+]
+
 log = logging.getLogger(__name__)
 
 # Draws an error page: (request, status, message, request id) -> the response.

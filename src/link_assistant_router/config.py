@@ -18,6 +18,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from link_assistant_router.limits import IpNetwork, parse_networks
 from link_assistant_router.routes import parse_extra_routes
 
+__all__ = ["MIN_SECRET_BYTES", "PLACEHOLDER_SECRETS", "SettingSpec", "Settings", "setting_specs"]
+
 # Values copied from documentation examples: a gateway started with one of these is one
 # whose keys anybody can forge, so it refuses to start.
 PLACEHOLDER_SECRETS = frozenset(

@@ -26,6 +26,22 @@ import orjson
 
 from link_assistant_router.errors import InvalidRequest
 
+__all__ = [
+    "FIVE_HOURS_S",
+    "WINDOWS",
+    "IpNetwork",
+    "KeyLimits",
+    "WindowSpan",
+    "calendar_span",
+    "fresh_after",
+    "limits_from_json",
+    "new_start",
+    "parse_limits",
+    "parse_networks",
+    "weighted_tokens",
+    "window_end",
+]
+
 WINDOWS = ("5h", "day", "week", "month")
 FIVE_HOURS_S = 5 * 3600
 _DAY_S = 86400

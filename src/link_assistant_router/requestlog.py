@@ -15,6 +15,17 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+__all__ = [
+    "REQUEST_FINISHED",
+    "REQUEST_LOG",
+    "USAGE_FIELDS",
+    "Outcome",
+    "RequestLog",
+    "Usage",
+    "clean_text",
+    "new_request_id",
+]
+
 log = logging.getLogger("link_assistant_router.access")
 
 USAGE_FIELDS = (

@@ -38,6 +38,8 @@ from link_assistant_router.metrics import MULTIPROC_ENV
 from link_assistant_router.routes import normal_target
 from link_assistant_router.storage.sql import open_store
 
+__all__ = ["RouterRunner", "make_runner", "run_loop", "serve", "warn_if_readable"]
+
 log = logging.getLogger(__name__)
 
 # A worker that dies sooner than this after starting is failing to start, not crashing.

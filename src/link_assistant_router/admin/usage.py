@@ -29,6 +29,20 @@ from link_assistant_router.storage.base import Store
 from link_assistant_router.storage.records import BUCKETS, USAGE_TOTALS, UsageQuery, UsageRow
 from link_assistant_router.times import iso, iso_or_none, parse_time
 
+__all__ = [
+    "GROUPS",
+    "MAX_BUCKETS",
+    "MAX_ROWS",
+    "UsageApi",
+    "bucket_label",
+    "report_rows",
+    "request_view",
+    "requests_report",
+    "usage_csv",
+    "usage_query",
+    "usage_report",
+]
+
 GROUPS = ("minute", "hour", "day", "key", "model", "account")
 # More buckets than a chart or a table can show: the range is too long for the bucket.
 MAX_BUCKETS = 10_000

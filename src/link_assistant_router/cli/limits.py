@@ -9,6 +9,8 @@ import click
 
 from link_assistant_router.limits import WINDOWS
 
+__all__ = ["LIMIT_NAMES", "limit_options", "limits_document"]
+
 F = TypeVar("F", bound=Callable[..., Any])
 LIMIT_NAMES = ("rpm", "concurrency", "budgets", "models", "networks")
 

@@ -14,14 +14,16 @@ from link_assistant_router.admin.usage import (
     usage_report,
 )
 from link_assistant_router.cli.support import (
-    SETTING_FIELDS,
     emit,
     load_settings,
+    query_params,
     run,
     settings_options,
 )
 from link_assistant_router.storage.records import USAGE_TOTALS
 from link_assistant_router.storage.sql import open_store
+
+__all__ = ["usage"]
 
 _SHORT = {
     "requests": "requests",
@@ -52,11 +54,7 @@ _SHORT = {
 def usage(as_json: bool, as_csv: bool, **options: Any) -> None:
     """Requests and tokens from the usage ledger, totalled and grouped."""
     settings = load_settings(options)
-    params = {
-        name: str(value)
-        for name, value in options.items()
-        if name not in SETTING_FIELDS and value is not None
-    }
+    params = query_params(options)
 
     async def main() -> dict[str, Any]:
         query = usage_query(params)

@@ -54,6 +54,7 @@ __all__ = [
     "Guard",
     "Viewer",
     "add_security_headers",
+    "form_text",
     "with_security_headers",
 ]
 

@@ -21,7 +21,7 @@ from link_assistant_router.metrics import Metrics
 from link_assistant_router.proxy.upstream import Upstream
 from link_assistant_router.storage.base import Store
 
-__all__ = ["OPERATOR_PAGES", "Parts", "page"]
+__all__ = ["GUARD", "OPERATOR_PAGES", "Parts", "page", "public_url", "snippets"]
 
 # The operator's pages, in the navigation's order: (path, title).
 OPERATOR_PAGES = (

@@ -27,7 +27,15 @@ from link_assistant_router.peers import client_address, from_trusted_proxy
 from link_assistant_router.storage.base import Store
 from link_assistant_router.storage.records import ConsoleSession
 
-__all__ = ["CSRF_COOKIE", "HOLDER", "OPERATOR", "CookieRules", "SessionKeeper", "csrf_token"]
+__all__ = [
+    "CSRF_COOKIE",
+    "HOLDER",
+    "OPERATOR",
+    "CookieRules",
+    "SessionKeeper",
+    "csrf_token",
+    "tokens_match",
+]
 
 
 @dataclass(frozen=True, slots=True)

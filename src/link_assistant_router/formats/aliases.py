@@ -20,6 +20,16 @@ from fnmatch import fnmatchcase
 
 from link_assistant_router.errors import ConfigError, InvalidRequest
 
+__all__ = [
+    "BUILT_IN",
+    "HAIKU",
+    "OPUS",
+    "SONNET",
+    "ModelAliases",
+    "UnknownModel",
+    "parse_aliases",
+]
+
 SONNET = "claude-sonnet-5"
 HAIKU = "claude-haiku-4-5"
 OPUS = "claude-opus-5"

@@ -15,6 +15,14 @@ from fnmatch import fnmatchcase
 
 from link_assistant_router.errors import ConfigError
 
+__all__ = [
+    "FALLBACK_MAX_OUTPUT",
+    "FAMILIES",
+    "Families",
+    "Family",
+    "parse_max_output",
+]
+
 FALLBACK_MAX_OUTPUT = 4096
 """For a model the table does not know."""
 

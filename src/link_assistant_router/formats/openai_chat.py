@@ -41,6 +41,15 @@ from link_assistant_router.formats.openai_tools import (
 )
 from link_assistant_router.proxy.sse import EventTranslator, event_object
 
+__all__ = [
+    "FINISH_REASONS",
+    "ChatRequest",
+    "ChatStreamTranslator",
+    "chat_to_messages",
+    "chat_usage",
+    "message_to_chat",
+]
+
 FINISH_REASONS = {
     "end_turn": "stop",
     "stop_sequence": "stop",

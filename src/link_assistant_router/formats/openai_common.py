@@ -17,6 +17,7 @@ from link_assistant_router.formats.sealing import ReasoningSeal
 
 __all__ = [
     "ADAPTIVE_EFFORTS",
+    "EFFORTS",
     "THINKING_BUDGETS",
     "OpenAIRequestError",
     "Rules",

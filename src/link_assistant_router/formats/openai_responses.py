@@ -33,6 +33,12 @@ from link_assistant_router.formats.openai_common import (
 from link_assistant_router.formats.openai_tools import ToolBook, ToolReader, custom_call_input
 from link_assistant_router.formats.sealing import ReasoningSeal
 
+__all__ = [
+    "ENCRYPTED_REASONING",
+    "ResponsesRequest",
+    "responses_to_messages",
+]
+
 _UNSUPPORTED = {
     "previous_response_id": "previous_response_id: this router stores no responses; "
     "send the whole conversation in input",

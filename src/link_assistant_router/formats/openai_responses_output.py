@@ -21,6 +21,22 @@ from link_assistant_router.formats.openai_common import prompt_tokens
 from link_assistant_router.formats.openai_responses import ResponsesRequest
 from link_assistant_router.formats.openai_tools import ToolRef, custom_input
 
+__all__ = [
+    "call_item",
+    "message_item",
+    "message_to_response",
+    "reasoning_item",
+    "request_echo",
+    "response_object",
+    "response_usage",
+    "search_result",
+    "status_of",
+    "text_part",
+    "tool_call_item",
+    "url_citation",
+    "web_search_item",
+]
+
 _ECHOED = (
     "instructions",
     "max_output_tokens",

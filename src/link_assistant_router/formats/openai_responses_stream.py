@@ -27,6 +27,10 @@ from link_assistant_router.formats.openai_responses_output import (
 from link_assistant_router.formats.openai_tools import CustomInputStream, ToolRef, custom_input
 from link_assistant_router.proxy.sse import EventTranslator, event_object
 
+__all__ = [
+    "ResponsesStreamTranslator",
+]
+
 
 class _Item:
     """One output item being streamed."""

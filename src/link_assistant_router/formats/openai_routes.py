@@ -36,6 +36,8 @@ from link_assistant_router.formats.openai_responses_stream import ResponsesStrea
 from link_assistant_router.proxy.pipeline import Proxy
 from link_assistant_router.routes import Route
 
+__all__ = ["ChatCompletions", "Models", "Responses", "openai_model_list", "openai_routes"]
+
 
 class _OpenAIRoute(TranslatedRoute):
     """A route of OpenAI's: its requests translate under the router's ``Rules``."""

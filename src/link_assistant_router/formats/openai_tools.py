@@ -30,6 +30,21 @@ from link_assistant_router.formats.openai_common import (
     shown,
 )
 
+__all__ = [
+    "CUSTOM_INPUT",
+    "WEB_SEARCH_TOOL",
+    "WEB_SEARCH_TYPES",
+    "CustomInputStream",
+    "ToolBook",
+    "ToolReader",
+    "ToolRef",
+    "combined_name",
+    "custom_call_input",
+    "custom_input",
+    "custom_tool",
+    "hashed_name",
+]
+
 WEB_SEARCH_TOOL = "web_search_20250305"
 """Anthropic's server-side web search tool."""
 WEB_SEARCH_TYPES = frozenset(

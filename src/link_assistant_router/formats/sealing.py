@@ -24,6 +24,14 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from link_assistant_router.errors import ConfigError, InvalidRequest
 
+__all__ = [
+    "HKDF_INFO",
+    "HKDF_SALT",
+    "PREFIX",
+    "ReasoningNotSealedHere",
+    "ReasoningSeal",
+]
+
 PREFIX = "lar1."
 HKDF_INFO = b"link-assistant-router reasoning v1"
 # Fixed, public: the secret it is mixed with is what must be secret (RFC 5869 section 3.1).

@@ -40,6 +40,21 @@ from link_assistant_router.requestlog import RequestLog
 from link_assistant_router.storage.base import Store
 from link_assistant_router.storage.records import KeyRecord, WindowTokens
 
+__all__ = [
+    "CLAIMS",
+    "HEADER_NAMES",
+    "HEADER_PREFIX",
+    "LEASE_S",
+    "SLOT_IDLE_S",
+    "WARNING_AT",
+    "WINDOW_CACHE_S",
+    "Governor",
+    "WindowState",
+    "model_of",
+    "rate_headers",
+    "window_states",
+]
+
 log = logging.getLogger(__name__)
 
 WINDOW_CACHE_S = 1.0

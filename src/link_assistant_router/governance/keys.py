@@ -36,6 +36,17 @@ from link_assistant_router.storage.base import Store
 from link_assistant_router.storage.records import KeyRecord
 from link_assistant_router.times import iso
 
+__all__ = [
+    "ALGORITHM",
+    "KEY_PREFIX",
+    "MAX_LABEL_CHARS",
+    "MAX_TTL_HOURS",
+    "IssuedKey",
+    "KeyService",
+    "load_signing_secret",
+    "validate_issue_request",
+]
+
 log = logging.getLogger(__name__)
 
 KEY_PREFIX = "la_sk_"

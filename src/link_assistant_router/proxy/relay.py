@@ -29,6 +29,18 @@ from link_assistant_router.proxy.sse import PASSTHROUGH, StreamTranslator, event
 from link_assistant_router.proxy.usage import StreamUsage, usage_from_body
 from link_assistant_router.requestlog import Outcome, RequestLog
 
+__all__ = [
+    "RATE_LIMIT_PREFIX",
+    "READ_ERRORS",
+    "SMALL_RESPONSE_BYTES",
+    "UPSTREAM_LOST_EVENT",
+    "is_event_stream",
+    "read_rest",
+    "read_usage",
+    "relay",
+    "relay_events",
+]
+
 log = logging.getLogger(__name__)
 
 # Responses up to this size with a known length are read in one go and answered whole.
