@@ -320,6 +320,8 @@ SAMPLE_BY_FIELD = {
     "log_level": "error",
     "log_format": "json",
     "model_aliases": "gpt-4o=claude-opus-5",
+    "max_output_tokens": "claude-opus-*=64000",
+    "unsupported_tools": "refuse",
     "cache_read_weight": "0.5",
     "trusted_proxies": "10.0.0.0/8,192.0.2.1",
     "extra_upstream_routes": "GET /v1/files, GET /v1/files/*",
@@ -335,6 +337,12 @@ def test_setting_spec_env_is_the_variable_settings_read(env: pytest.MonkeyPatch,
     default = plain(getattr(load(), spec.field))
     env.setenv(spec.env, SAMPLE_BY_FIELD.get(spec.field, SAMPLE_BY_TYPE[spec.python_type]))
     assert plain(getattr(load(), spec.field)) != default
+
+
+@pytest.mark.parametrize("limits", ["claude-*", "claude-*=", "claude-*=many", "claude-*=0"])
+def test_malformed_output_limits_are_refused_at_start(limits: str) -> None:
+    with pytest.raises(ValidationError, match="glob=tokens"):
+        Settings(_env_file=None, max_output_tokens=limits)  # type: ignore[call-arg]
 
 
 @pytest.mark.parametrize("aliases", ["gpt-4o", "gpt-4o=", "=claude-opus-5"])

@@ -27,6 +27,7 @@ def test_every_env_var_the_readme_names_exists() -> None:
         "ANTHROPIC_BASE_URL",
         "ANTHROPIC_API_KEY",
         "ANTHROPIC_AUTH_TOKEN",
+        "ANTHROPIC_API_BASE",  # aider (LiteLLM)
         "AWS_BEARER_TOKEN_BEDROCK",
         "HEALTHCHECK",
         "PROMETHEUS_MULTIPROC_DIR",

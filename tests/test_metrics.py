@@ -215,7 +215,7 @@ async def test_invented_model_names_do_not_grow_the_metrics(
         _, before = await scrape(http, router.admin_url)
         for number in range(300):
             await client.chat.completions.create(
-                model=f"invented-{number}", messages=[{"role": "user", "content": "hi"}]
+                model=f"claude-invented-{number}", messages=[{"role": "user", "content": "hi"}]
             )
         await asyncio.sleep(0.05)
         _, after = await scrape(http, router.admin_url)

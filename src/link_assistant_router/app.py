@@ -36,7 +36,10 @@ from link_assistant_router.console.sessions import CookieRules, SessionKeeper
 from link_assistant_router.console.site import Console
 from link_assistant_router.formats.aliases import ModelAliases, parse_aliases
 from link_assistant_router.formats.cloud import CloudRoutes
+from link_assistant_router.formats.families import Families, parse_max_output
+from link_assistant_router.formats.openai_common import Rules
 from link_assistant_router.formats.openai_routes import openai_routes
+from link_assistant_router.formats.sealing import ReasoningSeal
 from link_assistant_router.governance.audit import AuditLog
 from link_assistant_router.governance.governor import Governor
 from link_assistant_router.governance.keys import KeyService, load_signing_secret
@@ -89,6 +92,8 @@ class Router:
     governor: Governor
     metrics: Metrics
     holder: str
+    rules: Rules
+    """How the translated formats translate (model families, the reasoning seal, tools)."""
     # Background work failing now -> when that was last logged.
     failing: dict[str, float] = field(default_factory=dict)
 
@@ -214,6 +219,11 @@ def build_router(
         governor,
         metrics,
         holder,
+        Rules(
+            Families(parse_max_output(settings.max_output_tokens)),
+            ReasoningSeal.from_secret(secret),
+            settings.unsupported_tools,
+        ),
     )
 
 
@@ -237,8 +247,8 @@ def _routes(router: Router) -> list[Route]:
     ]
     if not settings.disable_metrics:
         routes += MetricsEndpoint(router.metrics, lambda: pool.accounts, access).routes()
-    aliases = ModelAliases(parse_aliases(settings.model_aliases))
-    routes += openai_routes(proxy, aliases)
+    aliases = ModelAliases(parse_aliases(settings.model_aliases), settings.default_model)
+    routes += openai_routes(proxy, aliases, router.rules)
     routes += CloudRoutes(proxy, aliases).routes()  # before /v1/{tail}: Vertex paths
     if settings.batches:
         routes += Batches(proxy, router.store, router.governor, router.finished).routes()

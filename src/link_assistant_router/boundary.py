@@ -157,6 +157,7 @@ def _translate(
         if exc.status >= 500:
             log.warning("%s: %s", entry.request_id, exc.message)
         entry.outcome = exc.error_type
+        entry.refused = getattr(exc, "param", None)
         if page is not None:
             return page(exc.status, exc.error_type, exc.message, entry.request_id, exc.headers())
         if openai:

@@ -312,10 +312,35 @@ class Settings(BaseSettings):
     model_aliases: str = Field(
         "",
         validation_alias=_env("MODEL_ALIASES"),
-        description="Model names for the OpenAI-compatible routes, as name=claude-model pairs, "
-        "comma-separated (e.g. gpt-4o=claude-sonnet-4-5); they add to and override the "
-        "built-in ones (gpt-4o, gpt-4 -> Sonnet; gpt-4o-mini -> Haiku; o1, o3, o4 -> Opus).",
+        description="Model names for the OpenAI-compatible, Bedrock and Vertex routes, as "
+        "name=claude-model pairs, comma-separated; a name may be a glob "
+        "(gpt-5*-mini=claude-haiku-4-5). They win over the built-in table (today's OpenAI "
+        "defaults: gpt-6.x and gpt-5.x-codex-max -> Opus, gpt-5.x and -codex -> Sonnet, "
+        "-mini and -nano -> Haiku, o1/o3/o4 -> Opus); the most specific entry wins.",
         json_schema_extra={"default_text": "none"},
+    )
+    default_model: str = Field(
+        "",
+        validation_alias=_env("DEFAULT_MODEL"),
+        description="The Claude model for any other model name a client sends that is not a "
+        "claude-... id. Unset: such a name gets a 400 that names it.",
+        json_schema_extra={"default_text": "unset (refuse)"},
+    )
+    max_output_tokens: str = Field(
+        "",
+        validation_alias=_env("MAX_OUTPUT_TOKENS"),
+        description="The output limit of translated requests whose client sends none, per "
+        "Claude model, as glob=tokens pairs, comma-separated (claude-opus-*=64000); they win "
+        "over the built-in table of each family's documented maximum.",
+        json_schema_extra={"default_text": "none"},
+    )
+    unsupported_tools: Literal["drop", "refuse"] = Field(
+        "drop",
+        validation_alias=_env("UNSUPPORTED_TOOLS"),
+        description="What a translated request does with a built-in OpenAI tool Claude cannot "
+        "honour (file_search, code_interpreter, image_generation, ...): drop leaves it out "
+        "and names it in the x-router-tools-left-out header and the log line; refuse answers "
+        "400 naming it.",
     )
     batches: bool = Field(
         False,
@@ -397,6 +422,17 @@ class Settings(BaseSettings):
             name, sep, model = part.partition("=")
             if part.strip() and (not sep or not name.strip() or not model.strip()):
                 raise ValueError(f"expected name=model pairs, got {part.strip()!r}")
+        return value
+
+    @field_validator("max_output_tokens")
+    @classmethod
+    def _check_max_output_tokens(cls, value: str) -> str:
+        for part in value.split(","):
+            name, sep, tokens = part.partition("=")
+            if part.strip() and (
+                not sep or not name.strip() or not tokens.strip().isdigit() or int(tokens) < 1
+            ):
+                raise ValueError(f"expected glob=tokens pairs, got {part.strip()!r}")
         return value
 
     @field_validator("extra_upstream_routes")

@@ -70,8 +70,14 @@ class ConfigError(RouterError):
 
 
 class InvalidRequest(RouterError):
+    """A request the router refuses as it is; ``param`` names the refused field (or None)."""
+
     status = 400
     error_type = "invalid_request_error"
+
+    def __init__(self, message: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
 
 
 class AuthenticationFailed(RouterError):

@@ -122,12 +122,14 @@ class RequestLog:
         "model",
         "outcome",
         "path",
+        "refused",
         "remote",
         "request_id",
         "route",
         "session",
         "started",
         "status",
+        "tools_left_out",
         "ttfb",
         "upstream_request_id",
         "upstream_status",
@@ -161,6 +163,10 @@ class RequestLog:
         self.usage: Usage | None = None
         self.usage_complete = True
         self.remote: str | None = None
+        # The field a request the router refused (400) was refused for, and the client's tools
+        # a translated request left out (UNSUPPORTED_TOOLS=drop): said on the log line.
+        self.refused: str | None = None
+        self.tools_left_out: tuple[str, ...] = ()
 
     def mark_first_byte(self) -> None:
         self.ttfb = time.perf_counter() - self.started
@@ -187,6 +193,10 @@ class RequestLog:
             f" attempts={self.attempts} outcome={self.outcome}"
             f" upstream_id={self.upstream_request_id or '-'}"
         )
+        if self.refused is not None:
+            message += f" refused={self.refused!r}"
+        if self.tools_left_out:
+            message += f" tools_left_out={','.join(self.tools_left_out)!r}"
         log.log(level, message, extra={"request": self})
 
     def fields(self) -> dict[str, object]:
@@ -207,6 +217,8 @@ class RequestLog:
             "attempts": self.attempts,
             "outcome": self.outcome,
             "upstream_request_id": self.upstream_request_id,
+            "refused": self.refused,
+            "tools_left_out": list(self.tools_left_out),
         }
 
 

@@ -20,7 +20,15 @@ according to the ``x-fake-scenario`` request header (the router forwards it like
   last user turn carries a ``tool_result``; then the ordinary answer
 - ``cookie``: a Messages response that sets a cookie (as Cloudflare in front of the API does)
 - ``json`` on ``/v1/messages/count_tokens``: ``{"input_tokens": 42}``
+- ``agent``: a small agent (JSON or a stream, as the body asks): it calls the first tool of the
+  request that ``FakeUpstream.agent_calls`` names (with the input given there) unless the last
+  user turn answers a tool call; then it answers ``Done: <the tool's result>``. With thinking on
+  (enabled or adaptive) every answer begins with a signed thinking block.
 - ``/v1/messages/batches...``: the Message Batches API (``tests/fakes/batches.py``)
+
+Like the real API, the fake refuses (400, Anthropic's message) a request with thinking on that
+answers tool calls of an assistant turn not beginning with a thinking block whose signature is
+the one the fake gave it.
 
 Tests can also give each credential its own scenario (``FakeUpstream.scenarios``, keyed by the
 access token or API key) and its own 5-hour utilization (``utilization``), sent back in
@@ -30,7 +38,9 @@ access token or API key) and its own 5-hour utilization (``utilization``), sent 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import hashlib
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -129,6 +139,8 @@ class FakeUpstream:
     """Streams end their lines with CRLF (as the SSE specification allows) instead of LF."""
     stall_after: int | None = None
     """Streams fall silent (the connection open) after this many events."""
+    agent_calls: dict[str, dict[str, object]] = field(default_factory=dict)
+    """The ``agent`` scenario's tool calls: Claude tool name -> the input to call it with."""
 
     requests: list[RecordedRequest] = field(default_factory=list)
     batches: FakeBatches = field(default_factory=FakeBatches)
@@ -154,6 +166,9 @@ class FakeUpstream:
                 body=body,
             )
         )
+        refusal = thinking_refusal(body)
+        if refusal is not None:
+            return web.json_response(refusal, status=400)
         credential = credential_of(CIMultiDict(request.headers))
         if request.path.startswith("/v1/messages/batches"):
             return await self.batches.handle(request, credential, body)
@@ -232,11 +247,25 @@ class FakeUpstream:
                 if scenario == "sse":
                     return await self._stream(request, "tool-use", 0)
                 return web.json_response(tool_message_json())
+        if scenario == "agent" and request.path == "/v1/messages":
+            return await self._agent(request, orjson.loads(body))
         if scenario in ("sse", "slow", "drop"):
             delay = float(request.headers.get("x-fake-delay-ms", "100")) / 1000
             return await self._stream(request, scenario, delay if scenario == "slow" else 0)
         quota = _quota_headers("allowed", self.utilization.get(credential, 0.0), reset)
         return web.json_response(message_json(), headers={"request-id": "req_fake_json", **quota})
+
+    async def _agent(self, request: web.Request, document: dict[str, object]) -> web.StreamResponse:
+        content, stop_reason = agent_turn(document, self.agent_calls)
+        message = {**message_json(), "content": content, "stop_reason": stop_reason}
+        if document.get("stream") is not True:
+            return web.json_response(message)
+        response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        await response.prepare(request)
+        for event in message_events(message):
+            await response.write(self._lines(event))
+        await response.write_eof()
+        return response
 
     def _lines(self, event: bytes) -> bytes:
         return event.replace(b"\n", b"\r\n") if self.crlf else event
@@ -385,6 +414,138 @@ def tool_sse_events() -> list[bytes]:
         ),
         _event("message_stop", {"type": "message_stop"}),
     ]
+
+
+THINKING_ON = frozenset({"enabled", "adaptive"})
+THINKING_KEY = b"fake-upstream-thinking-signatures"
+
+
+def thinking_signature(thinking: str) -> str:
+    """The signature the fake gives a thinking block (and checks when it comes back)."""
+    digest = hashlib.sha256(THINKING_KEY + thinking.encode()).digest()
+    return base64.b64encode(digest).decode()
+
+
+def _thinking_on(document: dict[str, object]) -> bool:
+    thinking = document.get("thinking")
+    return isinstance(thinking, dict) and thinking.get("type") in THINKING_ON
+
+
+def thinking_refusal(body: bytes) -> dict[str, object] | None:
+    """Anthropic's 400 for a tool loop sent with thinking on whose last assistant turn does not
+    begin with its (intact) thinking block; None when the request is fine."""
+    try:
+        document = orjson.loads(body) if body else None
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(document, dict) or not _thinking_on(document):
+        return None
+    messages = document.get("messages")
+    if not isinstance(messages, list) or len(messages) < 2:
+        return None
+    last, assistant = messages[-1], messages[-2]
+    if last.get("role") != "user" or assistant.get("role") != "assistant":
+        return None
+    answers = [b for b in last.get("content") or () if isinstance(b, dict)]
+    blocks = [b for b in assistant.get("content") or () if isinstance(b, dict)]
+    if not any(b.get("type") == "tool_result" for b in answers) or not blocks:
+        return None
+    first = blocks[0]
+    if first.get("type") == "redacted_thinking" or (
+        first.get("type") == "thinking"
+        and first.get("signature") == thinking_signature(str(first.get("thinking")))
+    ):
+        return None
+    at = len(messages) - 2
+    found = first.get("type") if first.get("type") != "thinking" else "a changed signature"
+    message = (
+        f"messages.{at}.content.0.type: Expected `thinking` or `redacted_thinking`, but found "
+        f"`{found}`. When `thinking` is enabled, a final `assistant` message must start with a "
+        "thinking block (preceeding the lastmost set of `tool_use` and `tool_result` blocks). "
+        "We recommend you include thinking blocks from previous turns. To avoid this "
+        "requirement, disable `thinking`. Please consult our documentation at "
+        "https://docs.claude.com/en/docs/build-with-claude/extended-thinking"
+    )
+    return {
+        "type": "error",
+        "error": {"type": "invalid_request_error", "message": message},
+        "request_id": "req_fake_400_thinking",
+    }
+
+
+def agent_turn(
+    document: dict[str, object], calls: dict[str, dict[str, object]]
+) -> tuple[list[dict[str, object]], str]:
+    """The ``agent`` scenario's answer: its content blocks and stop reason."""
+    content: list[dict[str, object]] = []
+    if _thinking_on(document):
+        thought = "I should use a tool, then answer."
+        content.append(
+            {"type": "thinking", "thinking": thought, "signature": thinking_signature(thought)}
+        )
+    messages = document.get("messages")
+    last = messages[-1] if isinstance(messages, list) and messages else {}
+    results = [
+        block
+        for block in (last.get("content") if isinstance(last, dict) else None) or ()
+        if isinstance(block, dict) and block.get("type") == "tool_result"
+    ]
+    if results:
+        result = results[-1].get("content")
+        if isinstance(result, list):
+            result = "".join(str(part.get("text", "")) for part in result if isinstance(part, dict))
+        content.append({"type": "text", "text": f"Done: {result}"})
+        return content, "end_turn"
+    tools = document.get("tools")
+    for tool in tools if isinstance(tools, list) else ():
+        name = tool.get("name") if isinstance(tool, dict) else None
+        if isinstance(name, str) and name in calls:
+            call = {"type": "tool_use", "id": f"toolu_agent_{len(messages or ())}", "name": name}
+            content.append({**call, "input": calls[name]})
+            return content, "tool_use"
+    content.append({"type": "text", "text": "No tool to call."})
+    return content, "end_turn"
+
+
+def message_events(message: dict[str, object]) -> list[bytes]:
+    """A whole Messages answer as the stream Anthropic would send for it."""
+    blocks = message["content"]
+    assert isinstance(blocks, list)
+    start = {**message, "content": [], "stop_reason": None, "usage": {**USAGE, "output_tokens": 1}}
+    events = [_event("message_start", {"type": "message_start", "message": start})]
+    for index, block in enumerate(blocks):
+        kind = block["type"]
+        opened = {**block}
+        deltas: list[dict[str, object]] = []
+        if kind == "thinking":
+            opened.update(thinking="", signature="")
+            deltas = [
+                {"type": "thinking_delta", "thinking": block["thinking"]},
+                {"type": "signature_delta", "signature": block["signature"]},
+            ]
+        elif kind == "text":
+            opened["text"] = ""
+            deltas = [{"type": "text_delta", "text": block["text"]}]
+        elif kind == "tool_use":
+            opened["input"] = {}
+            arguments = orjson.dumps(block["input"]).decode()
+            middle = len(arguments) // 2
+            deltas = [
+                {"type": "input_json_delta", "partial_json": piece}
+                for piece in (arguments[:middle], arguments[middle:])
+            ]
+        start_event = {"type": "content_block_start", "index": index, "content_block": opened}
+        events.append(_event("content_block_start", start_event))
+        for delta in deltas:
+            delta_event = {"type": "content_block_delta", "index": index, "delta": delta}
+            events.append(_event("content_block_delta", delta_event))
+        events.append(_event("content_block_stop", {"type": "content_block_stop", "index": index}))
+    finish = {"stop_reason": message["stop_reason"], "stop_sequence": None}
+    events += [
+        _event("message_delta", {"type": "message_delta", "delta": finish, "usage": USAGE}),
+        _event("message_stop", {"type": "message_stop"}),
+    ]
+    return events
 
 
 def message_json() -> dict[str, object]:

@@ -19,7 +19,7 @@ from link_assistant_router.formats.openai_chat import (
     chat_to_messages,
     message_to_chat,
 )
-from link_assistant_router.formats.openai_common import DEFAULT_MAX_TOKENS, OpenAIRequestError
+from link_assistant_router.formats.openai_common import OpenAIRequestError
 
 GOLDEN = Path(__file__).parent / "golden" / "openai_chat"
 TRANSCRIPTS = [
@@ -415,7 +415,7 @@ def test_stop_reasons_become_finish_reasons(stop_reason: str | None, finish_reas
 
 def translate(**fields: Any) -> dict[str, Any]:
     document = {"model": "gpt-4o", "messages": [{"role": "user", "content": "Hi"}], **fields}
-    return chat_to_messages(document, model="claude-sonnet-4-5")
+    return chat_to_messages(document, model="claude-sonnet-4-5").body
 
 
 def refusal(document: Any) -> OpenAIRequestError:
@@ -428,7 +428,7 @@ def test_the_smallest_request_gets_defaults() -> None:
     assert translate() == {
         "model": "claude-sonnet-4-5",
         "messages": [{"role": "user", "content": [{"type": "text", "text": "Hi"}]}],
-        "max_tokens": DEFAULT_MAX_TOKENS,
+        "max_tokens": 64000,  # Sonnet 4.5's documented maximum: the client set none
     }
 
 
@@ -633,7 +633,15 @@ def test_tool_choice_auto_or_none_without_tools_is_dropped() -> None:
 
 
 @pytest.mark.parametrize(
-    ("effort", "budget"), [("minimal", 1024), ("low", 1024), ("medium", 4096), ("high", 16384)]
+    ("effort", "budget"),
+    [
+        ("minimal", 1024),
+        ("low", 2048),
+        ("medium", 8192),
+        ("high", 16384),
+        ("xhigh", 32000),  # at most half of Sonnet 4.5's 64000
+        ("max", 32000),
+    ],
 )
 def test_reasoning_effort_turns_on_thinking(effort: str, budget: int) -> None:
     body = translate(reasoning_effort=effort, temperature=0.3, top_p=0.9, max_tokens=50000)
@@ -644,7 +652,14 @@ def test_reasoning_effort_turns_on_thinking(effort: str, budget: int) -> None:
 
 def test_thinking_leaves_room_for_the_answer() -> None:
     assert translate(reasoning_effort="high", max_completion_tokens=1000)["max_tokens"] == 17384
-    assert translate(reasoning_effort="medium")["max_tokens"] == DEFAULT_MAX_TOKENS + 4096
+    assert translate(reasoning_effort="max", max_tokens=32000)["max_tokens"] == 64000  # capped
+
+
+def test_unknown_efforts_are_refused_naming_them() -> None:
+    error = refusal(
+        {"model": "x", "messages": [USER], "reasoning_effort": "extreme"}  # not OpenAI's
+    )
+    assert error.param == "reasoning_effort" and "xhigh" in error.message
 
 
 def test_reasoning_effort_none_means_no_thinking() -> None:
@@ -774,7 +789,7 @@ CALL = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "
         ({"user": 5}, "user"),
         ({"reasoning_effort": "extreme"}, "reasoning_effort"),
         ({"tools": {"name": "f"}}, "tools"),
-        ({"tools": [{"type": "custom", "custom": {"name": "f"}}]}, "tools[0].type"),
+        ({"tools": [{"type": "web_search"}]}, "tools[0].type"),
         (
             {"tools": [{"type": "function", "function": {"description": "no name"}}]},
             "tools[0].function.name",

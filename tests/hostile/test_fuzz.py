@@ -98,7 +98,7 @@ TARGET = st.text(alphabet=string.printable + "%/.", max_size=80)
 @given(CHAT)
 def test_chat_bodies_translate_or_are_refused(document: dict[str, Any]) -> None:
     try:
-        translated = chat_to_messages(document, model="claude-sonnet-5")
+        translated = chat_to_messages(document, model="claude-sonnet-5").body
     except RouterError as exc:
         assert exc.status == 400
     else:
@@ -110,7 +110,7 @@ def test_chat_bodies_translate_or_are_refused(document: dict[str, Any]) -> None:
 @given(RESPONSES)
 def test_responses_bodies_translate_or_are_refused(document: dict[str, Any]) -> None:
     try:
-        translated = responses_to_messages(document, model="claude-sonnet-5")
+        translated = responses_to_messages(document, model="claude-sonnet-5").body
     except RouterError as exc:
         assert exc.status == 400
     else:

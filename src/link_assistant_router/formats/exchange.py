@@ -31,6 +31,7 @@ from link_assistant_router.storage.records import KeyRecord
 
 __all__ = [
     "ANTHROPIC_VERSION",
+    "LEFT_OUT_HEADER",
     "TranslatedRoute",
     "Translation",
     "api_key_first",
@@ -41,6 +42,8 @@ __all__ = [
 ]
 
 ANTHROPIC_VERSION = "2023-06-01"
+LEFT_OUT_HEADER = "x-router-tools-left-out"
+"""Names the built-in tools of the client's request that Claude could not be given."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +59,8 @@ class Translation:
     target: str = "/v1/messages"
     headers: Sequence[tuple[str, str]] = ()
     """More request headers (such as betas)."""
+    left_out: Sequence[str] = ()
+    """The client's tools the request was sent without (said to the client and in the log)."""
 
 
 class TranslatedRoute:
@@ -97,15 +102,25 @@ class TranslatedRoute:
             entry.model = body.get("model")
             headers = [*messages_headers(make_stream is not None), *translation.headers]
             outgoing = Outgoing("POST", translation.target, headers, orjson.dumps(body))
+        said: dict[str, str] = {}
+        if translation.left_out:
+            entry.tools_left_out = tuple(translation.left_out)
+            said[LEFT_OUT_HEADER] = ", ".join(translation.left_out)
         answer = await self._proxy.exchange(
             key, outgoing, entry, session_from=request.headers, prefer=api_key_first
         )
         try:
             if answer.response.status != 200:
-                return await self.error(answer, entry)
+                error = await self.error(answer, entry)
+                error.headers.update(said)
+                return error
             if make_stream is not None:
                 response = web.StreamResponse(
-                    headers={"content-type": self.stream_type, "cache-control": "no-cache"}
+                    headers={
+                        "content-type": self.stream_type,
+                        "cache-control": "no-cache",
+                        **said,
+                    }
                 )
                 return await relay_events(
                     request,
@@ -123,7 +138,7 @@ class TranslatedRoute:
                 raise UpstreamUnreachable("the upstream's answer was not JSON") from exc
             reply = orjson.dumps(translation.convert(document))
             entry.bytes_out = len(reply)
-            return web.Response(body=reply, content_type="application/json")
+            return web.Response(body=reply, content_type="application/json", headers=said)
         finally:
             answer.response.close()
 

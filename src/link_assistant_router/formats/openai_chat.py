@@ -8,18 +8,20 @@ events, each as soon as the upstream event it comes from is complete.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 from link_assistant_router.formats.openai_common import (
-    DEFAULT_MAX_TOKENS,
     OpenAIRequestError,
+    Rules,
     add_turn,
     claude_tool_choice,
     content_blocks,
     copy_sampling,
     copy_stream,
+    default_max_tokens,
     function_tool,
     image_block,
     prompt_tokens,
@@ -29,10 +31,19 @@ from link_assistant_router.formats.openai_common import (
     tool_use,
     unsupported,
 )
+from link_assistant_router.formats.openai_tools import (
+    CustomInputStream,
+    ToolBook,
+    ToolRef,
+    custom_call_input,
+    custom_input,
+    custom_tool,
+)
 from link_assistant_router.proxy.sse import EventTranslator, event_object
 
 __all__ = [
     "FINISH_REASONS",
+    "ChatRequest",
     "ChatStreamTranslator",
     "chat_to_messages",
     "chat_usage",
@@ -52,17 +63,29 @@ FINISH_REASONS = {
 # --- requests ------------------------------------------------------------------------------------
 
 
-def chat_to_messages(document: Any, *, model: str) -> dict[str, Any]:
-    """An OpenAI chat.completions request body (parsed JSON) -> an Anthropic Messages body.
+@dataclass
+class ChatRequest:
+    """A chat.completions request as a Messages request, and its tools (for the answer)."""
+
+    body: dict[str, Any]
+    tools: ToolBook = field(default_factory=ToolBook)
+
+
+def chat_to_messages(document: Any, *, model: str, rules: Rules | None = None) -> ChatRequest:
+    """An OpenAI chat.completions request body (parsed JSON) -> an Anthropic Messages request.
 
     ``model`` is the upstream model id, already resolved from aliases. Raises OpenAIRequestError,
     with ``param`` naming the field, for what is malformed or cannot be honoured.
     """
+    rules = rules or Rules()
     if not isinstance(document, dict):
         raise OpenAIRequestError("the request body must be a JSON object")
     _refuse_unsupported(document)
+    book = ToolBook()
+    tools = _tools(document, book)
     system, turns = _conversation(document.get("messages"))
-    body: dict[str, Any] = {"model": model, "messages": turns, "max_tokens": _max_tokens(document)}
+    max_tokens = _max_tokens(document) or default_max_tokens(rules, model)
+    body: dict[str, Any] = {"model": model, "messages": turns, "max_tokens": max_tokens}
     if system:
         body["system"] = "\n\n".join(system)
     copy_sampling(document, body)
@@ -73,14 +96,13 @@ def chat_to_messages(document: Any, *, model: str) -> dict[str, Any]:
             raise OpenAIRequestError("user must be a string", "user")
         if user:
             body["metadata"] = {"user_id": user}
-    tools = _tools(document)
     choice = _tool_choice(document, tools)
     if tools:
         body["tools"] = tools
     if choice is not None:
         body["tool_choice"] = choice
-    think(document.get("reasoning_effort"), body)
-    return body
+    think(document.get("reasoning_effort"), body, rules, "reasoning_effort")
+    return ChatRequest(body, book)
 
 
 def _refuse_unsupported(document: dict[str, Any]) -> None:
@@ -114,7 +136,7 @@ def _refuse_unsupported(document: dict[str, Any]) -> None:
         )
 
 
-def _max_tokens(document: dict[str, Any]) -> int:
+def _max_tokens(document: dict[str, Any]) -> int | None:
     for name in ("max_completion_tokens", "max_tokens"):
         value = document.get(name)
         if value is None:
@@ -122,7 +144,7 @@ def _max_tokens(document: dict[str, Any]) -> int:
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise OpenAIRequestError(f"{name} must be a positive integer", name)
         return value
-    return DEFAULT_MAX_TOKENS
+    return None
 
 
 def _conversation(messages: Any) -> tuple[list[str], list[dict[str, Any]]]:
@@ -217,7 +239,10 @@ def _assistant_blocks(message: dict[str, Any], number: int) -> list[dict[str, An
             call_id = call.get("id")
             if not isinstance(call_id, str) or not call_id:
                 raise OpenAIRequestError(f"{at}.id is required", f"{at}.id")
-            blocks.append(tool_use(call_id, call.get("function"), f"{at}.function"))
+            if call.get("type") == "custom":
+                blocks.append(_custom_call(call_id, call.get("custom"), f"{at}.custom"))
+            else:
+                blocks.append(tool_use(call_id, call.get("function"), f"{at}.function"))
     elif message.get("function_call") is not None:
         # The legacy form has no id; one made from the message's position is unique and stable.
         call_id = f"call_function_{number}"
@@ -225,11 +250,19 @@ def _assistant_blocks(message: dict[str, Any], number: int) -> list[dict[str, An
     return blocks
 
 
+def _custom_call(call_id: str, custom: Any, where: str) -> dict[str, Any]:
+    name = custom.get("name") if isinstance(custom, dict) else None
+    if not isinstance(name, str) or not name:
+        raise OpenAIRequestError(f"{where}.name is required", f"{where}.name")
+    tool_input = custom_call_input(custom.get("input"), f"{where}.input")
+    return {"type": "tool_use", "id": call_id, "name": name, "input": tool_input}
+
+
 def _tool_result(tool_use_id: str, content: Any, where: str) -> dict[str, Any]:
     return {"type": "tool_result", "tool_use_id": tool_use_id, "content": _text(content, where)}
 
 
-def _tools(document: dict[str, Any]) -> list[dict[str, Any]]:
+def _tools(document: dict[str, Any], book: ToolBook) -> list[dict[str, Any]]:
     tools = []
     for name in ("tools", "functions"):
         listed = document.get(name)
@@ -240,20 +273,32 @@ def _tools(document: dict[str, Any]) -> list[dict[str, Any]]:
         for number, entry in enumerate(listed):
             at = f"{name}[{number}]"
             if name == "tools":
-                if not isinstance(entry, dict) or entry.get("type") != "function":
+                kind = entry.get("type") if isinstance(entry, dict) else None
+                if kind == "custom":
+                    tools.append(_custom_tool(entry.get("custom"), f"{at}.custom", book))
+                    continue
+                if kind != "function":
                     raise OpenAIRequestError(
-                        f"{at}: only function tools are supported", f"{at}.type"
+                        f"{at}: only function and custom tools are supported", f"{at}.type"
                     )
                 entry, at = entry.get("function"), f"{at}.function"
             tools.append(function_tool(entry, at))
     return tools
 
 
+def _custom_tool(custom: Any, at: str, book: ToolBook) -> dict[str, Any]:
+    name = custom.get("name") if isinstance(custom, dict) else None
+    if not isinstance(name, str) or not name:
+        raise OpenAIRequestError(f"{at}.name is required", f"{at}.name")
+    return custom_tool(custom, at, book.add(ToolRef("custom", name)))
+
+
 def _tool_choice(document: dict[str, Any], tools: list[dict[str, Any]]) -> dict[str, Any] | None:
     param = "tool_choice" if "tool_choice" in document else "function_call"  # or the legacy name
     choice = document.get(param)
     if isinstance(choice, dict):
-        function = choice.get("function") if param == "tool_choice" else choice
+        named = choice.get("custom" if choice.get("type") == "custom" else "function")
+        function = named if param == "tool_choice" else choice
         choice = {"name": function.get("name") if isinstance(function, dict) else None}
     return claude_tool_choice(choice, document.get("parallel_tool_calls"), tools, param)
 
@@ -274,7 +319,12 @@ def chat_usage(usage: dict[str, Any]) -> dict[str, Any]:
 
 
 def message_to_chat(
-    message: dict[str, Any], *, model: str, completion_id: str, created: int
+    message: dict[str, Any],
+    *,
+    model: str,
+    completion_id: str,
+    created: int,
+    tools: ToolBook | None = None,
 ) -> dict[str, Any]:
     """An Anthropic Messages response -> an OpenAI chat.completion; ``model`` as the client asked.
 
@@ -288,6 +338,11 @@ def message_to_chat(
         if kind == "text":
             texts.append(block.get("text") or "")
         elif kind == "tool_use":
+            ref = (tools or ToolBook()).ref(block.get("name") or "")
+            if ref.kind == "custom":
+                custom = {"name": ref.name, "input": custom_input(block.get("input"))}
+                calls.append({"id": block.get("id"), "type": "custom", "custom": custom})
+                continue
             arguments = orjson.dumps(block.get("input") or {}).decode()
             function = {"name": block.get("name"), "arguments": arguments}
             calls.append({"id": block.get("id"), "type": "function", "function": function})
@@ -342,7 +397,13 @@ class ChatStreamTranslator(EventTranslator):
     """
 
     def __init__(
-        self, *, model: str, completion_id: str, created: int, include_usage: bool
+        self,
+        *,
+        model: str,
+        completion_id: str,
+        created: int,
+        include_usage: bool,
+        tools: ToolBook | None = None,
     ) -> None:
         header = {"id": completion_id, "object": "chat.completion.chunk", "created": created}
         self._header = {**header, "model": model}
@@ -353,6 +414,8 @@ class ChatStreamTranslator(EventTranslator):
         self._include_usage = include_usage
         super().__init__()
         self._tool_calls: dict[int, int] = {}  # Anthropic block index -> OpenAI tool call index
+        self._book = tools or ToolBook()
+        self._custom: dict[int, CustomInputStream] = {}  # the custom tool calls' inputs
         self._prompt_usage: dict[str, Any] = {}
         self._usage: dict[str, Any] | None = None
 
@@ -402,15 +465,28 @@ class ChatStreamTranslator(EventTranslator):
         kind = block["type"]
         if kind == "tool_use":
             number = self._tool_calls[index] = len(self._tool_calls)
-            function = {"name": block["name"], "arguments": ""}
-            call = {"index": number, "id": block["id"], "type": "function", "function": function}
+            ref = self._book.ref(block["name"])
+            call: dict[str, Any] = {"index": number, "id": block["id"]}
+            if ref.kind == "custom":
+                self._custom[index] = CustomInputStream()
+                call.update(type="custom", custom={"name": ref.name, "input": ""})
+            else:
+                call.update(type="function", function={"name": block["name"], "arguments": ""})
             return self._prefix + orjson.dumps({"tool_calls": [call]}) + _MORE
         if kind == "text" and block.get("text"):
             return self._prefix + _TEXT_OPEN + orjson.dumps(block["text"]) + _TEXT_CLOSE
         return b""
 
     def _arguments(self, index: int, partial_json: str) -> bytes:
-        call = {"index": self._tool_calls[index], "function": {"arguments": partial_json}}
+        custom = self._custom.get(index)
+        call: dict[str, Any] = {"index": self._tool_calls[index]}
+        if custom is None:
+            call["function"] = {"arguments": partial_json}
+        else:
+            text = custom.feed(partial_json)
+            if not text:
+                return b""
+            call["custom"] = {"input": text}
         return self._prefix + orjson.dumps({"tool_calls": [call]}) + _MORE
 
     def _finish(self, event: dict[str, Any]) -> bytes:

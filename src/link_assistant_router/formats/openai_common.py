@@ -6,21 +6,27 @@ same way (sampling, thinking, turns, images, function tools and calls, tool_choi
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 import orjson
 
 from link_assistant_router.errors import InvalidRequest
+from link_assistant_router.formats.families import Families
+from link_assistant_router.formats.sealing import ReasoningSeal
 
 __all__ = [
-    "DEFAULT_MAX_TOKENS",
+    "ADAPTIVE_EFFORTS",
+    "EFFORTS",
     "THINKING_BUDGETS",
     "OpenAIRequestError",
+    "Rules",
     "add_turn",
     "claude_tool_choice",
     "content_blocks",
     "copy_sampling",
     "copy_stream",
+    "default_max_tokens",
     "function_tool",
     "image_block",
     "prompt_tokens",
@@ -32,17 +38,48 @@ __all__ = [
     "unsupported",
 ]
 
-DEFAULT_MAX_TOKENS = 4096
-THINKING_BUDGETS = {"minimal": 1024, "low": 1024, "medium": 4096, "high": 16384}
+EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
+"""Every reasoning effort OpenAI documents."""
+THINKING_BUDGETS = {
+    "minimal": 1024,
+    "low": 2048,
+    "medium": 8192,
+    "high": 16384,
+    "xhigh": 32768,
+    "max": 65536,
+}
+"""Thinking budgets of models that take one, at most half the family's maximum output."""
+ADAPTIVE_EFFORTS = {
+    "minimal": "low",
+    "low": "low",
+    "medium": "medium",
+    "high": "high",
+    "xhigh": "xhigh",
+    "max": "max",
+}
+"""``output_config.effort`` of models whose thinking is adaptive."""
+_THINKING_BLOCKS = frozenset({"thinking", "redacted_thinking"})
 _EMPTY_SCHEMA = {"type": "object", "properties": {}}
 
 
 class OpenAIRequestError(InvalidRequest):
     """An OpenAI request the router cannot translate; ``param`` names the field (or None)."""
 
-    def __init__(self, message: str, param: str | None = None) -> None:
-        super().__init__(message)
-        self.param = param
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """What a translation needs besides the request: the models' families, the seal of
+    reasoning given back to clients (None: reasoning is not given back), and what a built-in
+    tool Claude cannot honour does (``drop`` or ``refuse``)."""
+
+    families: Families = field(default_factory=Families)
+    seal: ReasoningSeal | None = None
+    unsupported_tools: str = "drop"
+
+
+def default_max_tokens(rules: Rules, model: str) -> int:
+    """The output limit of a request that sets none: the model family's maximum."""
+    return rules.families.of(model).max_output
 
 
 def requested_model(document: dict[str, Any]) -> str:
@@ -98,24 +135,52 @@ def _is_number(value: Any, low: float, high: float) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and low <= value <= high
 
 
-def think(effort: Any, body: dict[str, Any], param: str = "reasoning_effort") -> None:
-    """Turn on thinking with the budget for ``effort``; ``param``: the field the client set."""
-    if effort is None or effort == "none":
+def think(effort: Any, body: dict[str, Any], rules: Rules, param: str) -> None:
+    """Claude's thinking for the reasoning ``effort`` the client set at ``param``.
+
+    A budget that grows with the effort, or adaptive thinking at that effort (the Claude 5
+    models take only that); ``none`` turns thinking off. A request that continues a tool loop
+    whose last assistant turn has no thinking block (every Chat Completions client, Responses
+    clients that do not give reasoning back) is sent with thinking off, as Anthropic's own error
+    for such a request advises.
+    """
+    if effort is not None and effort not in EFFORTS:
+        raise OpenAIRequestError(f"{param} must be one of {', '.join(EFFORTS)}", param)
+    family = rules.families.of(body["model"])
+    off = effort == "none" or _continues_without_thinking(body["messages"])
+    if off:
+        if family.adaptive or effort not in (None, "none"):
+            body["thinking"] = {"type": "disabled"}  # adaptive models think unless told not to
         return
-    budget = THINKING_BUDGETS.get(effort) if isinstance(effort, str) else None
-    if budget is None:
-        raise OpenAIRequestError(f"{param} must be none, minimal, low, medium or high", param)
+    if effort is None:
+        return
     if body.get("tool_choice", {}).get("type") in ("any", "tool"):
         raise OpenAIRequestError(
             "Claude cannot be made to call a tool while it thinks: "
             f"use tool_choice auto or none with {param}",
             "tool_choice",
         )
-    body["thinking"] = {"type": "enabled", "budget_tokens": budget}
-    if body["max_tokens"] <= budget:  # the budget is part of max_tokens: keep room to answer
-        body["max_tokens"] += budget
+    if family.adaptive:
+        body["thinking"] = {"type": "adaptive"}
+        body["output_config"] = {"effort": ADAPTIVE_EFFORTS[effort]}
+    else:
+        budget = min(THINKING_BUDGETS[effort], family.max_output // 2)
+        body["thinking"] = {"type": "enabled", "budget_tokens": budget}
+        if body["max_tokens"] <= budget:  # the budget is part of max_tokens: keep room to answer
+            body["max_tokens"] = min(family.max_output, body["max_tokens"] + budget)
     body.pop("temperature", None)  # Claude thinks only at its default sampling
     body.pop("top_p", None)
+
+
+def _continues_without_thinking(turns: list[dict[str, Any]]) -> bool:
+    """Whether the request answers tool calls of an assistant turn that has no thinking block
+    first: with thinking on, Anthropic refuses it."""
+    if len(turns) < 2 or turns[-1]["role"] != "user" or turns[-2]["role"] != "assistant":
+        return False
+    answers = any(block.get("type") == "tool_result" for block in turns[-1]["content"])
+    calls = turns[-2]["content"]
+    called = any(block.get("type") == "tool_use" for block in calls)
+    return answers and called and calls[0].get("type") not in _THINKING_BLOCKS
 
 
 def add_turn(turns: list[dict[str, Any]], role: str, blocks: list[dict[str, Any]]) -> None:

@@ -29,60 +29,82 @@ from link_assistant_router.formats.openai_chat import (
     chat_to_messages,
     message_to_chat,
 )
-from link_assistant_router.formats.openai_common import requested_model
-from link_assistant_router.formats.openai_responses import (
-    ResponsesStreamTranslator,
-    message_to_response,
-    request_echo,
-    responses_to_messages,
-)
+from link_assistant_router.formats.openai_common import Rules, requested_model
+from link_assistant_router.formats.openai_responses import responses_to_messages
+from link_assistant_router.formats.openai_responses_output import message_to_response, request_echo
+from link_assistant_router.formats.openai_responses_stream import ResponsesStreamTranslator
 from link_assistant_router.proxy.pipeline import Proxy
 from link_assistant_router.routes import Route
 
 __all__ = ["ChatCompletions", "Models", "Responses", "openai_model_list", "openai_routes"]
 
 
-class ChatCompletions(TranslatedRoute):
+class _OpenAIRoute(TranslatedRoute):
+    """A route of OpenAI's: its requests translate under the router's ``Rules``."""
+
+    def __init__(self, proxy: Proxy, aliases: ModelAliases, rules: Rules) -> None:
+        super().__init__(proxy, aliases)
+        self._rules = rules
+
+
+class ChatCompletions(_OpenAIRoute):
     """``POST /v1/chat/completions``."""
 
     def translate(self, request: web.Request, document: dict[str, Any]) -> Translation:
         requested = requested_model(document)
         options = document.get("stream_options") or {}
         include_usage = isinstance(options, dict) and options.get("include_usage") is True
-        body = chat_to_messages(document, model=self._aliases.resolve(requested))
+        model = self._aliases.resolve(requested)
+        chat = chat_to_messages(document, model=model, rules=self._rules)
         completion_id = "chatcmpl-" + os.urandom(12).hex()
         created = int(time.time())
         return Translation(
-            body,
+            chat.body,
             convert=lambda message: message_to_chat(
-                message, model=requested, completion_id=completion_id, created=created
+                message,
+                model=requested,
+                completion_id=completion_id,
+                created=created,
+                tools=chat.tools,
             ),
             stream=lambda: ChatStreamTranslator(
                 model=requested,
                 completion_id=completion_id,
                 created=created,
                 include_usage=include_usage,
+                tools=chat.tools,
             ),
         )
 
 
-class Responses(TranslatedRoute):
+class Responses(_OpenAIRoute):
     """``POST /v1/responses``."""
 
     def translate(self, request: web.Request, document: dict[str, Any]) -> Translation:
         requested = requested_model(document)
-        body = responses_to_messages(document, model=self._aliases.resolve(requested))
+        model = self._aliases.resolve(requested)
+        translated = responses_to_messages(document, model=model, rules=self._rules)
         response_id = "resp_" + os.urandom(12).hex()
         echo = request_echo(document)
         created = int(time.time())
         return Translation(
-            body,
+            translated.body,
             convert=lambda message: message_to_response(
-                message, model=requested, response_id=response_id, created=created, echo=echo
+                message,
+                model=requested,
+                response_id=response_id,
+                created=created,
+                echo=echo,
+                request=translated,
             ),
             stream=lambda: ResponsesStreamTranslator(
-                model=requested, response_id=response_id, created=created, echo=echo
+                model=requested,
+                response_id=response_id,
+                created=created,
+                echo=echo,
+                request=translated,
             ),
+            left_out=translated.tools.left_out,
         )
 
 
@@ -133,18 +155,22 @@ def openai_model_list(upstream: dict[str, Any], aliases: list[str]) -> dict[str,
     return {"object": "list", "data": data}
 
 
-def openai_routes(proxy: Proxy, aliases: ModelAliases) -> list[Route]:
+def openai_routes(proxy: Proxy, aliases: ModelAliases, rules: Rules) -> list[Route]:
     """OpenAI's routes; ``/v1/models`` answers Anthropic clients (``anthropic-version``) too."""
     return [
         Route(
             "POST",
             "/v1/chat/completions",
-            ChatCompletions(proxy, aliases).handle,
+            ChatCompletions(proxy, aliases, rules).handle,
             "chat_completions",
             errors="openai",
         ),
         Route(
-            "POST", "/v1/responses", Responses(proxy, aliases).handle, "responses", errors="openai"
+            "POST",
+            "/v1/responses",
+            Responses(proxy, aliases, rules).handle,
+            "responses",
+            errors="openai",
         ),
         Route(
             "GET",
