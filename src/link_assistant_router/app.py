@@ -168,6 +168,7 @@ def build_router(
     scheduler = Scheduler(
         settings.routing_strategy, the_store, sticky_ttl_s=settings.sticky_ttl_minutes * 60
     )
+    metrics = Metrics(per_key=settings.metrics_per_key)
     client = upstream
     if client is None:
         client = UpstreamClient(
@@ -175,8 +176,9 @@ def build_router(
             connect_timeout_s=settings.upstream_connect_timeout_s,
             idle_timeout_s=settings.upstream_idle_timeout_s,
             max_connections=settings.upstream_max_connections,
+            pool_timeout_s=settings.upstream_pool_timeout_s,
+            on_busy=metrics.upstream_busy.inc,
         )
-    metrics = Metrics(per_key=settings.metrics_per_key)
     holder = lease_holder()
     spill = None
     if settings.ledger_spill_mb:
@@ -246,7 +248,9 @@ def _routes(router: Router) -> list[Route]:
         *audit_routes(router.store, access),
     ]
     if not settings.disable_metrics:
-        routes += MetricsEndpoint(router.metrics, lambda: pool.accounts, access).routes()
+        routes += MetricsEndpoint(
+            router.metrics, lambda: pool.accounts, access, upstream=router.upstream
+        ).routes()
     aliases = ModelAliases(parse_aliases(settings.model_aliases), settings.default_model)
     routes += openai_routes(proxy, aliases, router.rules)
     routes += CloudRoutes(proxy, aliases).routes()  # before /v1/{tail}: Vertex paths

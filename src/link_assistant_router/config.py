@@ -222,16 +222,26 @@ class Settings(BaseSettings):
         description="Timeout for connecting to the upstream (504 when it passes).",
     )
     upstream_idle_timeout_s: float = Field(
-        600,
+        240,
         gt=0,
         validation_alias=_env("UPSTREAM_IDLE_TIMEOUT_S"),
-        description="Longest silence allowed from the upstream; there is no total-duration limit.",
+        description="Longest silence allowed from the upstream (before its answer, or between "
+        "two pieces of it); there is no total-duration limit. Below Claude Code's own 300 s, so "
+        "the router ends a dead stream, saying why, before the client gives up on it.",
     )
     upstream_max_connections: int = Field(
-        256,
+        8192,
         ge=1,
         validation_alias=_env("UPSTREAM_MAX_CONNECTIONS"),
-        description="Size of the keep-alive connection pool to the upstream, per worker.",
+        description="Requests in flight to the upstream at once, per worker (each holds a "
+        "connection); sized for thousands of concurrent streams.",
+    )
+    upstream_pool_timeout_s: float = Field(
+        10,
+        gt=0,
+        validation_alias=_env("UPSTREAM_POOL_TIMEOUT_S"),
+        description="How long a request waits for one of UPSTREAM_MAX_CONNECTIONS to free up "
+        "before it gets 503 with retry-after.",
     )
     key_cache_ttl_s: float = Field(
         2,

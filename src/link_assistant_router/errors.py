@@ -20,6 +20,7 @@ and ``app.py`` turns a ``RouterError`` into an HTTP response in exactly one plac
         ├── NeedsLogin               502: an account's login is dead (invalid_grant, org disabled)
         ├── RefreshUnavailable       502: the OAuth token endpoint failed; worth retrying later
         ├── UpstreamUnreachable      502: connecting to the upstream failed
+        ├── UpstreamBusy             503: every request slot to the upstream stayed taken
         └── UpstreamTimeout          504 timeout_error
 
 Upstream *responses*, errors included, are never turned into these: they pass through as sent.
@@ -153,6 +154,15 @@ class RefreshUnavailable(UpstreamError):
 
 class UpstreamUnreachable(UpstreamError):
     """The upstream could not be connected to, or it dropped the connection before answering."""
+
+
+class UpstreamBusy(UpstreamError):
+    """Every request slot to the upstream stayed taken for ``UPSTREAM_POOL_TIMEOUT_S``."""
+
+    status = 503
+
+    def headers(self) -> dict[str, str]:
+        return {"retry-after": "1"}
 
 
 class UpstreamTimeout(UpstreamError):

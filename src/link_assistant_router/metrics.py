@@ -115,6 +115,11 @@ class Metrics:
             "Usage ledger rows dropped because memory and the spill file were full.",
             registry=registry,
         )
+        self.upstream_busy = Counter(
+            "lar_upstream_busy",
+            "Requests refused (503) after waiting UPSTREAM_POOL_TIMEOUT_S for a request slot.",
+            registry=registry,
+        )
         self.limit_rejections = Counter(
             "lar_limit_rejections",
             "Requests refused by a key's limits, by reason.",
@@ -168,8 +173,9 @@ class Metrics:
     def limit_rejected(self, reason: str) -> None:
         self.limit_rejections.labels(reason).inc()
 
-    def exposition(self, accounts: Iterable[Account]) -> bytes:
-        """The text format: every worker's values (when there are several) and the accounts."""
+    def exposition(self, accounts: Iterable[Account], upstream: object = None) -> bytes:
+        """The text format: every worker's values (when there are several), the accounts, and
+        this worker's upstream request slots (``upstream``: its client, when it counts them)."""
         if self.multiprocess:
             registry = CollectorRegistry()
             MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
@@ -177,6 +183,8 @@ class Metrics:
             registry = CollectorRegistry()
             registry.register(_Registered(self.registry))
         registry.register(AccountCollector(lambda: list(accounts)))
+        if hasattr(upstream, "in_flight"):
+            registry.register(UpstreamSlotsCollector(upstream))
         return generate_latest(registry)
 
 
@@ -188,6 +196,23 @@ class _Registered(Collector):
 
     def collect(self) -> Iterator[Metric]:
         return iter(self._source.collect())
+
+
+class UpstreamSlotsCollector(Collector):
+    """This worker's requests to the upstream: in flight, waiting for a slot, and the limit."""
+
+    def __init__(self, upstream: Any) -> None:
+        self._upstream = upstream
+
+    def collect(self) -> Iterator[Metric]:
+        for name, attribute, text in (
+            ("lar_upstream_in_flight", "in_flight", "Requests to the upstream in flight now."),
+            ("lar_upstream_waiting", "waiting", "Requests waiting for a free request slot."),
+            ("lar_upstream_slots", "max_connections", "UPSTREAM_MAX_CONNECTIONS."),
+        ):
+            family = GaugeMetricFamily(name, text + " (this worker)", labels=[])
+            family.add_metric([], float(getattr(self._upstream, attribute, 0)))
+            yield family
 
 
 class AccountCollector(Collector):

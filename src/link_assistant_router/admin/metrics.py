@@ -21,15 +21,18 @@ class MetricsEndpoint:
         metrics: Metrics,
         accounts: Callable[[], Iterable[Account]],
         access: AdminAccess,
+        *,
+        upstream: object = None,
     ) -> None:
         self._metrics = metrics
         self._accounts = accounts
         self._access = access
+        self._upstream = upstream
 
     def routes(self) -> list[Route]:
         return [Route("GET", "/metrics", self.handle, "metrics", logged=False)]
 
     async def handle(self, request: web.Request) -> web.Response:
         self._access.check(request)
-        body = self._metrics.exposition(self._accounts())
+        body = self._metrics.exposition(self._accounts(), self._upstream)
         return web.Response(body=body, headers={"content-type": CONTENT_TYPE})

@@ -38,6 +38,7 @@ from link_assistant_router.errors import (
     NoCredential,
     RequestTooLarge,
     RouterError,
+    UpstreamBusy,
     UpstreamError,
     UpstreamUnreachable,
 )
@@ -216,6 +217,8 @@ class Proxy:
             entry.account, entry.attempts = account.name, number
             try:
                 answer = await self._attempt(outgoing, account, state, last=last)
+            except UpstreamBusy:
+                raise  # the router's own limit, not the account's doing: no other account helps
             except (UpstreamError, NoCredential) as exc:
                 await self._pool.note_error(account, exc.message)
                 log.warning(
