@@ -207,6 +207,7 @@ def build_router(
         max_body_bytes=settings.max_request_body_bytes,
         max_attempts=settings.max_attempts,
         overload_cooldown_s=settings.overload_cooldown_s,
+        idle_timeout_s=settings.upstream_idle_timeout_s,
     )
     return Router(
         settings,

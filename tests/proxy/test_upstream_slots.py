@@ -9,9 +9,10 @@ from collections.abc import Awaitable, Callable
 
 import aiohttp
 import orjson
+import pytest
 from multidict import CIMultiDict
 
-from tests.conftest import RunningRouter
+from tests.conftest import RunningRouter, ledger_rows
 from tests.fakes.upstream import FakeUpstream
 
 StartRouter = Callable[..., Awaitable[RunningRouter]]
@@ -86,3 +87,18 @@ async def test_every_request_gives_its_slot_back_however_it_ended(
                 status, _, _ = await post(http, router, key, **{"x-fake-scenario": ending})
                 assert status != 503, ending
     assert router.parts.upstream.in_flight == 0  # type: ignore[attr-defined]
+
+
+async def test_a_stream_that_stalls_after_its_headers_is_a_timeout_named_as_such(
+    start_router: StartRouter, fake_upstream: FakeUpstream, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake_upstream.stall_after = 0  # the headers, then silence
+    router = await start_router(upstream_base_url=fake_upstream.url, upstream_idle_timeout_s=0.3)
+    key = await router.issue_key()
+    async with aiohttp.ClientSession() as http:
+        status, _, body = await post(http, router, key, **{"x-fake-scenario": "sse"})
+    assert status == 504
+    assert orjson.loads(body)["error"]["type"] == "timeout_error"
+    assert "sent its headers and then nothing for 0.3 s" in caplog.text
+    (row,) = await ledger_rows(router, 1)
+    assert row["error_type"] == "timeout_error"

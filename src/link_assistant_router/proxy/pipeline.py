@@ -40,6 +40,7 @@ from link_assistant_router.errors import (
     RouterError,
     UpstreamBusy,
     UpstreamError,
+    UpstreamTimeout,
     UpstreamUnreachable,
 )
 from link_assistant_router.governance.governor import Governor
@@ -124,6 +125,7 @@ class Proxy:
         max_body_bytes: int,
         max_attempts: int,
         overload_cooldown_s: float,
+        idle_timeout_s: float = 240.0,
     ) -> None:
         self._keys = keys
         self._pool = pool
@@ -133,6 +135,7 @@ class Proxy:
         self._max_body_bytes = max_body_bytes
         self._max_attempts = max_attempts
         self._overload_cooldown_s = overload_cooldown_s
+        self._idle_timeout_s = idle_timeout_s
 
     async def forward(self, request: web.Request, target: str) -> web.StreamResponse:
         """Proxy ``request`` to ``target`` (the upstream path and query, still encoded)."""
@@ -341,10 +344,20 @@ class Proxy:
             try:
                 return Answer(response, await response.read(), complete=True)
             except READ_ERRORS as exc:
-                raise UpstreamUnreachable("the upstream dropped its error response") from exc
+                raise self._cut_short(exc, "its error response") from exc
         if response.status == 200 and is_event_stream(response):
             return await self._hold_prelude(response)
         return Answer(response)
+
+    def _cut_short(self, exc: BaseException, what: str) -> UpstreamError:
+        """An answer that stopped after its headers: silence (a timeout) or a dropped
+        connection, named as what it was."""
+        if isinstance(exc, asyncio.TimeoutError):
+            return UpstreamTimeout(
+                f"the upstream sent its headers and then nothing for "
+                f"{self._idle_timeout_s:g} s (UPSTREAM_IDLE_TIMEOUT_S) in {what}"
+            )
+        return UpstreamUnreachable(f"the upstream dropped the connection in {what}")
 
     async def _hold_prelude(self, response: aiohttp.ClientResponse) -> Answer:
         """Hold a stream's opening events until its first content (or an error) arrives."""
@@ -356,9 +369,7 @@ class Proxy:
                     try:
                         chunk = await response.content.readany()
                     except READ_ERRORS as exc:
-                        raise UpstreamUnreachable(
-                            "the upstream dropped the stream as it began"
-                        ) from exc
+                        raise self._cut_short(exc, "the stream's start") from exc
                     if not chunk:
                         return Answer(response, held, complete=True)
                     held += chunk
