@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from link_assistant_router.proxy.usage import StreamUsage, usage_from_body
+from link_assistant_router.proxy.usage import BodyEnds, StreamUsage, usage_from_body
 from link_assistant_router.requestlog import Usage
 from tests.fakes.upstream import USAGE, message_json, sse_events
 
@@ -88,3 +88,25 @@ def test_text_that_mentions_message_events_is_not_usage() -> None:
         1,
     )
     assert read([data]).usage == Usage(**USAGE)
+
+
+@pytest.mark.parametrize("slice_size", [1, 7, 4096, 70_000, 10**7])
+def test_a_large_answer_s_usage_is_read_from_its_ends_in_any_slices(slice_size: int) -> None:
+    message = {**message_json(), "content": [{"type": "text", "text": "x" * 3_000_000}]}
+    body = orjson.dumps(message)
+    ends = BodyEnds()
+    for start in range(0, len(body), slice_size):
+        ends.feed(body[start : start + slice_size])
+    found = ends.usage()
+    assert found is not None
+    usage, model = found
+    assert usage == Usage(**USAGE)
+    assert model == "claude-sonnet-5"
+    # What it holds is its ends, not the body.
+    assert len(ends._head) + len(ends._tail) <= BodyEnds.HEAD_BYTES + BodyEnds.TAIL_BYTES
+
+
+def test_an_answer_that_is_not_a_message_has_no_usage_from_its_ends() -> None:
+    ends = BodyEnds()
+    ends.feed(b'{"type":"error","usage":{"input_tokens":5}}')
+    assert ends.usage() is None

@@ -26,7 +26,7 @@ from link_assistant_router.errors import UpstreamUnreachable
 from link_assistant_router.metrics import METRICS
 from link_assistant_router.proxy.headers import client_response_headers
 from link_assistant_router.proxy.sse import PASSTHROUGH, StreamTranslator, event_boundary
-from link_assistant_router.proxy.usage import StreamUsage, usage_from_body
+from link_assistant_router.proxy.usage import BodyEnds, StreamUsage, usage_from_body
 from link_assistant_router.requestlog import Outcome, RequestLog
 
 __all__ = [
@@ -47,7 +47,6 @@ log = logging.getLogger(__name__)
 SMALL_RESPONSE_BYTES = 256 * 1024
 # An SSE "event" this long without a boundary is passed on anyway rather than held.
 _MAX_HELD_EVENT_BYTES = 1024 * 1024
-_MAX_KEPT_BYTES = 16 * 1024 * 1024
 RATE_LIMIT_PREFIX = "anthropic-ratelimit-"
 # What reading the upstream's body raises when the upstream drops or falls silent.
 READ_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError)
@@ -112,18 +111,22 @@ async def relay(
         return await relay_events(request, response, upstream, entry, held=prefix)
     with _client_may_leave(entry):
         await response.prepare(request)
-        # A large JSON answer is kept (up to a limit) to read its usage at the end.
-        kept: list[bytes] | None = None
+        # A large JSON answer's usage is read from its ends as it passes (never held whole).
+        ends: BodyEnds | None = None
         if upstream.status == 200 and upstream.content_type == "application/json":
-            kept = [prefix] if prefix else []
+            ends = BodyEnds()
         if prefix:
             entry.bytes_out += len(prefix)
+            if ends is not None:
+                ends.feed(prefix)
             if tap is not None:
                 tap(prefix)
             await response.write(prefix)
-        await _relay_bytes(upstream, response, entry, kept, tap)
-        if kept is not None and entry.bytes_out <= _MAX_KEPT_BYTES:
-            read_usage(entry, b"".join(kept))
+        await _relay_bytes(upstream, response, entry, ends, tap)
+        found = ends.usage() if ends is not None else None
+        if found is not None:
+            entry.usage, model = found
+            entry.model = entry.model or model
         await response.write_eof()
     return response
 
@@ -184,7 +187,7 @@ async def _relay_bytes(
     upstream: aiohttp.ClientResponse,
     response: web.StreamResponse,
     entry: RequestLog,
-    kept: list[bytes] | None,
+    ends: BodyEnds | None,
     tap: Callable[[bytes], None] | None,
 ) -> None:
     content = upstream.content
@@ -198,8 +201,8 @@ async def _relay_bytes(
         if not chunk:
             return
         entry.bytes_out += len(chunk)
-        if kept is not None and entry.bytes_out <= _MAX_KEPT_BYTES:
-            kept.append(chunk)
+        if ends is not None:
+            ends.feed(chunk)
         if tap is not None:
             tap(chunk)
         await response.write(chunk)

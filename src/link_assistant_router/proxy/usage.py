@@ -6,12 +6,15 @@ counts, so the non-null fields of the last one overwrite (never add to) what cam
 
 from __future__ import annotations
 
+import json
+import re
+
 import orjson
 
 from link_assistant_router.proxy.sse import event_boundary, parse_event
 from link_assistant_router.requestlog import Usage
 
-__all__ = ["StreamUsage", "usage_from_body"]
+__all__ = ["BodyEnds", "StreamUsage", "usage_from_body"]
 
 
 def usage_from_body(body: bytes) -> tuple[Usage, str | None] | None:
@@ -28,6 +31,53 @@ def usage_from_body(body: bytes) -> tuple[Usage, str | None] | None:
     usage.update(document.get("usage"))
     model = document.get("model")
     return usage, model if isinstance(model, str) else None
+
+
+class BodyEnds:
+    """Reads the usage of a large Messages JSON answer as it passes, holding only its ends:
+    its first bytes (where ``type`` and ``model`` are) and its last (where ``usage`` is), never
+    the whole body however large it is."""
+
+    __slots__ = ("_head", "_tail")
+
+    HEAD_BYTES = 4 * 1024
+    TAIL_BYTES = 64 * 1024
+
+    def __init__(self) -> None:
+        self._head = b""
+        self._tail = b""
+
+    def feed(self, chunk: bytes) -> None:
+        if len(self._head) < self.HEAD_BYTES:
+            self._head += chunk[: self.HEAD_BYTES - len(self._head)]
+        if len(chunk) >= self.TAIL_BYTES:
+            self._tail = chunk[-self.TAIL_BYTES :]
+        else:
+            self._tail = (self._tail + chunk)[-self.TAIL_BYTES :]
+
+    def usage(self) -> tuple[Usage, str | None] | None:
+        """The usage and model, when the ends show a Messages answer; None otherwise."""
+        if not _MESSAGE_TYPE.search(self._head):
+            return None
+        at = self._tail.rfind(b'"usage"')
+        if at < 0:
+            return None
+        colon = self._tail.find(b":", at + 7)
+        try:
+            counts, _ = _DECODER.raw_decode(
+                self._tail[colon + 1 :].decode("utf-8", "replace").lstrip()
+            )
+        except ValueError:
+            return None
+        usage = Usage()
+        usage.update(counts)
+        model = _MODEL_FIELD.search(self._head)
+        return usage, model.group(1).decode("utf-8", "replace") if model else None
+
+
+_MESSAGE_TYPE = re.compile(rb'"type"\s*:\s*"message"')
+_MODEL_FIELD = re.compile(rb'"model"\s*:\s*"([^"\\]{1,200})"')
+_DECODER = json.JSONDecoder()
 
 
 class StreamUsage:
