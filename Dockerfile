@@ -22,6 +22,9 @@ ENV PATH=/venv/bin:$PATH \
 USER router
 WORKDIR /data
 VOLUME ["/data"]
+# `docker run --ulimit nofile=65536:65536` (compose sets it): the router raises its soft limit to
+# the hard one at start and warns when it is below what MAX_CLIENT_CONNECTIONS and
+# UPSTREAM_MAX_CONNECTIONS need.
 EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
   CMD python -c "import os,sys,urllib.request; u='http://127.0.0.1:%s/health' % os.environ.get('ROUTER_PORT','8080'); sys.exit(0 if urllib.request.urlopen(u, timeout=2).status == 200 else 1)"

@@ -19,7 +19,7 @@ from sqlalchemy import text
 
 from link_assistant_router.app import ROUTER, Router, create_app
 from link_assistant_router.config import Settings
-from link_assistant_router.server import make_runner
+from link_assistant_router.connections import make_runner
 from tests.fakes.oauth import FakeTokenEndpoint, running_fake_token_endpoint
 from tests.fakes.upstream import FakeUpstream, running_fake_upstream
 from tests.serving import free_port

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import resource
 import socket
 import sys
 from pathlib import Path
@@ -30,7 +31,15 @@ async def wait_until_healthy(url: str, process: asyncio.subprocess.Process) -> N
     raise AssertionError("the router did not become healthy")
 
 
-async def start_serve(env: dict[str, str], cwd: Path) -> asyncio.subprocess.Process:
+async def start_serve(
+    env: dict[str, str], cwd: Path, open_files: int | None = None
+) -> asyncio.subprocess.Process:
+    """``serve`` as a process (``open_files``: its open-file limit, soft and hard)."""
+
+    def limit() -> None:
+        if open_files is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
+
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -40,4 +49,5 @@ async def start_serve(env: dict[str, str], cwd: Path) -> asyncio.subprocess.Proc
         cwd=cwd,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
+        preexec_fn=limit if open_files is not None else None,
     )

@@ -52,7 +52,7 @@ def test_defaults(env: pytest.MonkeyPatch, tmp_path: Path) -> None:
     assert settings.max_request_body_mb == 32
     assert settings.max_request_body_bytes == 32 * 1024 * 1024
     assert settings.upstream_connect_timeout_s == 10
-    assert settings.upstream_idle_timeout_s == 600
+    assert settings.upstream_idle_timeout_s == 240  # below Claude Code's own 300 s
     assert settings.log_level == "INFO"
     assert settings.log_format == "text"
     assert settings.upstream_base_url == "https://api.anthropic.com"
@@ -72,6 +72,7 @@ def test_defaults(env: pytest.MonkeyPatch, tmp_path: Path) -> None:
         ("ROUTER_HOST", "127.0.0.1", "router_host", "127.0.0.1"),
         ("ROUTER_PORT", "9123", "router_port", 9123),
         ("ROUTER_WORKERS", "4", "router_workers", 4),
+        ("ROUTER_WORKERS", "auto", "router_workers", "auto"),
         ("CLAUDE_CODE_HOME", "/srv/claude", "claude_code_home", Path("/srv/claude")),
         (
             "UPSTREAM_BASE_URL",

@@ -24,7 +24,7 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("console",),
     ("formats", "admin"),
     ("proxy",),
-    ("metrics", "probes", "boundary"),
+    ("metrics", "probes", "boundary", "connections"),
     ("accounts",),
     ("governance",),
     ("storage",),

@@ -8,6 +8,7 @@ its flags from these declarations (``setting_specs``), and so does the README's 
 from __future__ import annotations
 
 import ipaddress
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
@@ -91,12 +92,32 @@ class Settings(BaseSettings):
     router_port: int = Field(
         8080, ge=1, le=65535, validation_alias=_env("ROUTER_PORT"), description="Port to listen on."
     )
-    router_workers: int = Field(
+    router_workers: int | Literal["auto"] = Field(
         1,
-        ge=1,
-        le=64,
         validation_alias=_env("ROUTER_WORKERS"),
-        description="Worker processes sharing the port (SO_REUSEPORT), one event loop each.",
+        description="Worker processes sharing the port (SO_REUSEPORT), one event loop each; "
+        "auto: one per CPU core.",
+    )
+    client_header_timeout_s: float = Field(
+        10,
+        gt=0,
+        validation_alias=_env("CLIENT_HEADER_TIMEOUT_S"),
+        description="A client must send a request's whole head (request line and headers) "
+        "within this long, or its connection is closed.",
+    )
+    client_keepalive_s: float = Field(
+        75,
+        gt=0,
+        validation_alias=_env("CLIENT_KEEPALIVE_S"),
+        description="How long an idle keep-alive connection from a client stays open.",
+    )
+    max_client_connections: int = Field(
+        16384,
+        ge=1,
+        validation_alias=_env("MAX_CLIENT_CONNECTIONS"),
+        description="Client connections open at once, per worker; past it new ones are closed "
+        "at once (and the log says so). The router raises its open-file limit to what this and "
+        "UPSTREAM_MAX_CONNECTIONS need, and warns when the system's hard limit is lower.",
     )
     claude_code_home: Path = Field(
         default_factory=_default_claude_home,
@@ -478,6 +499,22 @@ class Settings(BaseSettings):
             if level in _LOG_LEVELS:
                 return _LOG_LEVELS[level]
         raise ValueError(f"unknown log level {value!r}; use one of {', '.join(_LOG_LEVELS)}")
+
+    @field_validator("router_workers")
+    @classmethod
+    def _check_workers(cls, value: int | str) -> int | str:
+        if value != "auto" and not 1 <= int(value) <= 64:
+            raise ValueError("must be auto or a number from 1 to 64")
+        return value
+
+    @property
+    def workers(self) -> int:
+        """ROUTER_WORKERS as a number (auto: the CPU cores this process may use)."""
+        if self.router_workers == "auto":
+            if hasattr(os, "sched_getaffinity"):
+                return max(1, len(os.sched_getaffinity(0)))
+            return os.cpu_count() or 1
+        return int(self.router_workers)
 
     @property
     def store_url(self) -> str:

@@ -45,6 +45,7 @@ __all__ = [
     "RouterError",
     "StoreError",
     "StoreRejected",
+    "UpstreamBusy",
     "UpstreamError",
     "UpstreamTimeout",
     "UpstreamUnreachable",

@@ -14,6 +14,7 @@ import logging
 import multiprocessing
 import multiprocessing.connection
 import os
+import resource
 import shutil
 import signal
 import tempfile
@@ -22,80 +23,22 @@ from collections.abc import Coroutine
 from typing import Any
 
 from aiohttp import web
-from aiohttp.http_exceptions import HttpProcessingError
-from aiohttp.http_parser import RawRequestMessage
-from aiohttp.web_protocol import RequestHandler
-from aiohttp.web_request import BaseRequest
-from aiohttp.web_server import Server
-from yarl import URL
 
 from link_assistant_router.app import create_app
 from link_assistant_router.config import Settings
+from link_assistant_router.connections import ConnectionRules, make_runner
 from link_assistant_router.errors import ConfigError
 from link_assistant_router.governance.keys import load_signing_secret
 from link_assistant_router.logs import configure_logging
 from link_assistant_router.metrics import MULTIPROC_ENV
-from link_assistant_router.routes import normal_target
 from link_assistant_router.storage.sql import open_store
 
-__all__ = ["RouterRunner", "make_runner", "run_loop", "serve", "warn_if_readable"]
+__all__ = ["connection_rules", "raise_open_file_limit", "run_loop", "serve", "warn_if_readable"]
 
 log = logging.getLogger(__name__)
 
 # A worker that dies sooner than this after starting is failing to start, not crashing.
 _MIN_WORKER_LIFETIME_S = 5.0
-
-
-class _Connection(RequestHandler):
-    """aiohttp's connection handler, answering a request it could not parse without quoting it
-    (aiohttp's answer echoes the raw line, a credential header included)."""
-
-    def handle_error(
-        self,
-        request: BaseRequest,
-        status: int = 500,
-        exc: BaseException | None = None,
-        message: str | None = None,
-    ) -> web.StreamResponse:
-        if isinstance(exc, HttpProcessingError):
-            what = (exc.message or "").splitlines()[0].rstrip(":") if exc.message else ""
-            message = f"{status} {what or 'Bad Request'}"
-        return super().handle_error(request, status, exc, message)
-
-
-class _Server(Server):
-    def __call__(self) -> RequestHandler:
-        return _Connection(self, loop=self._loop, **self._kwargs)
-
-
-def _normalizing(make_request: Any) -> Any:
-    """aiohttp's request factory, given each request's target in normal form first, so routes
-    match, and the upstream gets, one spelling of every path (``routes.normal_target``)."""
-
-    def factory(message: RawRequestMessage, *args: Any) -> BaseRequest:
-        target = normal_target(message.path)
-        if target != message.path:
-            message = message._replace(path=target, url=URL(target, encoded=True))
-        request: BaseRequest = make_request(message, *args)
-        return request
-
-    return factory
-
-
-class RouterRunner(web.AppRunner):
-    """The router's runner: its own connection handler (``_Connection``), and request targets
-    in normal form before they are routed."""
-
-    async def _make_server(self) -> Server:
-        server = await super()._make_server()
-        server.__class__ = _Server
-        server.request_factory = _normalizing(server.request_factory)
-        return server
-
-
-def make_runner(app: web.Application) -> web.AppRunner:
-    """The runner for an app: handlers are cancelled when their client goes away."""
-    return RouterRunner(app, handler_cancellation=True, access_log=None)
 
 
 def run_loop(main: Coroutine[Any, Any, None]) -> None:
@@ -107,6 +50,14 @@ def run_loop(main: Coroutine[Any, Any, None]) -> None:
         uvloop.run(main)
 
 
+def connection_rules(settings: Settings) -> ConnectionRules:
+    return ConnectionRules(
+        header_timeout_s=settings.client_header_timeout_s,
+        keepalive_s=settings.client_keepalive_s,
+        max_connections=settings.max_client_connections,
+    )
+
+
 async def _prepare_store(settings: Settings) -> None:
     store = open_store(settings.store_url, settings.store_timeout_s)
     await store.open()
@@ -114,14 +65,14 @@ async def _prepare_store(settings: Settings) -> None:
 
 
 async def _serve(settings: Settings) -> None:
-    runner = make_runner(create_app(settings))
+    runner = make_runner(create_app(settings), connection_rules(settings))
     await runner.setup()
     try:
         site = web.TCPSite(
             runner,
             settings.router_host,
             settings.router_port,
-            reuse_port=settings.router_workers > 1,
+            reuse_port=settings.workers > 1,
             backlog=1024,
         )
         try:
@@ -156,9 +107,7 @@ async def _start_admin_listener(runner: web.AppRunner, settings: Settings) -> No
     if not settings.admin_port:
         return
     for host in ("127.0.0.1", "::1"):
-        site = web.TCPSite(
-            runner, host, settings.admin_port, reuse_port=settings.router_workers > 1
-        )
+        site = web.TCPSite(runner, host, settings.admin_port, reuse_port=settings.workers > 1)
         try:
             await site.start()
         except OSError as exc:
@@ -199,13 +148,38 @@ def warn_if_readable(settings: Settings) -> list[str]:
     return found
 
 
+def raise_open_file_limit(settings: Settings) -> int:
+    """Raise this process's open-file limit to its hard limit (every worker inherits it); warn
+    when even that is below what the connection settings need. Returns the limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError) as exc:
+            log.warning("could not raise the open-file limit from %d: %s", soft, exc)
+    # Each client connection and each upstream request hold a descriptor; some to spare.
+    needed = settings.max_client_connections + settings.upstream_max_connections + 256
+    if soft < needed:
+        log.warning(
+            "the open-file limit is %d, below the %d that MAX_CLIENT_CONNECTIONS and "
+            "UPSTREAM_MAX_CONNECTIONS may need: raise it (systemd LimitNOFILE, docker --ulimit "
+            "nofile) or lower those settings",
+            soft,
+            needed,
+        )
+    return soft
+
+
 def serve(settings: Settings) -> None:
     """Run the router until SIGTERM or SIGINT."""
     configure_logging(settings.log_level, settings.log_format)
     warn_if_readable(settings)
+    raise_open_file_limit(settings)
     load_signing_secret(settings)
     run_loop(_prepare_store(settings))
-    if settings.router_workers == 1:
+    if settings.workers == 1:
         run_loop(_serve(settings))
         return
     _supervise(settings)
@@ -240,7 +214,7 @@ def _run_workers(settings: Settings, metrics_dir: str) -> None:
             if worker.is_alive():
                 worker.terminate()
 
-    workers = [start(number) for number in range(settings.router_workers)]
+    workers = [start(number) for number in range(settings.workers)]
     started_at = [time.monotonic()] * len(workers)
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)

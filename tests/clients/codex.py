@@ -79,7 +79,7 @@ async def run(codex: Path, prompt: str, model: str | None) -> dict[str, Any]:
 
     from link_assistant_router.app import ROUTER, create_app
     from link_assistant_router.config import Settings
-    from link_assistant_router.server import make_runner
+    from link_assistant_router.connections import make_runner
     from tests.closed import closed_proxy_env
     from tests.conftest import OAUTH_TOKEN, TEST_SECRET, claude_login, write_credentials
     from tests.fakes.upstream import running_fake_upstream

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from link_assistant_router.app import ROUTER, create_app
 from link_assistant_router.config import Settings
+from link_assistant_router.connections import make_runner
 from link_assistant_router.errors import RouterError
 from link_assistant_router.formats.openai_chat import chat_to_messages
 from link_assistant_router.formats.openai_responses import responses_to_messages
@@ -30,7 +31,6 @@ from link_assistant_router.proxy.headers import client_key
 from link_assistant_router.proxy.sessions import session_key
 from link_assistant_router.requestlog import clean_text
 from link_assistant_router.routes import normal_target
-from link_assistant_router.server import make_runner
 from tests.conftest import OAUTH_TOKEN, TEST_SECRET
 from tests.fakes.upstream import running_fake_upstream
 
