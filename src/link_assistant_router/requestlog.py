@@ -23,25 +23,42 @@ USAGE_FIELDS = (
     "cache_creation_input_tokens",
     "cache_read_input_tokens",
 )
+SERVER_TOOL_FIELDS = ("web_search_requests", "web_fetch_requests")
 
 
 @dataclass(slots=True)
 class Usage:
-    """Token counts of one answer, by Anthropic's four kinds."""
+    """What one answer used: Anthropic's four token counts; of the cache writes, those kept for
+    an hour (``cache_creation.ephemeral_1h_input_tokens``; the rest are 5-minute writes); and
+    the server tools it ran (``server_tool_use``)."""
 
     input_tokens: int = 0
     output_tokens: int = 0
     cache_creation_input_tokens: int = 0
     cache_read_input_tokens: int = 0
+    cache_creation_1h_input_tokens: int = 0
+    web_search_requests: int = 0
+    web_fetch_requests: int = 0
 
     def update(self, counts: object) -> None:
         """Overwrite the counts that ``counts`` (a ``usage`` object) carries as integers."""
         if not isinstance(counts, dict):
             return
-        for name in USAGE_FIELDS:
-            value = counts.get(name)
-            if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-                setattr(self, name, value)
+        _overwrite(self, counts, USAGE_FIELDS)
+        creation = counts.get("cache_creation")
+        if isinstance(creation, dict):
+            hour = creation.get("ephemeral_1h_input_tokens")
+            if _is_count(hour):
+                self.cache_creation_1h_input_tokens = hour  # type: ignore[assignment]
+        tools = counts.get("server_tool_use")
+        if isinstance(tools, dict):
+            _overwrite(self, tools, SERVER_TOOL_FIELDS)
+
+    def cache_creation_5m_input_tokens(self) -> int:
+        """The cache writes kept for five minutes: those not kept for an hour."""
+        return self.cache_creation_input_tokens - min(
+            self.cache_creation_1h_input_tokens, self.cache_creation_input_tokens
+        )
 
     def total(self) -> int:
         return (
@@ -50,6 +67,17 @@ class Usage:
             + self.cache_creation_input_tokens
             + self.cache_read_input_tokens
         )
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _overwrite(usage: Usage, counts: dict[str, object], names: tuple[str, ...]) -> None:
+    for name in names:
+        value = counts.get(name)
+        if _is_count(value):
+            setattr(usage, name, value)
 
 
 class Outcome:
