@@ -9,7 +9,7 @@ JSON document and given to the API as the same document::
 
 Budget windows: ``5h`` starts with the first request after the previous one ended (as Claude's
 own five-hour window does); ``day``, ``week`` (from Monday) and ``month`` are calendar windows
-in UTC.
+in UTC; the ledger also counts each key's lifetime, ``total``, which never ends.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import calendar
 import fnmatch
 import functools
 import ipaddress
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +28,9 @@ import orjson
 from link_assistant_router.errors import InvalidRequest
 
 WINDOWS = ("5h", "day", "week", "month")
+LIFETIME = "total"
+# Every window the ledger counts in (tokens and cost).
+ALL_WINDOWS = (*WINDOWS, LIFETIME)
 FIVE_HOURS_S = 5 * 3600
 _DAY_S = 86400
 _MAX_COUNT = 10**12
@@ -212,17 +216,22 @@ def fresh_after(window: str, now: float) -> float:
     """A stored window that started before this has ended: its count starts again at ``now``."""
     if window == "5h":
         return now - FIVE_HOURS_S
+    if window == LIFETIME:
+        return 0.0  # it never ends
     return calendar_span(window, now).start
 
 
 def new_start(window: str, now: float) -> float:
     """Where a window that begins because of a request at ``now`` starts."""
-    return now if window == "5h" else calendar_span(window, now).start
+    return now if window in ("5h", LIFETIME) else calendar_span(window, now).start
 
 
 def window_end(window: str, start: float) -> float:
+    """When a window that started at ``start`` ends (``math.inf``: never)."""
     if window == "5h":
         return start + FIVE_HOURS_S
+    if window == LIFETIME:
+        return math.inf
     return calendar_span(window, start).end
 
 

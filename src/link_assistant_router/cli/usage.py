@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from link_assistant_router.admin.usage import GROUPS, usage_query, usage_report
+from link_assistant_router.admin.usage import GROUPS, MONEY, read_usage_report, usage_query
 from link_assistant_router.cli.support import (
     SETTING_FIELDS,
     emit,
@@ -19,6 +19,8 @@ from link_assistant_router.cli.support import (
 from link_assistant_router.storage.records import USAGE_TOTALS
 from link_assistant_router.storage.sql import open_store
 
+# The report's columns, as the CSV names them (all) and as the table does (these).
+COLUMNS = tuple(MONEY.get(name, name) for name in USAGE_TOTALS)
 _SHORT = {
     "requests": "requests",
     "errors": "errors",
@@ -27,6 +29,9 @@ _SHORT = {
     "output_tokens": "output",
     "cache_creation_input_tokens": "cache write",
     "cache_read_input_tokens": "cache read",
+    "web_search_requests": "searches",
+    "cost_usd": "cost $",
+    "api_equivalent_usd": "API-equiv. $",
 }
 
 
@@ -36,12 +41,14 @@ _SHORT = {
 @click.option("--model", default=None, help="Only this model.")
 @click.option("--since", default=None, help="From this time (ISO 8601 or UNIX seconds).")
 @click.option("--until", default=None, help="Before this time (ISO 8601 or UNIX seconds).")
-@click.option("--group-by", type=click.Choice(GROUPS), default=None, help="One row per group.")
+@click.option(
+    "--group-by", "--by", type=click.Choice(GROUPS), default=None, help="One row per group."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
 @settings_options
 def usage(as_json: bool, as_csv: bool, **options: Any) -> None:
-    """Requests and tokens from the usage ledger, totalled and grouped."""
+    """Requests, tokens and cost from the usage ledger, totalled and grouped."""
     settings = load_settings(options)
     params = {
         name: str(value)
@@ -54,36 +61,52 @@ def usage(as_json: bool, as_csv: bool, **options: Any) -> None:
         store = open_store(settings.store_url)
         await store.open()
         try:
-            return usage_report(query, await store.usage_totals(query))
+            return await read_usage_report(store, query)
         finally:
             await store.close()
 
     report = run(main())
     if as_csv:
         click.echo(_csv(report), nl=False)
+        for note in _notes(report):
+            click.echo(note, err=True)
     else:
-        emit(as_json, report, _table(report))
+        emit(as_json, report, "\n".join([_table(report), *_notes(report)]))
 
 
-def _rows(report: dict[str, Any]) -> list[list[str]]:
-    rows = [
-        [str(row["group"]), *(str(row[name]) for name in USAGE_TOTALS)] for row in report["data"]
-    ]
-    rows.append(["total", *(str(report["totals"][name]) for name in USAGE_TOTALS)])
+def _rows(report: dict[str, Any], columns: tuple[str, ...]) -> list[list[str]]:
+    rows = [[str(row["group"]), *(str(row[name]) for name in columns)] for row in report["data"]]
+    rows.append(["total", *(str(report["totals"][name]) for name in columns)])
     return rows
+
+
+def _notes(report: dict[str, Any]) -> list[str]:
+    """What the numbers need said beside them: costs served by subscriptions, no prices."""
+    notes = []
+    if report["totals"]["api_equivalent_usd"] != "0.00":
+        notes.append(
+            "API-equiv.: the part of the cost served by subscription accounts, what it would "
+            "have cost at API prices"
+        )
+    notes += [
+        f"no price for model {model}: its requests count as $0 (add it to PRICES_FILE)"
+        for model in report["unpriced_models"]
+    ]
+    return notes
 
 
 def _csv(report: dict[str, Any]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([report["group_by"] or "group", *USAGE_TOTALS])
-    writer.writerows(_rows(report))
+    writer.writerow([report["group_by"] or "group", *COLUMNS])
+    writer.writerows(_rows(report, COLUMNS))
     return out.getvalue()
 
 
 def _table(report: dict[str, Any]) -> str:
-    header = [report["group_by"] or "", *(_SHORT[name] for name in USAGE_TOTALS)]
-    rows = [header, *_rows(report)]
+    shown = tuple(_SHORT)
+    header = [report["group_by"] or "", *_SHORT.values()]
+    rows = [header, *_rows(report, shown)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = [
         "  ".join(

@@ -1,8 +1,10 @@
 """The usage ledger: one row per proxied request, written in batches off the request path.
 
-``record`` only appends to memory; ``flush`` (every second, and at shutdown) writes the batch and
-adds each key's tokens to its budget windows in one transaction. A flush that fails keeps its
-rows for the next one (up to ``MAX_PENDING``), so a store that is briefly away loses nothing.
+``record`` prices the request (at the prices of now: a later change of price rewrites no row)
+and appends its row to memory; ``flush`` (every second, and at shutdown) writes the batch and
+adds each key's tokens and cost to its budget windows in one transaction. A flush that fails
+keeps its rows for the next one (up to ``MAX_PENDING``), so a store that is briefly away loses
+nothing.
 Once a day, under a lease so one process does it, whole days older than the retention are
 folded into daily totals.
 """
@@ -15,8 +17,9 @@ from collections import defaultdict
 from collections.abc import Callable
 
 from link_assistant_router.errors import StoreRejected
-from link_assistant_router.limits import WINDOWS, fresh_after, new_start, weighted_tokens
-from link_assistant_router.requestlog import Outcome, RequestLog, clean_text
+from link_assistant_router.limits import ALL_WINDOWS, fresh_after, new_start, weighted_tokens
+from link_assistant_router.prices import BUILT_IN, PriceTable
+from link_assistant_router.requestlog import Outcome, RequestLog, Usage, clean_text
 from link_assistant_router.storage.base import Store
 from link_assistant_router.storage.records import UsageRow, WindowAddition
 
@@ -24,6 +27,7 @@ log = logging.getLogger(__name__)
 
 MAX_PENDING = 100_000
 DAY_S = 86400
+_NO_USAGE = Usage()  # a request without an answer's usage (never changed)
 _ROLLUP_LEASE = "usage-rollup"
 
 
@@ -48,16 +52,22 @@ class UsageLedger:
         retention_days: int,
         clock: Callable[[], float] = time.time,
         on_set_aside: Callable[[int], None] = lambda count: None,
+        prices: PriceTable = BUILT_IN,
+        is_subscription: Callable[[str], bool] = lambda account: False,
     ) -> None:
         self._store = store
         self._on_set_aside = on_set_aside
         self._weight = cache_read_weight
         self._retention_days = retention_days
         self._clock = clock
+        self._prices = prices
+        self._is_subscription = is_subscription
         self._rows: list[UsageRow] = []
-        # Keys' weighted tokens recorded here and not yet flushed: (key, tokens, at).
-        self._spent: list[tuple[str, float, float]] = []
+        # Keys' weighted tokens and micro-dollars recorded here and not yet flushed:
+        # (key, tokens, cost, at).
+        self._spent: list[tuple[str, float, int, float]] = []
         self.pending_tokens: defaultdict[str, float] = defaultdict(float)
+        self.pending_cost: defaultdict[str, int] = defaultdict(int)
         self._flushed: list[Callable[[set[str]], None]] = []
         self._rolled_up_day = -1
 
@@ -65,15 +75,21 @@ class UsageLedger:
         """Call ``callback`` with the keys whose windows a flush changed."""
         self._flushed.append(callback)
 
-    def record(self, entry: RequestLog) -> None:
-        """Queue the row of a finished request, and its tokens for its key's windows."""
+    def record(self, entry: RequestLog) -> int:
+        """Queue the row of a finished request, and its tokens and cost for its key's windows;
+        returns its cost in micro-dollars (0 when its model has no price)."""
         if entry.key_id is None:
-            return
-        usage = entry.usage
+            return 0
+        usage = entry.usage or _NO_USAGE
         now = self._clock()
         elapsed_s = time.perf_counter() - entry.started
         at = now - elapsed_s
         error = None if entry.outcome == Outcome.OK else entry.outcome[:60]
+        cost, unpriced = 0, 0
+        if usage.total():
+            priced = self._prices.cost(entry.model, usage)
+            cost, unpriced = (0, 1) if priced is None else (priced, 0)
+        five_minutes = usage.cache_creation_5m_input_tokens()
         row = UsageRow(
             entry.request_id,
             at,
@@ -85,20 +101,27 @@ class UsageLedger:
             client_family(entry.client),
             entry.path[:200],
             entry.status,
-            usage.input_tokens if usage else 0,
-            usage.output_tokens if usage else 0,
-            usage.cache_creation_input_tokens if usage else 0,
-            usage.cache_read_input_tokens if usage else 0,
+            usage.input_tokens,
+            usage.output_tokens,
+            usage.cache_creation_input_tokens,
+            usage.cache_read_input_tokens,
             None if entry.ttfb is None else round(entry.ttfb * 1000, 2),
             round(elapsed_s * 1000, 2),
             error,
             1 if entry.usage_complete else 0,
+            five_minutes,
+            usage.cache_creation_input_tokens - five_minutes,
+            usage.web_search_requests,
+            usage.web_fetch_requests,
+            cost,
+            1 if entry.account and self._is_subscription(entry.account) else 0,
+            unpriced,
         )
         if len(self._rows) >= MAX_PENDING:
             log.error("usage ledger: %d rows wait for the store; dropping the oldest", MAX_PENDING)
             del self._rows[: MAX_PENDING // 10]
         self._rows.append(row)
-        if usage is not None:
+        if usage is not _NO_USAGE:
             tokens = weighted_tokens(
                 usage.input_tokens,
                 usage.output_tokens,
@@ -106,9 +129,11 @@ class UsageLedger:
                 usage.cache_read_input_tokens,
                 self._weight,
             )
-            if tokens:
-                self._spent.append((entry.key_id, tokens, now))
+            if tokens or cost:
+                self._spent.append((entry.key_id, tokens, cost, now))
                 self.pending_tokens[entry.key_id] += tokens
+                self.pending_cost[entry.key_id] += cost
+        return cost
 
     async def flush(self) -> None:
         """Write what is queued; while the store is away it stays queued (and the error is
@@ -130,13 +155,18 @@ class UsageLedger:
         except BaseException:
             self._rows[:0], self._spent[:0] = rows, spent
             raise
-        keys = {key for key, _, _ in spent}
-        for key, tokens, _ in spent:
+        keys = {key for key, _, _, _ in spent}
+        for key, tokens, cost, _ in spent:
             left = self.pending_tokens[key] - tokens
             if left > 1e-6:
                 self.pending_tokens[key] = left
             else:
-                del self.pending_tokens[key]
+                self.pending_tokens.pop(key, None)
+            left_cost = self.pending_cost[key] - cost
+            if left_cost > 0:
+                self.pending_cost[key] = left_cost
+            else:
+                self.pending_cost.pop(key, None)
         for callback in self._flushed:
             callback(keys)
 
@@ -194,17 +224,23 @@ class UsageLedger:
             )
 
 
-def _window_additions(spent: list[tuple[str, float, float]]) -> list[WindowAddition]:
-    """One addition per key and window: the batch's tokens, at the first request's time."""
-    totals: dict[str, list[float]] = {}
-    for key, tokens, at in spent:
+def _window_additions(spent: list[tuple[str, float, int, float]]) -> list[WindowAddition]:
+    """One addition per key and window: the batch's tokens and cost, at the first request's
+    time."""
+    totals: dict[str, tuple[float, int, float]] = {}
+    for key, tokens, cost, at in spent:
         total = totals.get(key)
-        if total is None:
-            totals[key] = [tokens, at]
-        else:
-            total[0] += tokens
+        totals[key] = (
+            (tokens, cost, at)
+            if total is None
+            else (
+                total[0] + tokens,
+                total[1] + cost,
+                total[2],
+            )
+        )
     return [
-        WindowAddition(key, window, fresh_after(window, at), new_start(window, at), tokens)
-        for key, (tokens, at) in totals.items()
-        for window in WINDOWS
+        WindowAddition(key, window, fresh_after(window, at), new_start(window, at), tokens, cost)
+        for key, (tokens, cost, at) in totals.items()
+        for window in ALL_WINDOWS
     ]

@@ -120,6 +120,9 @@ class Store(Protocol):
     async def usage_totals(self, query: UsageQuery) -> list[dict[str, object]]:
         """Totals (``USAGE_TOTALS``) per group, raw rows and daily rollups together."""
 
+    async def unpriced_models(self, query: UsageQuery) -> list[str]:
+        """The models of requests in the report's range that had no price, by name."""
+
     async def roll_up_usage(self, before_day: int) -> int:
         """Fold ledger rows of days before ``before_day`` into daily rollups; returns rows moved."""
 

@@ -191,6 +191,38 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX IF NOT EXISTS audit_log_at ON audit_log (at)",
         ),
     ),
+    Migration(
+        6,
+        "cost: cache-write tiers, server tools and cost per ledger row; dollars in budget windows",
+        (
+            # Rows written before have 0 here: their split, tools and cost were not recorded.
+            *(
+                f"ALTER TABLE usage_events ADD COLUMN {column} NOT NULL DEFAULT 0"
+                for column in (
+                    "cache_creation_5m_input_tokens BIGINT",
+                    "cache_creation_1h_input_tokens BIGINT",
+                    "web_search_requests INTEGER",
+                    "web_fetch_requests INTEGER",
+                    "cost_micros BIGINT",
+                    "subscription SMALLINT",
+                    "unpriced SMALLINT",
+                )
+            ),
+            *(
+                f"ALTER TABLE usage_daily ADD COLUMN {column} BIGINT NOT NULL DEFAULT 0"
+                for column in (
+                    "cache_creation_5m_input_tokens",
+                    "cache_creation_1h_input_tokens",
+                    "web_search_requests",
+                    "web_fetch_requests",
+                    "cost_micros",
+                    "api_equivalent_micros",
+                    "unpriced_requests",
+                )
+            ),
+            "ALTER TABLE key_windows ADD COLUMN cost_micros BIGINT NOT NULL DEFAULT 0",
+        ),
+    ),
 )
 
 

@@ -108,6 +108,13 @@ usage_events = Table(
     Column("duration_ms", Float, nullable=False),
     Column("error_type", String(60)),
     Column("complete", SmallInteger, nullable=False),
+    Column("cache_creation_5m_input_tokens", BigInteger, nullable=False),
+    Column("cache_creation_1h_input_tokens", BigInteger, nullable=False),
+    Column("web_search_requests", Integer, nullable=False),
+    Column("web_fetch_requests", Integer, nullable=False),
+    Column("cost_micros", BigInteger, nullable=False),
+    Column("subscription", SmallInteger, nullable=False),
+    Column("unpriced", SmallInteger, nullable=False),
 )
 
 usage_daily = Table(
@@ -124,6 +131,13 @@ usage_daily = Table(
     Column("output_tokens", BigInteger, nullable=False),
     Column("cache_creation_input_tokens", BigInteger, nullable=False),
     Column("cache_read_input_tokens", BigInteger, nullable=False),
+    Column("cache_creation_5m_input_tokens", BigInteger, nullable=False),
+    Column("cache_creation_1h_input_tokens", BigInteger, nullable=False),
+    Column("web_search_requests", BigInteger, nullable=False),
+    Column("web_fetch_requests", BigInteger, nullable=False),
+    Column("cost_micros", BigInteger, nullable=False),
+    Column("api_equivalent_micros", BigInteger, nullable=False),
+    Column("unpriced_requests", BigInteger, nullable=False),
 )
 
 key_windows = Table(
@@ -133,6 +147,7 @@ key_windows = Table(
     Column("name", String(10), primary_key=True),
     Column("started_at", Float, nullable=False),
     Column("tokens", Float, nullable=False),
+    Column("cost_micros", BigInteger, nullable=False),
 )
 
 key_minutes = Table(

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, case, delete, func, select, text
+from sqlalchemy import and_, case, delete, func, literal_column, null, select, text, union
 
 from link_assistant_router.storage.driver_errors import translated
 from link_assistant_router.storage.queries import Queries
@@ -24,7 +24,15 @@ from link_assistant_router.storage.tables import key_windows, usage_daily, usage
 __all__ = ["UsageQueries"]
 
 DAY_S = 86400
-_TOKEN_COLUMNS = USAGE_TOTALS[3:]
+# How each total is counted from ledger rows; the daily rollups keep the totals themselves.
+_COUNTED = {
+    "requests": "COUNT(*)",
+    "errors": "SUM(CASE WHEN error_type IS NULL THEN 0 ELSE 1 END)",
+    "incomplete": "SUM(1 - complete)",
+    "api_equivalent_micros": "SUM(CASE WHEN subscription = 1 THEN cost_micros ELSE 0 END)",
+    "unpriced_requests": "SUM(unpriced)",
+}
+_FROM_ROWS = {name: _COUNTED.get(name, f"SUM({name})") for name in USAGE_TOTALS}
 _PG_TYPES = {
     "request_id": "varchar",
     "at": "float8",
@@ -44,8 +52,21 @@ _PG_TYPES = {
     "duration_ms": "float8",
     "error_type": "varchar",
     "complete": "smallint",
+    "cache_creation_5m_input_tokens": "bigint",
+    "cache_creation_1h_input_tokens": "bigint",
+    "web_search_requests": "integer",
+    "web_fetch_requests": "integer",
+    "cost_micros": "bigint",
+    "subscription": "smallint",
+    "unpriced": "smallint",
 }
-_GROUP_COLUMNS = {"day": "day", "key": "key_id", "model": "model", "account": "account"}
+_GROUP_COLUMNS = {
+    "day": "day",
+    "key": "key_id",
+    "model": "model",
+    "account": "account",
+    "session": "session",
+}
 
 
 class UsageQueries(Queries):
@@ -87,15 +108,20 @@ class UsageQueries(Queries):
             name=addition.name,
             started_at=addition.started_at,
             tokens=addition.tokens,
+            cost_micros=addition.cost_micros,
         )
         ended = key_windows.c.started_at < addition.fresh_after
+        added = {
+            name: func.coalesce(
+                _case(ended, statement.excluded[name]),
+                key_windows.c[name] + statement.excluded[name],
+            )
+            for name in ("tokens", "cost_micros")
+        }
         return statement.on_conflict_do_update(
             index_elements=[key_windows.c.key_id, key_windows.c.name],
             set_={
-                "tokens": func.coalesce(
-                    _case(ended, statement.excluded.tokens),
-                    key_windows.c.tokens + statement.excluded.tokens,
-                ),
+                **added,
                 "started_at": func.coalesce(
                     _case(ended, statement.excluded.started_at), key_windows.c.started_at
                 ),
@@ -119,21 +145,26 @@ class UsageQueries(Queries):
         return [merged[value] for value in sorted(merged, key=lambda v: (v is None, str(v)))]
 
     @translated
+    async def unpriced_models(self, query: UsageQuery) -> list[str]:
+        rows = select(usage_events.c.model).where(
+            usage_events.c.unpriced == 1, *_conditions(usage_events, True, query)
+        )
+        days = select(usage_daily.c.model).where(
+            usage_daily.c.unpriced_requests > 0, *_conditions(usage_daily, False, query)
+        )
+        async with self.engine.connect() as conn:
+            found = await conn.execute(union(rows, days))
+        return sorted(str(row[0]) for row in found)
+
+    @translated
     async def roll_up_usage(self, before_day: int) -> int:
         keys = "day, key_id, account, model"
-        sums = ", ".join(f"SUM({name})" for name in _TOKEN_COLUMNS)
-        adds = ", ".join(
-            f"{name} = usage_daily.{name} + excluded.{name}"
-            for name in ("requests", "errors", "incomplete", *_TOKEN_COLUMNS)
-        )
+        adds = ", ".join(f"{name} = usage_daily.{name} + excluded.{name}" for name in USAGE_TOTALS)
         # Only constant column names are formatted in. SQLite needs the WHERE before ON CONFLICT.
         fold = text(
-            f"INSERT INTO usage_daily ({keys}, requests, errors, incomplete, "  # noqa: S608
-            f"{', '.join(_TOKEN_COLUMNS)}) "
-            f"SELECT {keys}, COUNT(*), "
-            "SUM(CASE WHEN error_type IS NULL THEN 0 ELSE 1 END), "
-            f"SUM(1 - complete), {sums} FROM usage_events WHERE at < :before "
-            f"GROUP BY {keys} "
+            f"INSERT INTO usage_daily ({keys}, {', '.join(USAGE_TOTALS)}) "  # noqa: S608
+            f"SELECT {keys}, {', '.join(_FROM_ROWS.values())} FROM usage_events "
+            f"WHERE at < :before GROUP BY {keys} "
             f"ON CONFLICT ({keys}) DO UPDATE SET {adds}"
         )
         async with self.engine.begin() as conn:
@@ -150,17 +181,27 @@ def _case(condition: Any, value: Any) -> Any:
 
 def _totals_select(table: Any, raw: bool, query: UsageQuery, group: str | None) -> Any:
     c = table.c
+    columns: list[Any]
     if raw:
-        counts = [
-            func.count().label("requests"),
-            func.sum(_case(c.error_type.is_not(None), 1)).label("errors"),
-            func.sum(1 - c.complete).label("incomplete"),
-        ]
+        columns = [literal_column(_FROM_ROWS[name]).label(name) for name in USAGE_TOTALS]
     else:
-        counts = [func.sum(c[name]).label(name) for name in ("requests", "errors", "incomplete")]
-    columns = counts + [func.sum(c[name]).label(name) for name in _TOKEN_COLUMNS]
-    if group:
-        columns.insert(0, c[group].label("grouped"))
+        columns = [func.sum(c[name]).label(name) for name in USAGE_TOTALS]
+    grouped = group is not None and group in c
+    if group is not None:  # rollups keep no sessions: theirs are one group, None
+        columns.insert(0, (c[group] if grouped else null()).label("grouped"))
+    statement = select(*columns).select_from(table)
+    conditions = _conditions(table, raw, query)
+    if conditions:
+        statement = statement.where(and_(*conditions))
+    if grouped:
+        statement = statement.group_by(c[group])
+    elif group is not None:
+        statement = statement.having(func.count() > 0)
+    return statement
+
+
+def _conditions(table: Any, raw: bool, query: UsageQuery) -> list[Any]:
+    c = table.c
     conditions = []
     if query.key_id is not None:
         conditions.append(c.key_id == query.key_id)
@@ -178,9 +219,4 @@ def _totals_select(table: Any, raw: bool, query: UsageQuery, group: str | None) 
             conditions.append(c.day >= math.ceil(query.since / DAY_S))
         if query.until is not None:
             conditions.append(c.day < math.ceil(query.until / DAY_S))
-    statement = select(*columns).select_from(table)
-    if conditions:
-        statement = statement.where(and_(*conditions))
-    if group:
-        statement = statement.group_by(c[group])
-    return statement
+    return conditions
