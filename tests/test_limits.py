@@ -63,6 +63,12 @@ def test_a_full_document_round_trips() -> None:
         ({"models": "claude-*"}, "limits.models"),
         ({"networks": ["10.0.0.0/33"]}, "limits.networks"),
         ({"speed": 1}, "unknown limit(s): speed"),
+        ({"budgets": {"total": 5}}, "limits.budgets: unknown window 'total'"),
+        ({"budgets_usd": {"year": "$5"}}, "limits.budgets_usd: unknown window 'year'"),
+        ({"budgets_usd": {"month": "fifty"}}, "limits.budgets_usd.month"),
+        ({"budgets_usd": {"month": "$0"}}, "limits.budgets_usd.month must be more than"),
+        ({"budgets_usd": {"month": "0.0000001"}}, "limits.budgets_usd.month"),
+        ({"budgets_usd": ["month"]}, "limits.budgets_usd must be an object"),
     ],
 )
 def test_bad_limits_are_refused_naming_them(document: dict[str, Any], named: str) -> None:
@@ -74,6 +80,23 @@ def test_a_change_merges_and_null_removes() -> None:
     base = parse_limits({"rpm": 10, "budgets": {"day": 5, "week": 50}, "models": ["a*"]})
     changed = parse_limits({"rpm": None, "budgets": {"day": None, "month": 7}}, base=base)
     assert changed.to_dict() == {"budgets": {"week": 50, "month": 7}, "models": ["a*"]}
+
+
+def test_dollar_budgets_are_exact_text_and_may_be_written_as_the_cli_does() -> None:
+    limits = parse_limits({"budgets": {"day": 1000, "month": "$50"}, "budgets_usd": {"total": 200}})
+    assert (limits.budgets, limits.budgets_usd) == (
+        {"day": 1000},
+        {"month": 50_000_000, "total": 200_000_000},
+    )
+    assert limits.to_dict() == {
+        "budgets": {"day": 1000},
+        "budgets_usd": {"month": "50.00", "total": "200.00"},
+    }
+    assert parse_limits(limits.to_dict()) == limits  # as the store keeps them
+    changed = parse_limits({"budgets_usd": {"month": None, "5h": "0.25"}}, base=limits)
+    assert changed.to_dict()["budgets_usd"] == {"5h": "0.25", "total": "200.00"}
+    assert parse_limits({"budgets_usd": None}, base=limits).to_dict() == {"budgets": {"day": 1000}}
+    assert not KeyLimits(budgets_usd={"total": 1}).is_empty()
 
 
 def test_models_match_globs_and_networks_match_cidrs() -> None:

@@ -12,6 +12,7 @@ themselves.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -116,10 +117,12 @@ class UsageApi:
         view["windows"] = {
             state.name: {
                 "started_at": iso_or_none(state.start),
-                "resets_at": iso_or_none(state.end),
+                "resets_at": None if state.end == math.inf else iso(state.end),
                 "tokens": round(state.used),
                 "budget": state.budget,
-                "utilization": round(state.utilization, 4) if state.budget else None,
+                "cost_usd": usd(state.cost),
+                "budget_usd": usd(state.cost_budget) if state.cost_budget else None,
+                "utilization": round(state.utilization, 4) if state.budgeted else None,
             }
             for state in windows
         }
