@@ -85,10 +85,13 @@ class UsageLedger:
         elapsed_s = time.perf_counter() - entry.started
         at = now - elapsed_s
         error = None if entry.outcome == Outcome.OK else entry.outcome[:60]
-        cost, unpriced = 0, 0
-        if usage.total():
+        cost = unpriced = 0
+        if usage is not _NO_USAGE:
             priced = self._prices.cost(entry.model, usage)
-            cost, unpriced = (0, 1) if priced is None else (priced, 0)
+            if priced is not None:
+                cost = priced
+            elif usage.total():
+                unpriced = 1
         five_minutes = usage.cache_creation_5m_input_tokens()
         row = UsageRow(
             entry.request_id,
