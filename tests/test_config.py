@@ -322,6 +322,9 @@ SAMPLE_BY_FIELD = {
     "model_aliases": "gpt-4o=claude-opus-5",
     "cache_read_weight": "0.5",
     "trusted_proxies": "10.0.0.0/8,192.0.2.1",
+    "extra_upstream_routes": "GET /v1/files, GET /v1/files/*",
+    "console": "false",
+    "public_url": "https://router.example.com",
 }
 
 

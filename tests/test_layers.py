@@ -21,6 +21,7 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("cli",),
     ("server",),
     ("app",),
+    ("console",),
     ("formats", "admin"),
     ("proxy",),
     ("metrics", "probes", "boundary"),
@@ -126,3 +127,38 @@ def test_the_check_sees_an_upward_import(tmp_path: Path) -> None:
     upward = tmp_path / "upward.py"
     upward.write_text(f"def f():\n    from {PACKAGE}.proxy.pipeline import Proxy\n")
     assert list(imports(upward)) == [(2, "proxy.pipeline")]
+
+
+def test_every_module_pins_what_it_offers_and_callers_take_only_that() -> None:
+    """Each module names its public names in ``__all__``; every import of a module of the
+    package takes only those (nothing private, nothing the module merely imported itself)."""
+    offered: dict[str, set[str]] = {}
+    for path in modules():
+        if path.name in ("__init__.py", "__main__.py"):
+            continue
+        tree = ast.parse(path.read_text())
+        pinned = [
+            node.value
+            for node in tree.body
+            if isinstance(node, ast.Assign)
+            and any(isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets)
+        ]
+        assert pinned, f"{path.relative_to(SOURCE)} has no __all__"
+        offered[module_name(path)] = {
+            element.value
+            for element in pinned[0].elts  # type: ignore[attr-defined]
+            if isinstance(element, ast.Constant)
+        }
+    wrong = []
+    importers = [*modules(), *sorted(SOURCE.parent.parent.joinpath("tests").rglob("*.py"))]
+    for path in importers:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not (isinstance(node, ast.ImportFrom) and node.module and node.level == 0):
+                continue
+            module = node.module.removeprefix(PACKAGE + ".")
+            if module not in offered:
+                continue
+            for alias in node.names:
+                if alias.name not in offered[module]:
+                    wrong.append(f"{path.name}:{node.lineno} takes {module}.{alias.name}")
+    assert wrong == []

@@ -30,6 +30,10 @@ from link_assistant_router.admin.metrics import MetricsEndpoint
 from link_assistant_router.admin.usage import UsageApi
 from link_assistant_router.boundary import error_boundary
 from link_assistant_router.config import Settings
+from link_assistant_router.console.guard import Guard
+from link_assistant_router.console.kit import Parts
+from link_assistant_router.console.sessions import CookieRules, SessionKeeper
+from link_assistant_router.console.site import Console
 from link_assistant_router.formats.aliases import ModelAliases, parse_aliases
 from link_assistant_router.formats.cloud import CloudRoutes
 from link_assistant_router.formats.openai_routes import openai_routes
@@ -41,13 +45,25 @@ from link_assistant_router.metrics import METRICS, Metrics
 from link_assistant_router.peers import TRUSTED_PROXIES
 from link_assistant_router.prices import read_prices
 from link_assistant_router.probes import Probes
+from link_assistant_router.proxy.batches import Batches
 from link_assistant_router.proxy.passthrough import passthrough_routes
 from link_assistant_router.proxy.pipeline import Proxy
 from link_assistant_router.proxy.upstream import Upstream, UpstreamClient
 from link_assistant_router.requestlog import REQUEST_FINISHED, RequestLog
-from link_assistant_router.routes import Route, add_routes
+from link_assistant_router.routes import Route, add_routes, parse_extra_routes
 from link_assistant_router.storage.base import Store, lease_holder
 from link_assistant_router.storage.sql import open_store
+
+__all__ = [
+    "BINDING_PURGE_S",
+    "LAST_USED_FLUSH_S",
+    "ROUTER",
+    "SYNC_INTERVAL_S",
+    "USAGE_FLUSH_S",
+    "Router",
+    "build_router",
+    "create_app",
+]
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +116,36 @@ def create_app(
     app[TRUSTED_PROXIES] = settings.trusted_proxy_networks
     app[REQUEST_FINISHED] = router.finished
     app.cleanup_ctx.append(_lifespan)
-    add_routes(app, _routes(router))
+    routes = _routes(router)
+    if settings.console:
+        console = _console(router)
+        console.setup(app)
+        routes = console.routes() + routes
+    add_routes(app, routes)
     return app
+
+
+def _console(router: Router) -> Console:
+    settings, store = router.settings, router.store
+    sessions = SessionKeeper(
+        store, settings.console_session_hours * 3600, CookieRules(settings.behind_tls_proxy)
+    )
+    access = AdminAccess(settings.token_admin_key, settings.admin_port)
+    guard = Guard(access, sessions, router.keys, store)
+    return Console(
+        Parts(
+            settings,
+            store,
+            router.keys,
+            router.pool,
+            router.accounts,
+            router.upstream,
+            router.governor,
+            router.metrics,
+            AuditLog(store),
+            guard,
+        )
+    )
 
 
 def build_router(
@@ -184,7 +228,9 @@ def _routes(router: Router) -> list[Route]:
     aliases = ModelAliases(parse_aliases(settings.model_aliases))
     routes += openai_routes(proxy, aliases)
     routes += CloudRoutes(proxy, aliases).routes()  # before /v1/{tail}: Vertex paths
-    routes += passthrough_routes(proxy)
+    if settings.batches:
+        routes += Batches(proxy, router.store, router.governor, router.finished).routes()
+    routes += passthrough_routes(proxy, parse_extra_routes(settings.extra_upstream_routes))
     return routes
 
 
@@ -242,6 +288,7 @@ async def _maintain(router: Router) -> None:
             await _quietly("record keys' last use", router.keys.flush_last_used())
         if ticks % int(BINDING_PURGE_S / SYNC_INTERVAL_S) == 0:
             await _quietly("purge session bindings", router.store.purge_bindings(time.time()))
+            await _quietly("purge console sessions", router.store.purge_sessions(time.time()))
             await _quietly("roll up old usage", router.ledger.roll_up(router.holder))
 
 

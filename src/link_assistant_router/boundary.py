@@ -1,14 +1,19 @@
 """The one error boundary: every error a handler raises becomes an HTTP response here.
 
 Responses use Anthropic's error shape, ``{"type":"error","error":{"type","message"},
-"request_id"}``, with the router's request id in the ``request-id`` header. Upstream error
-responses never come through here: the proxy passes those on as they are.
+"request_id"}``, with the router's request id in the ``request-id`` header; OpenAI's on the
+routes whose clients expect it; a page on the console's routes (drawn by the ``HTML_ERRORS``
+renderer the console installs). Upstream error responses never come through here: the proxy
+passes those on as they are.
 """
 
 from __future__ import annotations
 
 import asyncio
+import html
 import logging
+from collections.abc import Callable
+from typing import Any
 
 import orjson
 from aiohttp import web
@@ -24,7 +29,21 @@ from link_assistant_router.requestlog import (
 )
 from link_assistant_router.routes import Handler, Route, route_of
 
+__all__ = [
+    "HTML_ERRORS",
+    "HtmlErrors",
+    "error_boundary",
+    "error_response",
+    "openai_error",
+    "openai_error_response",
+    "wants_openai_errors",
+]
+
 log = logging.getLogger(__name__)
+
+# Draws an error page: (request, status, message, request id) -> the response.
+HtmlErrors = Callable[[web.Request, int, str, str], web.Response]
+HTML_ERRORS: web.AppKey[HtmlErrors] = web.AppKey("html_errors")
 
 
 def wants_openai_errors(route: Route, request: web.Request) -> bool:
@@ -107,12 +126,39 @@ def openai_error_response(
     )
 
 
-def _translate(exc: BaseException, entry: RequestLog, openai: bool) -> web.Response:
-    respond = openai_error_response if openai else error_response
+def _page(request: web.Request) -> Callable[..., web.Response]:
+    """The error response for a console route: the console's page, or plain escaped text."""
+    draw = request.app.get(HTML_ERRORS)
+
+    def respond(
+        status: int, error_type: str, message: str, request_id: str, headers: Any = None
+    ) -> web.Response:
+        response: web.Response
+        if draw is not None:
+            response = draw(request, status, message, request_id)
+        else:
+            text = html.escape(message)
+            response = web.Response(status=status, text=text, content_type="text/html")
+        response.headers.update(headers or {})
+        response.headers["request-id"] = request_id
+        return response
+
+    return respond
+
+
+def _translate(
+    exc: BaseException,
+    entry: RequestLog,
+    openai: bool,
+    page: Callable[..., web.Response] | None = None,
+) -> web.Response:
+    respond = page or (openai_error_response if openai else error_response)
     if isinstance(exc, RouterError):
         if exc.status >= 500:
             log.warning("%s: %s", entry.request_id, exc.message)
         entry.outcome = exc.error_type
+        if page is not None:
+            return page(exc.status, exc.error_type, exc.message, entry.request_id, exc.headers())
         if openai:
             return openai_error_response(
                 exc.status,
@@ -154,7 +200,8 @@ async def error_boundary(request: web.Request, handler: Handler) -> web.StreamRe
     except Exception as exc:
         if isinstance(exc, web.HTTPException) and exc.status < 400:
             raise
-        response = _translate(exc, entry, wants_openai_errors(route, request))
+        page = _page(request) if route.errors == "html" else None
+        response = _translate(exc, entry, wants_openai_errors(route, request), page)
     entry.status = response.status
     if route.logged:
         entry.emit()

@@ -16,6 +16,9 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator, model_vali
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from link_assistant_router.limits import IpNetwork, parse_networks
+from link_assistant_router.routes import parse_extra_routes
+
+__all__ = ["MIN_SECRET_BYTES", "PLACEHOLDER_SECRETS", "SettingSpec", "Settings", "setting_specs"]
 
 # Values copied from documentation examples: a gateway started with one of these is one
 # whose keys anybody can forge, so it refuses to start.
@@ -154,6 +157,35 @@ class Settings(BaseSettings):
         "network limits and logs). From anyone else those headers are ignored.",
         json_schema_extra={"default_text": "none"},
     )
+    console: bool = Field(
+        True,
+        validation_alias=_env("CONSOLE"),
+        description="Serve the web console: /console for operators (under the admin API's "
+        "rule: a sign-in with TOKEN_ADMIN_KEY, or only the loopback admin listener while it is "
+        "unset) and /me for key holders (a sign-in with their own key). false: both are 404.",
+    )
+    console_session_hours: float = Field(
+        12,
+        gt=0,
+        le=24 * 30,
+        validation_alias=_env("CONSOLE_SESSION_HOURS"),
+        description="How long a console sign-in lasts (a key holder's ends with the key, too).",
+    )
+    behind_tls_proxy: bool = Field(
+        False,
+        validation_alias=_env("BEHIND_TLS_PROXY"),
+        description="Browsers reach the router through a reverse proxy that terminates TLS: "
+        "console cookies are marked Secure. (They are whenever a request came over TLS, or "
+        "through a TRUSTED_PROXIES proxy that sent X-Forwarded-Proto: https.)",
+    )
+    public_url: str = Field(
+        "",
+        validation_alias=_env("PUBLIC_URL"),
+        description="The router's address as clients reach it (e.g. https://router.example.com)"
+        ", used in the console's set-up snippets. Unset: the address the browser used, with "
+        "ROUTER_PORT on the admin listener.",
+        json_schema_extra={"default_text": "the browser's"},
+    )
     max_request_body_mb: float = Field(
         32,
         gt=0,
@@ -270,6 +302,22 @@ class Settings(BaseSettings):
         "built-in ones (gpt-4o, gpt-4 -> Sonnet; gpt-4o-mini -> Haiku; o1, o3, o4 -> Opus).",
         json_schema_extra={"default_text": "none"},
     )
+    batches: bool = Field(
+        False,
+        validation_alias=_env("BATCHES"),
+        description="Forward Anthropic's Message Batches API: each request in a batch is checked "
+        "against the key's model limits, the batch's worst case (max_tokens) against its "
+        "budgets, and its results are counted when read, for the key that created it.",
+    )
+    extra_upstream_routes: str = Field(
+        "",
+        validation_alias=_env("EXTRA_UPSTREAM_ROUTES"),
+        description="More Anthropic API routes to forward for any valid key, as comma-separated "
+        "'METHOD /v1/path' pairs, * for one path segment (e.g. 'GET /v1/files, GET /v1/files/*'). "
+        "Only messages, count_tokens and the model list are forwarded otherwise; organization, "
+        "OAuth and batch routes never are.",
+        json_schema_extra={"default_text": "none"},
+    )
     oauth_token_url: str = Field(
         "https://platform.claude.com/v1/oauth/token",
         validation_alias=_env("OAUTH_TOKEN_URL"),
@@ -313,6 +361,13 @@ class Settings(BaseSettings):
             return None
         return SecretStr(value.get_secret_value().strip())
 
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
     @field_validator("upstream_base_url", "oauth_token_url")
     @classmethod
     def _check_base_url(cls, value: str) -> str:
@@ -327,6 +382,12 @@ class Settings(BaseSettings):
             name, sep, model = part.partition("=")
             if part.strip() and (not sep or not name.strip() or not model.strip()):
                 raise ValueError(f"expected name=model pairs, got {part.strip()!r}")
+        return value
+
+    @field_validator("extra_upstream_routes")
+    @classmethod
+    def _check_extra_routes(cls, value: str) -> str:
+        parse_extra_routes(value)
         return value
 
     @field_validator("trusted_proxies")

@@ -29,6 +29,26 @@ from __future__ import annotations
 
 import math
 
+__all__ = [
+    "AuthenticationFailed",
+    "ConfigError",
+    "InvalidRequest",
+    "NeedsLogin",
+    "NoAccountAvailable",
+    "NoCredential",
+    "NotFound",
+    "PermissionDenied",
+    "RateLimited",
+    "RefreshUnavailable",
+    "RequestTooLarge",
+    "RouterError",
+    "StoreError",
+    "StoreRejected",
+    "UpstreamError",
+    "UpstreamTimeout",
+    "UpstreamUnreachable",
+]
+
 
 class RouterError(Exception):
     """Base of every error the router raises on purpose."""

@@ -30,6 +30,24 @@ import orjson
 from link_assistant_router.errors import InvalidRequest
 from link_assistant_router.prices import parse_usd, usd
 
+__all__ = [
+    "ALL_WINDOWS",
+    "FIVE_HOURS_S",
+    "LIFETIME",
+    "WINDOWS",
+    "IpNetwork",
+    "KeyLimits",
+    "WindowSpan",
+    "calendar_span",
+    "fresh_after",
+    "limits_from_json",
+    "new_start",
+    "parse_limits",
+    "parse_networks",
+    "weighted_tokens",
+    "window_end",
+]
+
 WINDOWS = ("5h", "day", "week", "month")
 LIFETIME = "total"
 # Every window the ledger counts in (tokens and cost); dollar budgets may use each of them.

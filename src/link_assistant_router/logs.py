@@ -19,6 +19,8 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from link_assistant_router.requestlog import RequestLog, clean_text
 
+__all__ = ["JsonFormatter", "MalformedRequests", "TextFormatter", "configure_logging", "redact"]
+
 # Attributes every LogRecord has; anything else on a record came from ``extra=``.
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
     "message",

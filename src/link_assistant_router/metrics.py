@@ -27,6 +27,18 @@ from link_assistant_router.accounts.account import Account
 from link_assistant_router.prices import MICROS_PER_USD
 from link_assistant_router.requestlog import RequestLog
 
+__all__ = [
+    "CONTENT_TYPE",
+    "DURATION_BUCKETS",
+    "MAX_MODEL_LABELS",
+    "METRICS",
+    "MULTIPROC_ENV",
+    "OTHER",
+    "TTFB_BUCKETS",
+    "AccountCollector",
+    "Metrics",
+]
+
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # Latency buckets from a few milliseconds (a refused key) to minutes (a long stream).

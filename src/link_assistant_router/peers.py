@@ -21,6 +21,7 @@ __all__ = [
     "PROXY_HEADERS",
     "TRUSTED_PROXIES",
     "client_address",
+    "from_trusted_proxy",
     "is_loopback",
     "listener_port",
     "names_a_proxy",
@@ -114,6 +115,13 @@ def client_address(request: web.Request) -> str | None:
         if not _trusted(address, trusted):
             return str(address)
     return remote
+
+
+def from_trusted_proxy(request: web.Request) -> bool:
+    """Whether the connecting peer is one of ``TRUSTED_PROXIES``."""
+    peer = _address(request.remote)
+    trusted = request.app.get(TRUSTED_PROXIES)
+    return peer is not None and trusted is not None and _trusted(peer, trusted)
 
 
 def listener_port(request: web.Request) -> int | None:

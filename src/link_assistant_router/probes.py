@@ -19,6 +19,8 @@ from link_assistant_router.errors import StoreError
 from link_assistant_router.routes import Route
 from link_assistant_router.storage.base import Store
 
+__all__ = ["Probes"]
+
 
 class Probes:
     """``details_for(request)``: whether the caller may see ``/ready``'s details (the accounts,

@@ -15,6 +15,17 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+__all__ = [
+    "REQUEST_FINISHED",
+    "REQUEST_LOG",
+    "USAGE_FIELDS",
+    "Outcome",
+    "RequestLog",
+    "Usage",
+    "clean_text",
+    "new_request_id",
+]
+
 log = logging.getLogger("link_assistant_router.access")
 
 USAGE_FIELDS = (
@@ -24,6 +35,7 @@ USAGE_FIELDS = (
     "cache_read_input_tokens",
 )
 SERVER_TOOL_FIELDS = ("web_search_requests", "web_fetch_requests")
+_ALL_COUNTS = (*USAGE_FIELDS, "cache_creation_1h_input_tokens", *SERVER_TOOL_FIELDS)
 
 
 @dataclass(slots=True)
@@ -66,6 +78,11 @@ class Usage:
         return self.cache_creation_input_tokens - min(
             self.cache_creation_1h_input_tokens, self.cache_creation_input_tokens
         )
+
+    def add(self, other: Usage) -> None:
+        """Add ``other``'s counts to these (for totals of several answers)."""
+        for name in _ALL_COUNTS:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
 
     def total(self) -> int:
         return (

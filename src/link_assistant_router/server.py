@@ -23,9 +23,11 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.http_parser import RawRequestMessage
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 from aiohttp.web_server import Server
+from yarl import URL
 
 from link_assistant_router.app import create_app
 from link_assistant_router.config import Settings
@@ -33,7 +35,10 @@ from link_assistant_router.errors import ConfigError
 from link_assistant_router.governance.keys import load_signing_secret
 from link_assistant_router.logs import configure_logging
 from link_assistant_router.metrics import MULTIPROC_ENV
+from link_assistant_router.routes import normal_target
 from link_assistant_router.storage.sql import open_store
+
+__all__ = ["RouterRunner", "make_runner", "run_loop", "serve", "warn_if_readable"]
 
 log = logging.getLogger(__name__)
 
@@ -63,12 +68,28 @@ class _Server(Server):
         return _Connection(self, loop=self._loop, **self._kwargs)
 
 
+def _normalizing(make_request: Any) -> Any:
+    """aiohttp's request factory, given each request's target in normal form first, so routes
+    match, and the upstream gets, one spelling of every path (``routes.normal_target``)."""
+
+    def factory(message: RawRequestMessage, *args: Any) -> BaseRequest:
+        target = normal_target(message.path)
+        if target != message.path:
+            message = message._replace(path=target, url=URL(target, encoded=True))
+        request: BaseRequest = make_request(message, *args)
+        return request
+
+    return factory
+
+
 class RouterRunner(web.AppRunner):
-    """The router's runner: its own connection handler (``_Connection``)."""
+    """The router's runner: its own connection handler (``_Connection``), and request targets
+    in normal form before they are routed."""
 
     async def _make_server(self) -> Server:
         server = await super()._make_server()
         server.__class__ = _Server
+        server.request_factory = _normalizing(server.request_factory)
         return server
 
 

@@ -8,7 +8,7 @@ import time
 
 from link_assistant_router.errors import InvalidRequest
 
-__all__ = ["iso", "parse_time"]
+__all__ = ["iso", "iso_or_none", "parse_time"]
 
 
 def iso(epoch: float) -> str:

@@ -20,6 +20,7 @@ according to the ``x-fake-scenario`` request header (the router forwards it like
   last user turn carries a ``tool_result``; then the ordinary answer
 - ``cookie``: a Messages response that sets a cookie (as Cloudflare in front of the API does)
 - ``json`` on ``/v1/messages/count_tokens``: ``{"input_tokens": 42}``
+- ``/v1/messages/batches...``: the Message Batches API (``tests/fakes/batches.py``)
 
 Messages answers (``json``, ``sse``, ``slow``, ``drop``) say the usage ``USAGE`` unless the
 request's ``x-fake-usage`` header holds a JSON object to put over it (cache-write tiers in
@@ -42,6 +43,8 @@ from dataclasses import dataclass, field
 import orjson
 from aiohttp import web
 from multidict import CIMultiDict
+
+from tests.fakes.batches import FakeBatches
 
 MESSAGE_ID = "msg_fake_01"
 MODEL = "claude-sonnet-5"
@@ -134,6 +137,7 @@ class FakeUpstream:
     """Streams fall silent (the connection open) after this many events."""
 
     requests: list[RecordedRequest] = field(default_factory=list)
+    batches: FakeBatches = field(default_factory=FakeBatches)
     streams_finished: int = 0
     streams_cancelled: int = 0
     cancelled: asyncio.Event = field(default_factory=asyncio.Event)
@@ -157,6 +161,8 @@ class FakeUpstream:
             )
         )
         credential = credential_of(CIMultiDict(request.headers))
+        if request.path.startswith("/v1/messages/batches"):
+            return await self.batches.handle(request, credential, body)
         scenario = (
             request.headers.get("x-fake-scenario")
             or self.scenarios.get(credential)

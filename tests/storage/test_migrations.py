@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from link_assistant_router.storage.migrations import MIGRATIONS
 from link_assistant_router.storage.records import UsageQuery
 from link_assistant_router.storage.sql import SqlStore, open_store
-from tests.storage.conftest import make_key
+from tests.storage.conftest import make_key, migrated_to
 
 Migrations = list[tuple[int, str, float]]
 
@@ -59,23 +59,12 @@ async def test_concurrent_opens_on_postgres_apply_migrations_once(postgres_url: 
 
 
 async def test_rows_written_before_prices_report_without_cost(store_url: str) -> None:
-    """A store at migration 5 with ledger rows and a window: migration 6 adds the cost columns
-    (0 for old rows) and every report still reads them."""
+    """A store from before prices (at migration 7) with a ledger row and a window: the
+    migrations after it total the row by hour and add the cost columns (0 for old rows), and
+    every report still reads it."""
+    await migrated_to(store_url, 7)
     engine = create_async_engine(store_url)
     async with engine.begin() as conn:
-        await conn.execute(
-            text(
-                "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY,"
-                " name VARCHAR(200) NOT NULL, applied_at DOUBLE PRECISION NOT NULL)"
-            )
-        )
-        for migration in MIGRATIONS[:5]:
-            for statement in migration.statements:
-                await conn.execute(text(statement))
-            await conn.execute(
-                text("INSERT INTO schema_migrations VALUES (:v, :n, 0)"),
-                {"v": migration.version, "n": migration.name},
-            )
         await conn.execute(
             text(
                 "INSERT INTO usage_events (request_id, at, day, key_id, account, model, route,"

@@ -37,6 +37,21 @@ from link_assistant_router.errors import InvalidRequest, NoCredential
 from link_assistant_router.storage.records import AccountRecord, AccountStateRecord
 from link_assistant_router.times import iso, iso_or_none
 
+__all__ = [
+    "COOLING_DOWN",
+    "DISABLED",
+    "KINDS",
+    "MAX_NAME_CHARS",
+    "NEEDS_LOGIN",
+    "PRIMARY",
+    "READY",
+    "Account",
+    "AccountKind",
+    "settings_accounts",
+    "stored_account",
+    "validate_name",
+]
+
 AccountKind = Literal["claude-code", "oauth-token", "api-key"]
 KINDS: tuple[AccountKind, ...] = ("claude-code", "oauth-token", "api-key")
 READY, COOLING_DOWN, NEEDS_LOGIN, DISABLED = "ready", "cooling_down", "needs_login", "disabled"

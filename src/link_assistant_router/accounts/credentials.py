@@ -24,6 +24,21 @@ from link_assistant_router.config import Settings
 from link_assistant_router.errors import NoCredential
 from link_assistant_router.times import iso
 
+__all__ = [
+    "API_KEY_PREFIX",
+    "CANDIDATE_FILES",
+    "FLAT_TOKEN_FIELDS",
+    "RECHECK_INTERVAL_S",
+    "ClaudeCodeHomeSource",
+    "Credential",
+    "CredentialKind",
+    "CredentialSource",
+    "StaticCredentialSource",
+    "credential_source",
+    "fingerprint",
+    "parse_credentials",
+]
+
 log = logging.getLogger(__name__)
 
 CANDIDATE_FILES = (

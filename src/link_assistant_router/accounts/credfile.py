@@ -27,6 +27,16 @@ from link_assistant_router.accounts.credentials import FLAT_TOKEN_FIELDS
 from link_assistant_router.accounts.oauth import TokenGrant
 from link_assistant_router.errors import RefreshUnavailable
 
+__all__ = [
+    "FILE_MODE",
+    "HOST_LOCK_POLL_S",
+    "HOST_LOCK_TIMEOUT_S",
+    "NESTED_KEY",
+    "host_lock",
+    "lock_path",
+    "write_rotated_login",
+]
+
 if sys.platform == "win32":
     import msvcrt
 else:

@@ -27,6 +27,21 @@ from typing import Any
 
 import orjson
 
+__all__ = [
+    "DEFAULT_COOLDOWN_S",
+    "MAX_COOLDOWN_S",
+    "REASON_MAX_CHARS",
+    "REJECTED",
+    "UNIFIED_PREFIX",
+    "QuotaSnapshot",
+    "QuotaWindow",
+    "Verdict",
+    "VerdictKind",
+    "classify",
+    "classify_stream_error",
+    "parse_quota",
+]
+
 UNIFIED_PREFIX = "anthropic-ratelimit-unified-"
 REJECTED = "rejected"
 # When a spent account's 429 says nothing about when it may be used again.

@@ -25,6 +25,14 @@ import aiohttp
 
 from link_assistant_router.errors import NeedsLogin, RefreshUnavailable
 
+__all__ = [
+    "DEFAULT_TIMEOUT_S",
+    "LOGIN_REFUSED_STATUSES",
+    "RELOGIN_ADVICE",
+    "OAuthClient",
+    "TokenGrant",
+]
+
 DEFAULT_TIMEOUT_S = 30.0
 LOGIN_REFUSED_STATUSES = frozenset({400, 401, 403})
 RELOGIN_ADVICE = (

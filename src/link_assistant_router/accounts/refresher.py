@@ -39,6 +39,8 @@ from link_assistant_router.errors import NeedsLogin, RefreshUnavailable, StoreEr
 from link_assistant_router.storage.base import Store
 from link_assistant_router.times import iso
 
+__all__ = ["LEASE_POLL_MAX_S", "LEASE_POLL_S", "LEASE_PREFIX", "Refresher"]
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")

@@ -19,6 +19,8 @@ from collections.abc import Callable
 from link_assistant_router.accounts.account import Account
 from link_assistant_router.storage.base import Store
 
+__all__ = ["Scheduler"]
+
 # A binding is rewritten (its TTL extended) at most this often per conversation and process.
 _BINDING_REFRESH_FRACTION = 0.25
 _MAX_CACHED_BINDINGS = 50_000

@@ -17,6 +17,8 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from link_assistant_router.config import Settings
 from link_assistant_router.errors import ConfigError
 
+__all__ = ["FORMAT_PREFIX", "HKDF_INFO", "HKDF_SALT", "Vault", "build_vault"]
+
 FORMAT_PREFIX = "v1:"
 HKDF_INFO = b"link-assistant-router accounts v1"
 # Fixed, public: the secret it is mixed with is what must be secret (RFC 5869 §3.1).

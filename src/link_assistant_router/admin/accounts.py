@@ -29,6 +29,8 @@ from link_assistant_router.routes import Route
 from link_assistant_router.storage.base import Store
 from link_assistant_router.storage.records import AccountRecord
 
+__all__ = ["AccountAdmin", "account_routes"]
+
 _TEST_BODY = orjson.dumps(
     {"model": "claude-haiku-4-5", "messages": [{"role": "user", "content": "ping"}]}
 )

@@ -14,6 +14,8 @@ from link_assistant_router.routes import Route
 from link_assistant_router.storage.base import Store
 from link_assistant_router.times import parse_time
 
+__all__ = ["MAX_LIMIT", "audit_query", "audit_report", "audit_routes"]
+
 MAX_LIMIT = 1000
 
 

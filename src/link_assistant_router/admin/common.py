@@ -20,6 +20,7 @@ from link_assistant_router.governance.audit import Actor
 from link_assistant_router.governance.keys import KEY_PREFIX
 from link_assistant_router.peers import is_loopback, listener_port, names_a_proxy
 from link_assistant_router.proxy.headers import client_key
+from link_assistant_router.proxy.pipeline import parse_object
 from link_assistant_router.requestlog import REQUEST_LOG
 from link_assistant_router.storage.records import KeyRecord
 from link_assistant_router.times import iso, iso_or_none
@@ -108,16 +109,8 @@ class AdminAccess:
 
 
 async def json_object(request: web.Request) -> dict[str, Any]:
-    raw = await request.read()
-    if not raw.strip():
-        return {}
-    try:
-        document = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequest(f"request body is not valid JSON: {exc}") from exc
-    if not isinstance(document, dict):
-        raise InvalidRequest("request body must be a JSON object")
-    return document
+    """An admin request's body as a JSON object (an empty body is ``{}``)."""
+    return parse_object(await request.read(), empty_ok=True)
 
 
 def json_response(data: Any) -> web.Response:

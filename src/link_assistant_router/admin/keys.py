@@ -24,6 +24,8 @@ from link_assistant_router.governance.keys import KeyService
 from link_assistant_router.routes import Route
 from link_assistant_router.times import iso
 
+__all__ = ["TokenAdmin"]
+
 
 class TokenAdmin:
     """Handlers for ``/api/tokens*``."""

@@ -28,6 +28,19 @@ from link_assistant_router.proxy.upstream import UpstreamClient
 from link_assistant_router.storage.base import lease_holder
 from link_assistant_router.storage.sql import open_store
 
+__all__ = [
+    "account_admin",
+    "accounts",
+    "accounts_add",
+    "accounts_disable",
+    "accounts_enable",
+    "accounts_list",
+    "accounts_refresh",
+    "accounts_remove",
+    "accounts_test",
+    "with_accounts",
+]
+
 
 @asynccontextmanager
 async def account_admin(settings: Settings) -> AsyncIterator[tuple[AccountAdmin, UpstreamClient]]:

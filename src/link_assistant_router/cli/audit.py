@@ -9,13 +9,15 @@ import orjson
 
 from link_assistant_router.admin.audit import audit_report
 from link_assistant_router.cli.support import (
-    SETTING_FIELDS,
     emit,
     load_settings,
+    query_params,
     run,
     settings_options,
 )
 from link_assistant_router.storage.sql import open_store
+
+__all__ = ["audit"]
 
 
 @click.command()
@@ -29,11 +31,7 @@ from link_assistant_router.storage.sql import open_store
 def audit(as_json: bool, **options: Any) -> None:
     """Who issued, changed and revoked keys and changed accounts, and when."""
     settings = load_settings(options)
-    params = {
-        name: str(value)
-        for name, value in options.items()
-        if name not in SETTING_FIELDS and value is not None
-    }
+    params = query_params(options)
 
     async def main() -> dict[str, Any]:
         store = open_store(settings.store_url)

@@ -18,6 +18,8 @@ from link_assistant_router.errors import RouterError
 from link_assistant_router.governance.keys import load_signing_secret
 from link_assistant_router.storage.sql import open_store
 
+__all__ = ["diagnose", "render"]
+
 _UPSTREAM_CHECK_TIMEOUT_S = 5.0
 
 

@@ -13,6 +13,8 @@ import click
 
 from link_assistant_router.limits import ALL_WINDOWS, WINDOWS
 
+__all__ = ["CLEARABLE_BUDGETS", "LIMIT_NAMES", "limit_options", "limits_document"]
+
 F = TypeVar("F", bound=Callable[..., Any])
 LIMIT_NAMES = ("rpm", "concurrency", "budgets", "budgets_usd", "models", "networks")
 # What ``--clear`` takes to remove one budget: a window (tokens) or a window-usd (dollars).

@@ -21,6 +21,8 @@ from link_assistant_router.cli.tokens import tokens
 from link_assistant_router.cli.usage import usage
 from link_assistant_router.errors import RouterError
 
+__all__ = ["cli", "doctor", "main", "serve"]
+
 
 @click.group(invoke_without_command=True)
 @click.version_option(__version__, prog_name="link-assistant-router")

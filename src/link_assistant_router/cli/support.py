@@ -14,6 +14,15 @@ from pydantic import ValidationError
 from link_assistant_router.config import Settings, setting_specs
 from link_assistant_router.errors import RouterError
 
+__all__ = [
+    "SETTING_FIELDS",
+    "emit",
+    "load_settings",
+    "query_params",
+    "run",
+    "settings_options",
+]
+
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
 SETTING_FIELDS = {spec.field for spec in setting_specs()}
@@ -61,6 +70,16 @@ def load_settings(options: dict[str, Any]) -> Settings:
             field = str(error["loc"][0]) if error["loc"] else "settings"
             problems.append(f"{env_names.get(field, field)}: {error['msg']}")
         raise click.UsageError("invalid settings:\n  " + "\n  ".join(problems)) from exc
+
+
+def query_params(options: dict[str, Any]) -> dict[str, str]:
+    """A command's own options that were given (not the settings' flags), as the API's query
+    parameters: the report commands share the API's parsing of them."""
+    return {
+        name: str(value)
+        for name, value in options.items()
+        if name not in SETTING_FIELDS and value is not None
+    }
 
 
 def run(coroutine: Coroutine[Any, Any, T]) -> T:

@@ -30,6 +30,16 @@ from link_assistant_router.limits import WINDOWS
 from link_assistant_router.storage.records import KeyRecord
 from link_assistant_router.storage.sql import open_store
 
+__all__ = [
+    "tokens",
+    "tokens_issue",
+    "tokens_list",
+    "tokens_revoke",
+    "tokens_show",
+    "tokens_update",
+    "with_keys",
+]
+
 
 @click.group()
 def tokens() -> None:

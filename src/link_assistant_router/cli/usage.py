@@ -2,25 +2,28 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Any
 
 import click
 
-from link_assistant_router.admin.usage import GROUPS, MONEY, read_usage_report, usage_query
+from link_assistant_router.admin.usage import (
+    GROUPS,
+    read_usage_report,
+    report_rows,
+    usage_csv,
+    usage_query,
+)
 from link_assistant_router.cli.support import (
-    SETTING_FIELDS,
     emit,
     load_settings,
+    query_params,
     run,
     settings_options,
 )
-from link_assistant_router.storage.records import USAGE_TOTALS
 from link_assistant_router.storage.sql import open_store
 
-# The report's columns, as the CSV names them (all) and as the table does (these).
-COLUMNS = tuple(MONEY.get(name, name) for name in USAGE_TOTALS)
+__all__ = ["usage"]
+
 _SHORT = {
     "requests": "requests",
     "errors": "errors",
@@ -42,7 +45,11 @@ _SHORT = {
 @click.option("--since", default=None, help="From this time (ISO 8601 or UNIX seconds).")
 @click.option("--until", default=None, help="Before this time (ISO 8601 or UNIX seconds).")
 @click.option(
-    "--group-by", "--by", type=click.Choice(GROUPS), default=None, help="One row per group."
+    "--group-by",
+    "--by",
+    type=click.Choice(GROUPS),
+    default=None,
+    help="One row per group (minute, hour, day: every one in the range, empty ones too).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
@@ -50,11 +57,7 @@ _SHORT = {
 def usage(as_json: bool, as_csv: bool, **options: Any) -> None:
     """Requests, tokens and cost from the usage ledger, totalled and grouped."""
     settings = load_settings(options)
-    params = {
-        name: str(value)
-        for name, value in options.items()
-        if name not in SETTING_FIELDS and value is not None
-    }
+    params = query_params(options)
 
     async def main() -> dict[str, Any]:
         query = usage_query(params)
@@ -67,17 +70,11 @@ def usage(as_json: bool, as_csv: bool, **options: Any) -> None:
 
     report = run(main())
     if as_csv:
-        click.echo(_csv(report), nl=False)
+        click.echo(usage_csv(report), nl=False)
         for note in _notes(report):
             click.echo(note, err=True)
     else:
         emit(as_json, report, "\n".join([_table(report), *_notes(report)]))
-
-
-def _rows(report: dict[str, Any], columns: tuple[str, ...]) -> list[list[str]]:
-    rows = [[str(row["group"]), *(str(row[name]) for name in columns)] for row in report["data"]]
-    rows.append(["total", *(str(report["totals"][name]) for name in columns)])
-    return rows
 
 
 def _notes(report: dict[str, Any]) -> list[str]:
@@ -95,18 +92,9 @@ def _notes(report: dict[str, Any]) -> list[str]:
     return notes
 
 
-def _csv(report: dict[str, Any]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([report["group_by"] or "group", *COLUMNS])
-    writer.writerows(_rows(report, COLUMNS))
-    return out.getvalue()
-
-
 def _table(report: dict[str, Any]) -> str:
-    shown = tuple(_SHORT)
     header = [report["group_by"] or "", *_SHORT.values()]
-    rows = [header, *_rows(report, shown)]
+    rows = [header, *report_rows(report, tuple(_SHORT))]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = [
         "  ".join(

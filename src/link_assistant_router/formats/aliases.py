@@ -10,6 +10,16 @@ from __future__ import annotations
 
 from link_assistant_router.errors import ConfigError
 
+__all__ = [
+    "BUILT_IN",
+    "BUILT_IN_FAMILIES",
+    "HAIKU",
+    "OPUS",
+    "SONNET",
+    "ModelAliases",
+    "parse_aliases",
+]
+
 SONNET = "claude-sonnet-5"
 HAIKU = "claude-haiku-4-5"
 OPUS = "claude-opus-5"

@@ -31,12 +31,21 @@ from link_assistant_router.formats.exchange import (
     Translation,
     api_key_first,
     messages_headers,
-    parse_object,
     upstream_error,
 )
-from link_assistant_router.proxy.pipeline import Answer, Outgoing, Proxy
+from link_assistant_router.proxy.pipeline import Answer, Outgoing, Proxy, parse_object
 from link_assistant_router.requestlog import REQUEST_LOG, RequestLog
 from link_assistant_router.routes import Route
+
+__all__ = [
+    "EVENT_STREAM",
+    "BedrockCountTokens",
+    "BedrockInvoke",
+    "CloudRoutes",
+    "bedrock_error",
+    "bedrock_model",
+    "vertex_model",
+]
 
 EVENT_STREAM = "application/vnd.amazon.eventstream"
 # us.anthropic.claude-sonnet-4-5-20250929-v1:0, an inference profile ARN, or a plain id.

@@ -17,6 +17,14 @@ import orjson
 
 from link_assistant_router.proxy.sse import EventTranslator, parse_event
 
+__all__ = [
+    "EXCEPTIONS",
+    "BedrockStreamTranslator",
+    "chunk_message",
+    "encode_message",
+    "exception_message",
+]
+
 _STRING = 7
 # Anthropic error types -> Bedrock's exception names (what its SDKs raise).
 EXCEPTIONS = {

@@ -21,13 +21,24 @@ from aiohttp import web
 
 from link_assistant_router.accounts.account import Account
 from link_assistant_router.boundary import openai_error
-from link_assistant_router.errors import InvalidRequest, UpstreamUnreachable
+from link_assistant_router.errors import UpstreamUnreachable
 from link_assistant_router.formats.aliases import ModelAliases
-from link_assistant_router.proxy.pipeline import Answer, Outgoing, Proxy
+from link_assistant_router.proxy.pipeline import Answer, Outgoing, Proxy, parse_object
 from link_assistant_router.proxy.relay import read_rest, read_usage, relay_events
 from link_assistant_router.proxy.sse import StreamTranslator
 from link_assistant_router.requestlog import REQUEST_LOG, RequestLog
 from link_assistant_router.storage.records import KeyRecord
+
+__all__ = [
+    "ANTHROPIC_VERSION",
+    "TranslatedRoute",
+    "Translation",
+    "api_key_first",
+    "messages_headers",
+    "openai_error_answer",
+    "upstream_error",
+    "whole_body",
+]
 
 ANTHROPIC_VERSION = "2023-06-01"
 
@@ -129,18 +140,6 @@ def messages_headers(stream: bool) -> list[tuple[str, str]]:
     if stream:
         headers.append(("accept", "text/event-stream"))
     return headers
-
-
-def parse_object(body: bytes | None) -> dict[str, Any]:
-    if not body:
-        raise InvalidRequest("the request body is empty: send a JSON object")
-    try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequest(f"the request body is not valid JSON ({exc.msg})") from exc
-    if not isinstance(document, dict):
-        raise InvalidRequest("the request body must be a JSON object")
-    return document
 
 
 async def whole_body(answer: Answer) -> bytes:

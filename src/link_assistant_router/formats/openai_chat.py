@@ -31,6 +31,14 @@ from link_assistant_router.formats.openai_common import (
 )
 from link_assistant_router.proxy.sse import EventTranslator, event_object
 
+__all__ = [
+    "FINISH_REASONS",
+    "ChatStreamTranslator",
+    "chat_to_messages",
+    "chat_usage",
+    "message_to_chat",
+]
+
 FINISH_REASONS = {
     "end_turn": "stop",
     "stop_sequence": "stop",

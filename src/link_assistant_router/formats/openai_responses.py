@@ -32,6 +32,15 @@ from link_assistant_router.formats.openai_common import (
 )
 from link_assistant_router.proxy.sse import EventTranslator, event_object
 
+__all__ = [
+    "ResponsesStreamTranslator",
+    "message_to_response",
+    "request_echo",
+    "response_object",
+    "response_usage",
+    "responses_to_messages",
+]
+
 _UNSUPPORTED = {
     "previous_response_id": "previous_response_id: this router stores no responses; "
     "send the whole conversation in input",

@@ -39,6 +39,8 @@ from link_assistant_router.formats.openai_responses import (
 from link_assistant_router.proxy.pipeline import Proxy
 from link_assistant_router.routes import Route
 
+__all__ = ["ChatCompletions", "Models", "Responses", "openai_model_list", "openai_routes"]
+
 
 class ChatCompletions(TranslatedRoute):
     """``POST /v1/chat/completions``."""

@@ -23,6 +23,8 @@ from link_assistant_router.storage.base import Store
 from link_assistant_router.storage.records import AuditRecord
 from link_assistant_router.times import iso
 
+__all__ = ["CLI", "ROUTER", "Actor", "AuditLog", "audit_view"]
+
 log = logging.getLogger(__name__)
 
 

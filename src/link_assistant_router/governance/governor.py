@@ -44,6 +44,21 @@ from link_assistant_router.requestlog import RequestLog
 from link_assistant_router.storage.base import Store
 from link_assistant_router.storage.records import KeyRecord, WindowTokens
 
+__all__ = [
+    "CLAIMS",
+    "HEADER_NAMES",
+    "HEADER_PREFIX",
+    "LEASE_S",
+    "SLOT_IDLE_S",
+    "WARNING_AT",
+    "WINDOW_CACHE_S",
+    "Governor",
+    "WindowState",
+    "model_of",
+    "rate_headers",
+    "window_states",
+]
+
 log = logging.getLogger(__name__)
 
 WINDOW_CACHE_S = 1.0
@@ -196,6 +211,53 @@ class Governor:
             last.end - now,
             dict(rate_headers(states, now)),
         )
+
+    async def admit_batch(
+        self,
+        key: KeyRecord,
+        entry: RequestLog,
+        models: list[str | None],
+        worst_case: int,
+        held: int = 0,
+    ) -> None:
+        """``admit`` for a message batch: every request's model (``None``: unreadable) against
+        the key's model limits, and the batch's worst case (``max_tokens`` of all its requests;
+        ``held``: the worst case of the key's batches not yet counted) against every budget."""
+        limits = key.limits
+        if limits is None:
+            return
+        if limits.models:
+            for number, model in enumerate(models):
+                if model is None:
+                    self._rejected("model")
+                    raise InvalidRequest(
+                        f"requests[{number}].params.model cannot be read, and this key may use "
+                        "only some models"
+                    )
+                if not limits.allows_model(model):
+                    self._rejected("model")
+                    raise PermissionDenied(
+                        f"requests[{number}]: this key may not use the model {model[:100]!r}"
+                    )
+        await self.admit(key, entry, None)
+        if not limits.budgets:
+            return
+        states = await self.windows(key)
+        for state in states:
+            if state.budget is None:
+                continue
+            left = max(0, state.budget - round(state.used))
+            if worst_case + held > left:
+                self.release(entry)
+                self._rejected("budget")
+                now = self._clock()
+                raise RateLimited(
+                    f"this batch could use up to {worst_case:,} tokens (its requests' "
+                    f"max_tokens), and the key's batches not yet counted {held:,} more; its "
+                    f"{_WINDOW_NAMES[state.name]} token budget has {left:,} left",
+                    state.end - now,
+                    dict(rate_headers(states, now)),
+                )
 
     async def _take_request(self, key_id: str, rpm: int) -> None:
         """Count a request against the key's rate, asking the store for more only when this

@@ -36,6 +36,17 @@ from link_assistant_router.storage.base import Store
 from link_assistant_router.storage.records import KeyRecord
 from link_assistant_router.times import iso
 
+__all__ = [
+    "ALGORITHM",
+    "KEY_PREFIX",
+    "MAX_LABEL_CHARS",
+    "MAX_TTL_HOURS",
+    "IssuedKey",
+    "KeyService",
+    "load_signing_secret",
+    "validate_issue_request",
+]
+
 log = logging.getLogger(__name__)
 
 KEY_PREFIX = "la_sk_"
@@ -221,7 +232,17 @@ class KeyService:
         key_id = self.verify_signature(token)
         if key_id is None:
             raise AuthenticationFailed("invalid key: this router accepts only la_sk_ keys")
-        record = await self._record(key_id)
+        record = self._usable(await self._record(key_id))
+        self._last_used[key_id] = self._clock()
+        return record
+
+    async def still_valid(self, key_id: str) -> KeyRecord:
+        """The record of a key known by its id (a console session's), or why it may no longer
+        be used (unknown, revoked, expired); read as ``authenticate`` reads it, so a revocation
+        made elsewhere counts within ``KEY_CACHE_TTL_S``."""
+        return self._usable(await self._record(key_id))
+
+    def _usable(self, record: KeyRecord | None) -> KeyRecord:
         if record is None:
             raise AuthenticationFailed("unknown la_sk_ key: it is not in this router's store")
         if record.revoked_at is not None:
@@ -229,7 +250,6 @@ class KeyService:
         # The record's expiry is the one the operator sees and the key's claim can't outlive.
         if self._clock() >= record.expires_at:
             raise _expired(record.expires_at)
-        self._last_used[key_id] = self._clock()
         return record
 
     async def _record(self, key_id: str) -> KeyRecord | None:

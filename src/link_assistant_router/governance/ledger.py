@@ -23,6 +23,8 @@ from link_assistant_router.requestlog import Outcome, RequestLog, Usage, clean_t
 from link_assistant_router.storage.base import Store
 from link_assistant_router.storage.records import UsageRow, WindowAddition
 
+__all__ = ["DAY_S", "MAX_PENDING", "UsageLedger", "client_family"]
+
 log = logging.getLogger(__name__)
 
 MAX_PENDING = 100_000

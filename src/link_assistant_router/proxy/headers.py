@@ -17,6 +17,16 @@ from multidict import CIMultiDict
 
 from link_assistant_router.accounts.credentials import Credential
 
+__all__ = [
+    "BETA_HEADER",
+    "HOP_BY_HOP",
+    "OAUTH_BETA",
+    "client_key",
+    "client_response_headers",
+    "merge_beta",
+    "upstream_request_headers",
+]
+
 log = logging.getLogger(__name__)
 
 HOP_BY_HOP = frozenset(

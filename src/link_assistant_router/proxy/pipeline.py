@@ -16,8 +16,10 @@ import logging
 import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
+import orjson
 from aiohttp import web
 
 from link_assistant_router.accounts.account import Account
@@ -31,6 +33,7 @@ from link_assistant_router.accounts.health import (
 from link_assistant_router.accounts.pool import AccountPool
 from link_assistant_router.accounts.scheduler import Scheduler
 from link_assistant_router.errors import (
+    InvalidRequest,
     NoCredential,
     RequestTooLarge,
     RouterError,
@@ -46,6 +49,8 @@ from link_assistant_router.proxy.sse import EventSplitter, parse_event
 from link_assistant_router.proxy.upstream import Upstream
 from link_assistant_router.requestlog import REQUEST_LOG, RequestLog
 from link_assistant_router.storage.records import KeyRecord
+
+__all__ = ["Answer", "Outgoing", "Proxy", "parse_object"]
 
 log = logging.getLogger(__name__)
 
@@ -155,17 +160,19 @@ class Proxy:
         *,
         session_from: Mapping[str, str] | None = None,
         prefer: Callable[[Account], bool] | None = None,
+        admitted: bool = False,
     ) -> Answer:
         """Send ``outgoing`` with the accounts that may serve ``key``, failing over between them.
 
         Returns the answer to pass on (the caller relays or translates it and closes its
         response). ``session_from``: the client's headers, for sticky sessions; ``prefer``:
         accounts it holds true for go first (their order otherwise kept). The key's limits are
-        checked first (``Governor.admit``): every client format goes through here.
+        checked first (``Governor.admit``; ``admitted``: the caller already did, its own way):
+        every client format goes through here.
         """
         body = outgoing.body
         entry.bytes_in = len(body) if body else 0
-        if key.limits is not None:  # most keys have none: no call at all
+        if key.limits is not None and not admitted:  # most keys have none: no call at all
             await self._governor.admit(key, entry, body)
         candidates = self._pool.candidates(key)
         if not candidates:
@@ -322,3 +329,19 @@ class Proxy:
         except TimeoutError:
             pass  # a slow start: pass on what arrived and relay the rest as it comes
         return Answer(response, held)
+
+
+def parse_object(body: bytes | None, *, empty_ok: bool = False) -> dict[str, Any]:
+    """A request body as a JSON object (``empty_ok``: an empty body is ``{}``), or a 400 saying
+    what is wrong with it."""
+    if not body or not body.strip():
+        if empty_ok:
+            return {}
+        raise InvalidRequest("the request body is empty: send a JSON object")
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"the request body is not valid JSON ({exc.msg})") from exc
+    if not isinstance(document, dict):
+        raise InvalidRequest("the request body must be a JSON object")
+    return document

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import aiohttp
 from aiohttp import web
@@ -28,6 +28,18 @@ from link_assistant_router.proxy.headers import client_response_headers
 from link_assistant_router.proxy.sse import PASSTHROUGH, StreamTranslator, event_boundary
 from link_assistant_router.proxy.usage import StreamUsage, usage_from_body
 from link_assistant_router.requestlog import Outcome, RequestLog
+
+__all__ = [
+    "RATE_LIMIT_PREFIX",
+    "READ_ERRORS",
+    "SMALL_RESPONSE_BYTES",
+    "UPSTREAM_LOST_EVENT",
+    "is_event_stream",
+    "read_rest",
+    "read_usage",
+    "relay",
+    "relay_events",
+]
 
 log = logging.getLogger(__name__)
 
@@ -70,10 +82,12 @@ async def relay(
     prefix: bytes = b"",
     complete: bool = False,
     rate_headers: list[tuple[str, str]] | None = None,
+    tap: Callable[[bytes], None] | None = None,
 ) -> web.StreamResponse:
     """Send the upstream's status, headers and body to the client, reading its usage.
 
-    ``rate_headers``: the key's own rate-limit headers, sent instead of the upstream's.
+    ``rate_headers``: the key's own rate-limit headers, sent instead of the upstream's;
+    ``tap``: shown every piece of a body that is not an event stream, in order, as it passes.
     """
     headers = client_response_headers(upstream.headers.items())
     if rate_headers is not None:
@@ -84,6 +98,8 @@ async def relay(
     if complete or (length is not None and length <= SMALL_RESPONSE_BYTES):
         body = prefix if complete else await read_rest(upstream, prefix)
         entry.bytes_out = len(body)
+        if tap is not None:
+            tap(body)
         if upstream.status == 200:
             read_usage(entry, body)
         return web.Response(
@@ -102,8 +118,10 @@ async def relay(
             kept = [prefix] if prefix else []
         if prefix:
             entry.bytes_out += len(prefix)
+            if tap is not None:
+                tap(prefix)
             await response.write(prefix)
-        await _relay_bytes(upstream, response, entry, kept)
+        await _relay_bytes(upstream, response, entry, kept, tap)
         if kept is not None and entry.bytes_out <= _MAX_KEPT_BYTES:
             read_usage(entry, b"".join(kept))
         await response.write_eof()
@@ -167,6 +185,7 @@ async def _relay_bytes(
     response: web.StreamResponse,
     entry: RequestLog,
     kept: list[bytes] | None,
+    tap: Callable[[bytes], None] | None,
 ) -> None:
     content = upstream.content
     while True:
@@ -181,6 +200,8 @@ async def _relay_bytes(
         entry.bytes_out += len(chunk)
         if kept is not None and entry.bytes_out <= _MAX_KEPT_BYTES:
             kept.append(chunk)
+        if tap is not None:
+            tap(chunk)
         await response.write(chunk)
 
 

@@ -24,6 +24,8 @@ from typing import Any
 
 import orjson
 
+__all__ = ["HASH_HEX_CHARS", "SESSION_HEADER", "session_key"]
+
 SESSION_HEADER = "x-claude-code-session-id"
 HASH_HEX_CHARS = 32
 # Identifiers that are not short, plain tokens are hashed: keys must fit the store's column

@@ -14,6 +14,17 @@ from typing import Any, Protocol
 
 import orjson
 
+__all__ = [
+    "PASSTHROUGH",
+    "EventSplitter",
+    "EventTranslator",
+    "Passthrough",
+    "StreamTranslator",
+    "event_boundary",
+    "event_object",
+    "parse_event",
+]
+
 _DEFAULT_NAME = b"message"
 
 

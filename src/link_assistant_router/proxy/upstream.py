@@ -18,6 +18,8 @@ from yarl import URL
 
 from link_assistant_router.errors import UpstreamTimeout, UpstreamUnreachable
 
+__all__ = ["Upstream", "UpstreamClient"]
+
 # Headers aiohttp would otherwise invent; the client's own (if any) are forwarded instead.
 _NO_AUTO_HEADERS = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
 

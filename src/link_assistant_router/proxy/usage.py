@@ -11,6 +11,8 @@ import orjson
 from link_assistant_router.proxy.sse import event_boundary, parse_event
 from link_assistant_router.requestlog import Usage
 
+__all__ = ["StreamUsage", "usage_from_body"]
+
 
 def usage_from_body(body: bytes) -> tuple[Usage, str | None] | None:
     """The usage and model of a whole (not streamed) Messages answer; None for anything else."""

@@ -17,6 +17,8 @@ from link_assistant_router.storage.records import (
     AccountRecord,
     AccountStateRecord,
     AuditRecord,
+    BatchRecord,
+    ConsoleSession,
     KeyRecord,
     UsageQuery,
     UsageRow,
@@ -118,7 +120,24 @@ class Store(Protocol):
         """Give concurrency slots back."""
 
     async def usage_totals(self, query: UsageQuery) -> list[dict[str, object]]:
-        """Totals (``USAGE_TOTALS``) per group, raw rows and daily rollups together."""
+        """Totals (``USAGE_TOTALS``) per group, raw rows and daily rollups together; a time
+        bucket's group is its number (UNIX time // the bucket's length)."""
+
+    async def recent_usage(
+        self,
+        query: UsageQuery,
+        *,
+        before: float | None = None,
+        errors_only: bool = False,
+        limit: int = 50,
+    ) -> list[UsageRow]:
+        """Ledger rows matching ``query``'s filters (not yet folded), newest first, older than
+        ``before`` when given."""
+
+    async def ttfb_percentiles(
+        self, since: float, until: float, fractions: Sequence[float] = (0.5, 0.95)
+    ) -> list[float] | None:
+        """Times to first byte (ms) at these fractions of the rows in the range; None if none."""
 
     async def unpriced_models(self, query: UsageQuery) -> list[str]:
         """The models of requests in the report's range that had no price, by name."""
@@ -131,6 +150,16 @@ class Store(Protocol):
 
     async def insert_audit(self, record: AuditRecord) -> None: ...
 
+    async def insert_session(self, record: ConsoleSession) -> None: ...
+
+    async def get_session(self, session_id: str, now: float) -> ConsoleSession | None:
+        """The session, unless there is none or it has expired."""
+
+    async def delete_session(self, session_id: str) -> None: ...
+
+    async def purge_sessions(self, now: float) -> int:
+        """Delete expired sessions; returns how many."""
+
     async def list_audit(
         self,
         *,
@@ -141,6 +170,19 @@ class Store(Protocol):
         limit: int = 100,
     ) -> list[AuditRecord]:
         """Audit records, newest first."""
+
+    async def insert_batch(self, record: BatchRecord) -> None: ...
+
+    async def get_batch(self, batch_id: str) -> BatchRecord | None: ...
+
+    async def list_batches(self, key_id: str, limit: int) -> list[BatchRecord]:
+        """A key's batches, newest first."""
+
+    async def uncounted_batch_tokens(self, key_id: str) -> int:
+        """The worst case of a key's batches whose results are not counted yet."""
+
+    async def mark_batch_counted(self, batch_id: str, at: float) -> bool:
+        """Mark a batch's results counted; True only for the call that did it."""
 
 
 def lease_holder() -> str:

@@ -1,6 +1,7 @@
 """Schema migrations: an ordered list, applied at start-up, recorded in ``schema_migrations``.
 
-Each migration is plain SQL that SQLite and PostgreSQL both accept. Applying them is safe when
+Each migration is plain SQL that SQLite and PostgreSQL both accept (or, where they cannot agree,
+one statement per dialect). Applying them is safe when
 several processes start together: on PostgreSQL they run under a transaction-scoped advisory
 lock; on SQLite the server's parent process applies them before it starts workers, and the
 statements are written to be harmless if repeated (CREATE ... IF NOT EXISTS; column additions are
@@ -10,6 +11,7 @@ guarded by the version check, which the parent process performs before any worke
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import text
@@ -23,9 +25,22 @@ _PG_LOCK_ID = 0x1A5C_0001
 
 @dataclass(frozen=True)
 class Migration:
+    """``statements``: SQL both databases accept, or a mapping of dialect name to its SQL."""
+
     version: int
     name: str
-    statements: tuple[str, ...]
+    statements: tuple[str | Mapping[str, str], ...]
+
+
+_HOURLY_COLUMNS = (
+    "hour, key_id, account, model, requests, errors, incomplete, input_tokens, output_tokens, "
+    "cache_creation_input_tokens, cache_read_input_tokens"
+)
+_HOURLY_SUMS = (
+    "COUNT(*), SUM(CASE WHEN error_type IS NULL THEN 0 ELSE 1 END), SUM(1 - complete), "
+    "SUM(input_tokens), SUM(output_tokens), SUM(cache_creation_input_tokens), "
+    "SUM(cache_read_input_tokens) FROM usage_events GROUP BY 1, key_id, account, model"
+)
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -193,6 +208,71 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(
         6,
+        "message batches",
+        (
+            """
+            CREATE TABLE IF NOT EXISTS message_batches (
+                id VARCHAR(100) PRIMARY KEY,
+                key_id VARCHAR(36) NOT NULL,
+                account VARCHAR(100) NOT NULL,
+                created_at DOUBLE PRECISION NOT NULL,
+                worst_case_tokens BIGINT NOT NULL,
+                counted_at DOUBLE PRECISION
+            )
+            """,
+            "CREATE INDEX IF NOT EXISTS message_batches_key "
+            "ON message_batches (key_id, created_at)",
+        ),
+    ),
+    Migration(
+        7,
+        "console sessions",
+        (
+            """
+            CREATE TABLE IF NOT EXISTS console_sessions (
+                id VARCHAR(64) PRIMARY KEY,
+                kind VARCHAR(10) NOT NULL,
+                key_id VARCHAR(36),
+                created_at DOUBLE PRECISION NOT NULL,
+                expires_at DOUBLE PRECISION NOT NULL,
+                client VARCHAR(60)
+            )
+            """,
+            "CREATE INDEX IF NOT EXISTS console_sessions_expires ON console_sessions (expires_at)",
+        ),
+    ),
+    Migration(
+        8,
+        "hourly usage totals",
+        (
+            """
+            CREATE TABLE IF NOT EXISTS usage_hourly (
+                hour INTEGER NOT NULL,
+                key_id VARCHAR(36) NOT NULL,
+                account VARCHAR(100) NOT NULL,
+                model VARCHAR(100) NOT NULL,
+                requests BIGINT NOT NULL,
+                errors BIGINT NOT NULL,
+                incomplete BIGINT NOT NULL,
+                input_tokens BIGINT NOT NULL,
+                output_tokens BIGINT NOT NULL,
+                cache_creation_input_tokens BIGINT NOT NULL,
+                cache_read_input_tokens BIGINT NOT NULL,
+                PRIMARY KEY (hour, key_id, account, model)
+            )
+            """,
+            # The rows already in the ledger, so reports read every request once from here on.
+            {
+                "sqlite": f"INSERT INTO usage_hourly ({_HOURLY_COLUMNS}) "
+                f"SELECT CAST(at / 3600 AS INTEGER), key_id, account, model, {_HOURLY_SUMS}",
+                "postgresql": f"INSERT INTO usage_hourly ({_HOURLY_COLUMNS}) "
+                f"SELECT CAST(floor(at / 3600) AS INTEGER), key_id, account, model, "
+                f"{_HOURLY_SUMS}",
+            },
+        ),
+    ),
+    Migration(
+        9,
         "cost: cache-write tiers, server tools and cost per ledger row; dollars in budget windows",
         (
             # Rows written before have 0 here: their split, tools and cost were not recorded.
@@ -209,7 +289,8 @@ MIGRATIONS: tuple[Migration, ...] = (
                 )
             ),
             *(
-                f"ALTER TABLE usage_daily ADD COLUMN {column} BIGINT NOT NULL DEFAULT 0"
+                f"ALTER TABLE {table} ADD COLUMN {column} BIGINT NOT NULL DEFAULT 0"
+                for table in ("usage_hourly", "usage_daily")
                 for column in (
                     "cache_creation_5m_input_tokens",
                     "cache_creation_1h_input_tokens",
@@ -231,8 +312,9 @@ async def applied_versions(conn: AsyncConnection) -> set[int]:
     return {int(row[0]) for row in rows}
 
 
-async def migrate(conn: AsyncConnection) -> list[int]:
-    """Apply every migration not yet recorded, in order, inside the caller's transaction.
+async def migrate(conn: AsyncConnection, *, up_to: int | None = None) -> list[int]:
+    """Apply every migration not yet recorded (up to version ``up_to``, when given: the store
+    as a router of that time left it), in order, inside the caller's transaction.
 
     Returns the versions applied now.
     """
@@ -249,9 +331,11 @@ async def migrate(conn: AsyncConnection) -> list[int]:
     done = await applied_versions(conn)
     applied = []
     for migration in MIGRATIONS:
-        if migration.version in done:
+        if migration.version in done or (up_to is not None and migration.version > up_to):
             continue
         for statement in migration.statements:
+            if isinstance(statement, Mapping):
+                statement = statement[conn.dialect.name]
             await conn.execute(text(statement))
         await conn.execute(
             text("INSERT INTO schema_migrations (version, name, applied_at) VALUES (:v, :n, :t)"),

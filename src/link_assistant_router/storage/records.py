@@ -12,10 +12,13 @@ from typing import NamedTuple
 from link_assistant_router.limits import KeyLimits
 
 __all__ = [
+    "BUCKETS",
     "USAGE_TOTALS",
     "AccountRecord",
     "AccountStateRecord",
     "AuditRecord",
+    "BatchRecord",
+    "ConsoleSession",
     "KeyRecord",
     "UsageQuery",
     "UsageRow",
@@ -133,8 +136,8 @@ class WindowAddition:
 
 @dataclass(frozen=True, slots=True)
 class UsageQuery:
-    """Filters and grouping of a usage report. ``group_by``: day, key, model, account, session
-    or None."""
+    """Filters and grouping of a usage report. ``group_by``: a time bucket (``BUCKETS``), key,
+    model, account, session, or None for the totals alone."""
 
     since: float | None = None
     until: float | None = None
@@ -142,6 +145,23 @@ class UsageQuery:
     account: str | None = None
     model: str | None = None
     group_by: str | None = None
+
+
+# Time buckets a usage report can be grouped by, and their length in seconds.
+BUCKETS = {"minute": 60, "hour": 3600, "day": 86400}
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleSession:
+    """A signed-in browser: ``operator`` (signed in with the admin key) or ``holder`` (with the
+    ``la_sk_`` key ``key_id``). ``id`` is a hash of the cookie's token, never the token."""
+
+    id: str
+    kind: str
+    key_id: str | None
+    created_at: float
+    expires_at: float
+    client: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,3 +196,20 @@ USAGE_TOTALS = (
     "api_equivalent_micros",
     "unpriced_requests",
 )
+
+
+@dataclass(frozen=True, slots=True)
+class BatchRecord:
+    """A message batch a key created: who owns it, where it lives, what it may cost.
+
+    The batch lives in the organization of the account that created it, so every later call on
+    it goes to that account. ``worst_case_tokens`` is what its requests could use at most (their
+    ``max_tokens``), held against the key's budgets until its results are counted.
+    """
+
+    id: str
+    key_id: str
+    account: str
+    created_at: float
+    worst_case_tokens: int
+    counted_at: float | None = None

@@ -1,10 +1,10 @@
 """The store on SQLAlchemy 2 (async Core): SQLite through aiosqlite, PostgreSQL through asyncpg.
 
 One set of queries serves both. ``SqlStore`` owns the engine (opening it applies the migrations)
-and is composed of one mixin of queries per concern: keys, accounts, leases, usage, limits and
-audit (``*_sql.py``). Every SQLAlchemy or driver error is translated to ``StoreError`` at each
-method (``driver_errors.translated``), so nothing above this package knows which database it runs
-on.
+and is composed of one mixin of queries per concern: keys, accounts, leases, usage, limits,
+audit and console sessions (``*_sql.py``). Every SQLAlchemy or driver error is translated to
+``StoreError`` at each method (``driver_errors.translated``), so nothing above this package knows
+which database it runs on.
 """
 
 from __future__ import annotations
@@ -21,11 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from link_assistant_router.errors import StoreError
 from link_assistant_router.storage.accounts_sql import AccountQueries
 from link_assistant_router.storage.audit_sql import AuditQueries
+from link_assistant_router.storage.batches_sql import BatchQueries
 from link_assistant_router.storage.driver_errors import translated
 from link_assistant_router.storage.keys_sql import KeyQueries
 from link_assistant_router.storage.leases_sql import LeaseQueries
 from link_assistant_router.storage.limits_sql import LimitQueries
 from link_assistant_router.storage.migrations import migrate
+from link_assistant_router.storage.sessions_sql import SessionQueries
 from link_assistant_router.storage.usage_sql import UsageQueries
 
 __all__ = ["SqlStore", "open_store"]
@@ -41,7 +43,16 @@ def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-class SqlStore(KeyQueries, AccountQueries, LeaseQueries, UsageQueries, LimitQueries, AuditQueries):
+class SqlStore(
+    KeyQueries,
+    AccountQueries,
+    LeaseQueries,
+    UsageQueries,
+    LimitQueries,
+    AuditQueries,
+    BatchQueries,
+    SessionQueries,
+):
     """The ``Store`` for any SQLAlchemy async URL this router supports."""
 
     def __init__(self, url: str) -> None:

@@ -14,21 +14,32 @@ from sqlalchemy import (
     Text,
 )
 
+from link_assistant_router.storage.records import USAGE_TOTALS
+
 __all__ = [
     "account_state",
     "accounts",
     "api_keys",
     "audit_log",
+    "console_sessions",
     "key_inflight",
     "key_minutes",
     "key_windows",
     "leases",
+    "message_batches",
     "sticky_sessions",
     "usage_daily",
     "usage_events",
+    "usage_hourly",
 ]
 
 _metadata = MetaData()
+
+
+def _totals() -> list[Column[int]]:
+    """The columns of a usage total (``usage_daily``, ``usage_hourly``)."""
+    return [Column(name, BigInteger, nullable=False) for name in USAGE_TOTALS]
+
 
 api_keys = Table(
     "api_keys",
@@ -124,20 +135,17 @@ usage_daily = Table(
     Column("key_id", String(36), primary_key=True),
     Column("account", String(100), primary_key=True),
     Column("model", String(100), primary_key=True),
-    Column("requests", BigInteger, nullable=False),
-    Column("errors", BigInteger, nullable=False),
-    Column("incomplete", BigInteger, nullable=False),
-    Column("input_tokens", BigInteger, nullable=False),
-    Column("output_tokens", BigInteger, nullable=False),
-    Column("cache_creation_input_tokens", BigInteger, nullable=False),
-    Column("cache_read_input_tokens", BigInteger, nullable=False),
-    Column("cache_creation_5m_input_tokens", BigInteger, nullable=False),
-    Column("cache_creation_1h_input_tokens", BigInteger, nullable=False),
-    Column("web_search_requests", BigInteger, nullable=False),
-    Column("web_fetch_requests", BigInteger, nullable=False),
-    Column("cost_micros", BigInteger, nullable=False),
-    Column("api_equivalent_micros", BigInteger, nullable=False),
-    Column("unpriced_requests", BigInteger, nullable=False),
+    *_totals(),
+)
+
+usage_hourly = Table(
+    "usage_hourly",
+    _metadata,
+    Column("hour", Integer, primary_key=True),  # at // 3600
+    Column("key_id", String(36), primary_key=True),
+    Column("account", String(100), primary_key=True),
+    Column("model", String(100), primary_key=True),
+    *_totals(),
 )
 
 key_windows = Table(
@@ -177,4 +185,26 @@ audit_log = Table(
     Column("actor", String(20), nullable=False),
     Column("request_id", String(40)),
     Column("details", Text),
+)
+
+message_batches = Table(
+    "message_batches",
+    _metadata,
+    Column("id", String(100), primary_key=True),
+    Column("key_id", String(36), nullable=False),
+    Column("account", String(100), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("worst_case_tokens", BigInteger, nullable=False),
+    Column("counted_at", Float),
+)
+
+console_sessions = Table(
+    "console_sessions",
+    _metadata,
+    Column("id", String(64), primary_key=True),  # SHA-256 of the cookie's token, hex
+    Column("kind", String(10), nullable=False),
+    Column("key_id", String(36)),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("client", String(60)),
 )
