@@ -65,6 +65,14 @@ def test_fractions_of_a_micro_dollar_are_rounded_half_up_once_per_answer() -> No
     assert cost("claude-haiku-5-5", input_tokens=12_345, cache_read_input_tokens=5) == 1235
 
 
+def test_batch_results_pay_half_of_every_token_rate() -> None:
+    usage = Usage(input_tokens=1000, output_tokens=501, cache_read_input_tokens=10_000)
+    assert BUILT_IN.cost("claude-sonnet-5", usage) == 2000 + 5010 + 2000
+    assert BUILT_IN.cost("claude-sonnet-5", usage, batch=True) == 4505
+    searched = Usage(output_tokens=1, web_search_requests=1)  # a search is not discounted
+    assert BUILT_IN.cost("claude-sonnet-5", searched, batch=True) == 10_000 + 5
+
+
 def test_the_long_context_tier_prices_the_whole_request_above_its_threshold() -> None:
     # Haiku 5.5: up to 100,000 prompt tokens (input, cache writes and reads) $0.10 / $0.50,
     # read $0.01; above, five times each.

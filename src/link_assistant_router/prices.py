@@ -14,7 +14,7 @@ the copies of Anthropic's documentation in the search tool's docs corpus:
   Opus rows), and an earlier revision of the same page (the Sonnet 4.x and Haiku 4.5 rows;
   "Long context pricing" for Sonnet 4 and 4.5: over 200K prompt tokens, $6 input and $22.50
   output, the caching multipliers on top; "Web search tool": $10 per 1,000 searches; web fetch
-  costs nothing beyond tokens);
+  costs nothing beyond tokens; "Batch processing": half price for every token);
 - the model pages platform.claude.com/docs/en/models/{opus-5-5,sonnet-5-5,sonnet-5,haiku-5-5}/
   overview (Haiku 5.5: prompts over 100,000 tokens pay five times every rate). Sonnet 5.5's
   cache read is $0.10 since its cut of 2026-10-07 (the stored model page predates the cut and
@@ -111,9 +111,10 @@ class ModelPrice:
     long_context: Rates | None = None
     long_context_above: int = 0
 
-    def cost(self, usage: Usage, web_search_micros: int) -> int:
+    def cost(self, usage: Usage, web_search_micros: int, *, batch: bool = False) -> int:
         """What ``usage`` costs in micro-dollars, rounded half up once. Cache writes the
-        answer did not split by tier count as 5-minute writes (the default lifetime)."""
+        answer did not split by tier count as 5-minute writes (the default lifetime); ``batch``:
+        the Message Batches API's results, every token at half price."""
         rates = self.rates
         cache_write = usage.cache_creation_input_tokens
         prompt = usage.input_tokens + cache_write + usage.cache_read_input_tokens
@@ -127,7 +128,8 @@ class ModelPrice:
             + usage.cache_read_input_tokens * rates.cache_read
             + usage.output_tokens * rates.output
         )
-        tokens = (per_million + 500_000) // 1_000_000  # exact, then half up to the µ$
+        per_micro = 2_000_000 if batch else 1_000_000
+        tokens = (per_million + per_micro // 2) // per_micro  # exact, then half up to the µ$
         return tokens + usage.web_search_requests * web_search_micros
 
 
@@ -150,10 +152,11 @@ class PriceTable:
             self._found[model] = found
         return found  # type: ignore[return-value]
 
-    def cost(self, model: str | None, usage: Usage) -> int | None:
-        """The cost of ``usage`` in micro-dollars; None when the model has no price."""
+    def cost(self, model: str | None, usage: Usage, *, batch: bool = False) -> int | None:
+        """The cost of ``usage`` in micro-dollars (``batch``: at the Batches API's half price);
+        None when the model has no price."""
         price = self.price_of(model) if model else None
-        return None if price is None else price.cost(usage, self.web_search_micros)
+        return None if price is None else price.cost(usage, self.web_search_micros, batch=batch)
 
     def with_overrides(self, document: Mapping[str, Any], where: str) -> PriceTable:
         """This table with a price file's entries added or replacing its own."""

@@ -89,7 +89,8 @@ class UsageLedger:
         error = None if entry.outcome == Outcome.OK else entry.outcome[:60]
         cost = unpriced = 0
         if usage is not _NO_USAGE:
-            priced = self._prices.cost(entry.model, usage)
+            # Usage on the batch routes (proxy/batches.py) is a batch's results: half price.
+            priced = self._prices.cost(entry.model, usage, batch=entry.route == "batches")
             if priced is not None:
                 cost = priced
             elif usage.total():
