@@ -323,6 +323,7 @@ SAMPLE_BY_FIELD = {
     "cache_read_weight": "0.5",
     "trusted_proxies": "10.0.0.0/8,192.0.2.1",
     "extra_upstream_routes": "GET /v1/files, GET /v1/files/*",
+    "limits_when_store_down": "refuse",
     "console": "false",
     "public_url": "https://router.example.com",
 }

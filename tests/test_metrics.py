@@ -106,11 +106,11 @@ async def test_requests_tokens_latency_and_accounts_are_counted(router: RunningR
     assert value(samples, "lar_active_streams") == 0
     # The fake upstream's JSON answers report the account's windows: 5h at 0.0, 7d at 0.1.
     assert value(samples, "lar_account_utilization", account="primary", window="7d") == 0.1
-    # The 529 cooled the account down: not ready, and the state says why.
+    # A 529 rests the account for that model only: it stays ready, and the state says so.
     ready = {
         dict(labels)["state"]: v for (n, labels), v in samples.items() if n == "lar_account_ready"
     }
-    assert ready == {"cooling_down": 0.0}
+    assert ready == {"ready": 1.0}
     assert value(samples, "lar_account_window_reset_timestamp_seconds", window="5h") > 0
 
 

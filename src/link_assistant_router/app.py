@@ -12,7 +12,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import aiohttp
 from aiohttp import web
@@ -41,6 +41,7 @@ from link_assistant_router.governance.audit import AuditLog
 from link_assistant_router.governance.governor import Governor
 from link_assistant_router.governance.keys import KeyService, load_signing_secret
 from link_assistant_router.governance.ledger import UsageLedger
+from link_assistant_router.governance.spill import SpillFile
 from link_assistant_router.metrics import METRICS, Metrics
 from link_assistant_router.peers import TRUSTED_PROXIES
 from link_assistant_router.prices import read_prices
@@ -70,7 +71,7 @@ log = logging.getLogger(__name__)
 SYNC_INTERVAL_S = 2.0
 LAST_USED_FLUSH_S = 5.0
 BINDING_PURGE_S = 600.0
-USAGE_FLUSH_S = 1.0
+USAGE_FLUSH_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,8 @@ class Router:
     governor: Governor
     metrics: Metrics
     holder: str
+    # Background work failing now -> when that was last logged.
+    failing: dict[str, float] = field(default_factory=dict)
 
     def finished(self, entry: RequestLog) -> None:
         """What follows a finished request: for a proxied one, the ledger (which prices it);
@@ -152,7 +155,9 @@ def build_router(
     settings: Settings, *, store: Store | None = None, upstream: Upstream | None = None
 ) -> Router:
     """The router's parts, wired together; nothing opens until the app starts."""
-    the_store = store if store is not None else open_store(settings.store_url)
+    the_store = (
+        store if store is not None else open_store(settings.store_url, settings.store_timeout_s)
+    )
     secret = load_signing_secret(settings)
     audit = AuditLog(the_store)
     keys = KeyService(the_store, secret, cache_ttl_s=settings.key_cache_ttl_s, audit=audit)
@@ -170,6 +175,11 @@ def build_router(
             max_connections=settings.upstream_max_connections,
         )
     metrics = Metrics(per_key=settings.metrics_per_key)
+    holder = lease_holder()
+    spill = None
+    if settings.ledger_spill_mb:
+        limit = int(settings.ledger_spill_mb * 1024 * 1024)
+        spill = SpillFile(settings.data_dir / "ledger-spill", holder, limit)
     ledger = UsageLedger(
         the_store,
         cache_read_weight=settings.cache_read_weight,
@@ -177,8 +187,15 @@ def build_router(
         on_set_aside=metrics.ledger_rows_set_aside.inc,
         prices=read_prices(settings.prices_file),
         is_subscription=pool.is_subscription,
+        spill=spill,
+        on_dropped=metrics.ledger_rows_dropped.inc,
     )
-    governor = Governor(the_store, ledger, on_reject=metrics.limit_rejected)
+    governor = Governor(
+        the_store,
+        ledger,
+        on_reject=metrics.limit_rejected,
+        when_store_down=settings.limits_when_store_down,
+    )
     proxy = Proxy(
         keys,
         pool,
@@ -201,7 +218,7 @@ def build_router(
         ledger,
         governor,
         metrics,
-        lease_holder(),
+        holder,
     )
 
 
@@ -252,6 +269,8 @@ async def _lifespan(app: web.Application) -> AsyncIterator[None]:
             )
         )
         await router.pool.load()
+        if router.ledger.spill is not None:
+            router.ledger.spill.adopt_orphans()  # rows a stopped process left on disk
         for warning in settings.warnings():
             log.warning("%s", warning)
         now = time.time()
@@ -266,14 +285,17 @@ async def _lifespan(app: web.Application) -> AsyncIterator[None]:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        await _quietly("record usage", router.ledger.flush())
-        await _quietly("give back concurrency slots", router.governor.close())
-        await _quietly("record keys' last use", router.keys.flush_last_used())
-        await _quietly("save account counters", router.pool.sync())
+        if not await _quietly(router, "record usage", router.ledger.flush()):
+            router.ledger.spill_everything()  # the next start sends them on
+        await _quietly(router, "give back concurrency slots", router.governor.close())
+        await _quietly(router, "record keys' last use", router.keys.flush_last_used())
+        await _quietly(router, "save account counters", router.pool.sync())
         await router.pool.close()
         await oauth_session.close()
         await router.upstream.close()
     finally:
+        if router.ledger.spill is not None:
+            router.ledger.spill.close()
         await router.store.close()
 
 
@@ -283,27 +305,42 @@ async def _maintain(router: Router) -> None:
     while True:
         await asyncio.sleep(SYNC_INTERVAL_S)
         ticks += 1
-        await _quietly("sync account state", router.pool.sync())
+        await _quietly(router, "sync account state", router.pool.sync())
         if ticks % int(LAST_USED_FLUSH_S / SYNC_INTERVAL_S) == 0:
-            await _quietly("record keys' last use", router.keys.flush_last_used())
+            await _quietly(router, "record keys' last use", router.keys.flush_last_used())
         if ticks % int(BINDING_PURGE_S / SYNC_INTERVAL_S) == 0:
-            await _quietly("purge session bindings", router.store.purge_bindings(time.time()))
-            await _quietly("purge console sessions", router.store.purge_sessions(time.time()))
-            await _quietly("roll up old usage", router.ledger.roll_up(router.holder))
+            await _quietly(
+                router, "purge session bindings", router.store.purge_bindings(time.time())
+            )
+            await _quietly(
+                router, "purge console sessions", router.store.purge_sessions(time.time())
+            )
+            await _quietly(router, "roll up old usage", router.ledger.roll_up(router.holder))
 
 
 async def _every_second(router: Router) -> None:
-    """Write the usage ledger (a hard kill loses at most the last second); tend the
-    concurrency slots this process holds."""
+    """Write the usage ledger twice a second (a hard kill loses at most the last second); tend
+    the concurrency slots this process holds."""
     while True:
         await asyncio.sleep(USAGE_FLUSH_S)
-        await _quietly("record usage", router.ledger.flush())
-        await _quietly("tend concurrency slots", router.governor.tick())
+        await _quietly(router, "record usage", router.ledger.flush())
+        await _quietly(router, "tend concurrency slots", router.governor.tick())
 
 
-async def _quietly(what: str, work: Awaitable[object]) -> None:
-    """Run background work; the store may be briefly away, so failures are logged, not raised."""
+_REPEAT_S = 60.0
+
+
+async def _quietly(router: Router, what: str, work: Awaitable[object]) -> bool:
+    """Run background work; the store may be briefly away, so failures are logged (once a
+    minute while they go on, and when they end), not raised. True when it succeeded."""
     try:
         await work
     except Exception as exc:
-        log.warning("could not %s: %s", what, exc)
+        now = time.monotonic()
+        if now - router.failing.get(what, float("-inf")) >= _REPEAT_S:
+            log.warning("could not %s: %s", what, exc)
+            router.failing[what] = now
+        return False
+    if router.failing.pop(what, None) is not None:
+        log.info("%s: working again", what)
+    return True

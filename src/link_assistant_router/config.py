@@ -186,6 +186,29 @@ class Settings(BaseSettings):
         "ROUTER_PORT on the admin listener.",
         json_schema_extra={"default_text": "the browser's"},
     )
+    store_timeout_s: float = Field(
+        5.0,
+        gt=0,
+        validation_alias=_env("STORE_TIMEOUT_S"),
+        description="Deadline of every store call (connecting, waiting for a pooled connection, "
+        "the statements): past it the call fails and the router goes on without the store "
+        "where it can (see LIMITS_WHEN_STORE_DOWN).",
+    )
+    limits_when_store_down: Literal["local", "refuse"] = Field(
+        "local",
+        validation_alias=_env("LIMITS_WHEN_STORE_DOWN"),
+        description="Keys with limits while the store cannot be reached: local (each process "
+        "enforces its last-known share of the key's rate, concurrency and budgets, "
+        "conservatively) or refuse (503 until the store is back).",
+    )
+    ledger_spill_mb: float = Field(
+        256,
+        ge=0,
+        validation_alias=_env("LEDGER_SPILL_MB"),
+        description="While the store is away, usage ledger rows beyond what memory keeps wait "
+        "in a file in DATA_DIR/ledger-spill, up to this size per process (0: none); they are "
+        "written when the store is back, and rows beyond it are dropped and counted.",
+    )
     max_request_body_mb: float = Field(
         32,
         gt=0,

@@ -11,7 +11,7 @@ and ``app.py`` turns a ``RouterError`` into an HTTP response in exactly one plac
     ├── PermissionDenied             403 permission_error (revoked key, admin API refused)
     ├── NotFound                     404 not_found_error
     ├── RequestTooLarge              413 request_too_large
-    ├── StoreError                   500 api_error (the store is unreachable or failed)
+    ├── StoreError                   503 api_error (the store is unreachable or failed)
     │   └── StoreRejected            the data can never be written as it is (no retry)
     ├── RateLimited                  429 rate_limit_error: a key's rate, concurrency or budget
     │   └── NoAccountAvailable       429: every account is cooling down
@@ -96,6 +96,11 @@ class RequestTooLarge(RouterError):
 
 class StoreError(RouterError):
     """The store could not be reached or a query failed."""
+
+    status = 503
+
+    def headers(self) -> dict[str, str]:
+        return {"retry-after": "5"}
 
 
 class StoreRejected(StoreError):

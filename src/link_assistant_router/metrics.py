@@ -118,6 +118,11 @@ class Metrics:
             "Usage ledger rows the store refused as they were (set aside, never retried).",
             registry=registry,
         )
+        self.ledger_rows_dropped = Counter(
+            "lar_ledger_rows_dropped",
+            "Usage ledger rows dropped because memory and the spill file were full.",
+            registry=registry,
+        )
         self.limit_rejections = Counter(
             "lar_limit_rejections",
             "Requests refused by a key's limits, by reason.",

@@ -7,6 +7,7 @@ reaches the upstream under the router's credential.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import Any
@@ -20,6 +21,10 @@ from link_assistant_router.routes import Route
 from link_assistant_router.storage.base import Store
 
 __all__ = ["Probes"]
+
+
+# /ready answers within about this long, however the store is doing.
+READY_STORE_TIMEOUT_S = 1.0
 
 
 class Probes:
@@ -49,13 +54,17 @@ class Probes:
         reasons: list[str] = []
         details: list[str] = []
         report: dict[str, Any] = {}
+        degraded = False
         try:
-            await self._store.ping()
+            async with asyncio.timeout(READY_STORE_TIMEOUT_S):
+                await self._store.ping()
             report["store"] = "ok"
-        except StoreError as exc:
+        except (StoreError, TimeoutError) as exc:
             report["store"] = "unavailable"
-            reasons.append("the store is unavailable")
-            details.append(exc.message)
+            degraded = True
+            details.append(
+                exc.message if isinstance(exc, StoreError) else "the store did not answer in time"
+            )
         now = time.time()
         accounts = [account.describe(now) for account in self._pool.accounts]
         if not any(account["state"] == "ready" for account in accounts):
@@ -65,7 +74,9 @@ class Probes:
                 if accounts
                 else "no upstream account is configured"
             )
-        report["status"] = "not_ready" if reasons else "ready"
+        report["status"] = "not_ready" if reasons else "degraded" if degraded else "ready"
+        if degraded:
+            reasons.append("the store is unavailable: serving without it (see the README)")
         if reasons:
             report["reasons"] = reasons
         if self._details_for(request):
@@ -73,7 +84,7 @@ class Probes:
             if details:
                 report["details"] = details
         return web.Response(
-            status=503 if reasons else 200,
+            status=503 if report["status"] == "not_ready" else 200,
             body=orjson.dumps(report),
             content_type="application/json",
         )

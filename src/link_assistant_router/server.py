@@ -108,7 +108,7 @@ def run_loop(main: Coroutine[Any, Any, None]) -> None:
 
 
 async def _prepare_store(settings: Settings) -> None:
-    store = open_store(settings.store_url)
+    store = open_store(settings.store_url, settings.store_timeout_s)
     await store.open()
     await store.close()
 

@@ -468,3 +468,43 @@ async def test_a_key_bound_to_an_account_uses_only_that_account(
         for session in ("one", "two", "three"):
             assert (await send(http, router, key, session=session))[0] == 200
     assert set(served_by(fake_upstream)) == {TOKEN_B}
+
+
+async def test_an_overloaded_model_rests_one_account_for_that_model_only(
+    start_router: StartRouter,
+    fake_upstream: FakeUpstream,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A 529 is about a model at a moment: the request tries the next account after a short
+    pause, the first overload rests one account for that model, and every other model (and
+    every account's state) is untouched."""
+    router = await two_account_router(
+        start_router, fake_upstream, tmp_path, routing_strategy="priority"
+    )
+    key = await router.issue_key()
+    overloaded = orjson.dumps({**MESSAGE, "model": "claude-opus-5"})
+    headers = {"x-api-key": key, "x-fake-scenario": "error-529"}
+    async with aiohttp.ClientSession() as http:
+        async with http.post(router.url + "/v1/messages", data=overloaded, headers=headers) as r:
+            assert r.status == 529  # overloaded on both accounts: the client sees it
+        assert sorted(served_by(fake_upstream)) == sorted([TOKEN_A, TOKEN_B])
+        rested = served_by(fake_upstream)[0]  # the first overload rests the first account
+        assert caplog.text.count("rests for model") == 1
+        states = {
+            name: account["state"] for name, account in (await accounts_of(http, router)).items()
+        }
+        assert set(states.values()) == {"ready"}
+        # Other models are served by every account as before.
+        fake_upstream.requests.clear()
+        for _ in range(2):
+            assert (await send(http, router, key))[0] == 200
+        assert sorted(served_by(fake_upstream)) == sorted([TOKEN_A, TOKEN_B])
+        # The overloaded model tries the rested account last, whatever the rotation says.
+        fake_upstream.requests.clear()
+        for _ in range(2):
+            async with http.post(
+                router.url + "/v1/messages", data=overloaded, headers={"x-api-key": key}
+            ) as r:
+                assert r.status == 200
+    assert rested not in served_by(fake_upstream)

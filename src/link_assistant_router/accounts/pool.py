@@ -33,6 +33,7 @@ from link_assistant_router.errors import (
     NotFound,
     RefreshUnavailable,
     RouterError,
+    StoreError,
     UpstreamError,
 )
 from link_assistant_router.governance.audit import ROUTER, AuditLog
@@ -41,6 +42,9 @@ from link_assistant_router.storage.records import KeyRecord
 from link_assistant_router.times import iso
 
 log = logging.getLogger(__name__)
+
+
+_MAX_MODEL_RESTS = 10_000
 
 
 class AccountPool:
@@ -62,6 +66,8 @@ class AccountPool:
         self._vault = vault
         self._refresher = refresher
         self._clock = clock
+        # (account, model) -> until when an overload rests that account for that model.
+        self._model_rests: dict[tuple[str, str], float] = {}
         self._accounts: dict[str, Account] = {}
         self._background_refreshes: dict[str, asyncio.Task[None]] = {}
 
@@ -123,13 +129,13 @@ class AccountPool:
         counts = {a.name: a.unsaved_requests for a in self._accounts.values() if a.unsaved_requests}
         dirty = [a for a in self._accounts.values() if a.quota_dirty]
         for account in dirty:
-            account.quota_dirty = False
             await self._store.save_account_quota(account.name, account.quota_json(), self._clock())
+            account.quota_dirty = False
         if counts:
-            for account in self._accounts.values():
-                account.requests += account.unsaved_requests
-                account.unsaved_requests = 0
             await self._store.add_account_requests(counts)
+            for account in self._accounts.values():
+                account.requests += counts.get(account.name, 0)
+                account.unsaved_requests -= counts.get(account.name, 0)
 
     def candidates(self, key: KeyRecord) -> list[Account]:
         """The accounts that may serve this key now (before any ordering)."""
@@ -232,6 +238,25 @@ class AccountPool:
             account.quota = quota
             account.quota_dirty = True
 
+    def rest_for_model(self, account: Account, model: str, until: float) -> None:
+        """The upstream was overloaded serving ``model`` on this account: try the others first
+        for that model until ``until`` (this process only; other models are not affected)."""
+        log.warning(
+            "account %s rests for model %r until %s: overloaded", account.name, model, iso(until)
+        )
+        if len(self._model_rests) > _MAX_MODEL_RESTS:
+            now = self._clock()
+            self._model_rests = {k: v for k, v in self._model_rests.items() if v > now}
+        self._model_rests[(account.name, model)] = until
+
+    def overloaded_last(self, accounts: list[Account], model: str) -> list[Account]:
+        """``accounts``, those resting for ``model`` moved to the end (their order kept)."""
+        if not self._model_rests:
+            return accounts
+        now = self._clock()
+        rests = self._model_rests
+        return sorted(accounts, key=lambda a: rests.get((a.name, model), 0.0) > now)
+
     async def cool_down(self, account: Account, until: float, reason: str) -> None:
         log.warning("account %s cools down until %s: %s", account.name, iso(until), reason)
         await self._transition(account, COOLING_DOWN, reason, cooldown_until=until)
@@ -274,7 +299,12 @@ class AccountPool:
         if reason:
             account.last_error = reason
         account.updated_at = now
-        await self._store.save_account_state(account.state_record(now))
+        try:
+            await self._store.save_account_state(account.state_record(now))
+        except StoreError as exc:
+            # This process acts on it at once; the others learn it when the store is back
+            # (the state is newer than theirs, so the next sync keeps it here).
+            log.warning("account %s: state %s not shared yet: %s", account.name, state, exc)
 
 
 __all__ = ["READY", "AccountPool"]

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 
 from link_assistant_router.accounts.account import Account
+from link_assistant_router.errors import StoreError
 from link_assistant_router.storage.base import Store
 
 __all__ = ["Scheduler"]
@@ -95,7 +96,11 @@ class Scheduler:
         cached = self._bindings.get(session)
         if not recheck and cached is not None and now - cached[1] < _BINDING_CACHE_S:
             return cached[0]
-        bound = await self._store.get_binding(session, now)
+        try:
+            bound = await self._store.get_binding(session, now)
+        except StoreError:
+            # The store is away: the binding this process knows, if any, still holds.
+            return cached[0] if cached is not None else None
         if bound is None:
             self._bindings.pop(session, None)
             return None
@@ -116,7 +121,12 @@ class Scheduler:
         )
         if fresh:
             return
-        await self._store.put_binding(session, account.name, now + self._ttl_s)
+        try:
+            await self._store.put_binding(session, account.name, now + self._ttl_s)
+        except StoreError:
+            # Kept in this process; written with the conversation's next turn.
+            self._remember(session, account.name, checked_at=now, written_at=float("-inf"))
+            return
         self._remember(session, account.name, checked_at=now, written_at=now)
 
     def _remember(

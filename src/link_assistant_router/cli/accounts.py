@@ -45,7 +45,7 @@ __all__ = [
 @asynccontextmanager
 async def account_admin(settings: Settings) -> AsyncIterator[tuple[AccountAdmin, UpstreamClient]]:
     """The account tools with an open store, an OAuth client and an upstream client."""
-    store = open_store(settings.store_url)
+    store = open_store(settings.store_url, settings.store_timeout_s)
     await store.open()
     upstream = UpstreamClient(
         settings.upstream_base_url,

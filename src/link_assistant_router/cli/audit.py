@@ -34,7 +34,7 @@ def audit(as_json: bool, **options: Any) -> None:
     params = query_params(options)
 
     async def main() -> dict[str, Any]:
-        store = open_store(settings.store_url)
+        store = open_store(settings.store_url, settings.store_timeout_s)
         await store.open()
         try:
             return await audit_report(store, params)

@@ -25,7 +25,7 @@ _UPSTREAM_CHECK_TIMEOUT_S = 5.0
 
 async def _check_store(settings: Settings) -> dict[str, Any]:
     try:
-        store = open_store(settings.store_url)
+        store = open_store(settings.store_url, settings.store_timeout_s)
         await store.open()
         try:
             await store.ping()
@@ -40,7 +40,7 @@ async def _check_store(settings: Settings) -> dict[str, Any]:
 async def _check_accounts(settings: Settings) -> dict[str, Any]:
     """Every account's state, as the router would see it at start-up."""
     try:
-        store = open_store(settings.store_url)
+        store = open_store(settings.store_url, settings.store_timeout_s)
         await store.open()
         try:
             pool = AccountPool(

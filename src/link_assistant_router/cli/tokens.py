@@ -57,7 +57,7 @@ def with_keys(
         arguments = {name: value for name, value in options.items() if name not in SETTING_FIELDS}
 
         async def main() -> Any:
-            store = open_store(settings.store_url)
+            store = open_store(settings.store_url, settings.store_timeout_s)
             await store.open()
             try:
                 if arguments.get("account") is not None or arguments.get("group") is not None:

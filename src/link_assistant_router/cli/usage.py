@@ -61,7 +61,7 @@ def usage(as_json: bool, as_csv: bool, **options: Any) -> None:
 
     async def main() -> dict[str, Any]:
         query = usage_query(params)
-        store = open_store(settings.store_url)
+        store = open_store(settings.store_url, settings.store_timeout_s)
         await store.open()
         try:
             return await read_usage_report(store, query)

@@ -63,8 +63,8 @@ log = logging.getLogger(__name__)
 
 WINDOW_CACHE_S = 1.0
 # A concurrency slot a process never gave back (it crashed) frees itself after this long;
-# slots in use are renewed before then.
-LEASE_S = 120.0
+# slots in use are renewed every half of it.
+LEASE_S = 30.0
 # A process keeps a key's free slots this long after its last request, for the next ones.
 SLOT_IDLE_S = 1.0
 # After the store said every slot is taken, how long this process refuses without asking.
@@ -126,6 +126,7 @@ class _Minute:
     used: int = 0
     batch: int = 1
     exhausted: bool = False
+    share: int = 0  # what this process was granted the minute before: its share offline
 
 
 @dataclass(slots=True)
@@ -137,6 +138,7 @@ class _Slots:
     last_end: float = 0.0
     renewed_at: float = 0.0
     full_until: float = 0.0
+    share: int = 0  # the most slots this process held lately: its share offline
 
 
 class Governor:
@@ -147,9 +149,11 @@ class Governor:
         *,
         clock: Callable[[], float] = time.time,
         on_reject: Callable[[str], None] | None = None,
+        when_store_down: str = "local",
     ) -> None:
         self._store = store
         self._ledger = ledger
+        self._local = when_store_down == "local"
         self._clock = clock
         self._on_reject = on_reject
         self._windows: dict[str, tuple[float, dict[str, WindowTokens]]] = {}
@@ -191,7 +195,9 @@ class Governor:
                 states = await self.windows(key)
         except StoreError as exc:
             self.release(entry)
-            raise StoreError("this key's limits cannot be checked: the store failed") from exc
+            raise StoreError(
+                "this key's limits cannot be checked while the store is unavailable"
+            ) from exc
         if limits.has_budgets():
             self._check_budgets(entry, states)
 
@@ -267,17 +273,25 @@ class Governor:
         minute = int(now // 60)
         state = self._minutes.get(key_id)
         if state is None or state.minute != minute:
-            state = self._minutes[key_id] = _Minute(minute, rpm)
+            share = state.granted if state is not None and state.minute == minute - 1 else 0
+            state = self._minutes[key_id] = _Minute(minute, rpm, share=share)
         elif state.limit != rpm:  # the key's limit changed this minute
             state.limit, state.exhausted = rpm, False
         if state.used >= state.granted:
             async with self._locks["rpm:" + key_id]:
                 if state.used >= state.granted and not state.exhausted:
                     want = min(state.batch, rpm)
-                    got = await self._store.reserve_requests(key_id, minute, want, rpm)
+                    try:
+                        got = await self._store.reserve_requests(key_id, minute, want, rpm)
+                    except StoreError:
+                        if not self._local:
+                            raise
+                        # Offline: this process's share of the last minute, at most the limit.
+                        got = max(0, min(rpm, max(state.share, 1)) - state.granted)
+                        state.exhausted = True
                     state.granted += got
                     state.batch = min(state.batch * 2, max(1, rpm // 10))
-                    state.exhausted = got < want
+                    state.exhausted = state.exhausted or got < want
                 if state.used >= state.granted:
                     self._rejected("rpm")
                     raise RateLimited(
@@ -298,9 +312,17 @@ class Governor:
                 if state.busy >= len(state.held) and now >= state.full_until:
                     self._slot_count += 1
                     slot = f"{self._slot_prefix}:{self._slot_count}"
-                    if await self._store.take_slot(key_id, slot, now, limit, LEASE_S):
+                    try:
+                        taken = await self._store.take_slot(key_id, slot, now, limit, LEASE_S)
+                    except StoreError:
+                        if not self._local:
+                            raise
+                        # Offline: as many at once as this process held lately (at least one).
+                        taken = state.busy < min(limit, max(state.share, 1))
+                    if taken:
                         state.held.append(slot)
                         state.renewed_at = state.renewed_at or now
+                        state.share = max(state.share, len(state.held))
                     else:  # they are all taken: spare the store the same question for a while
                         state.full_until = now + _FULL_RECHECK_S
                 if state.busy >= len(state.held):
@@ -351,7 +373,12 @@ class Governor:
         if cached is not None and now - cached[0] < WINDOW_CACHE_S:
             stored = cached[1]
         else:
-            stored = await self._read_windows(key.id, now)
+            try:
+                stored = await self._read_windows(key.id, now)
+            except StoreError:
+                if not self._local or cached is None:
+                    raise  # offline and never read: the budget cannot be told
+                stored = cached[1]  # offline: the last read, plus what this process spent
         return self._states(key, stored, now)
 
     def _states(

@@ -29,6 +29,7 @@ from link_assistant_router.errors import (
     InvalidRequest,
     NotFound,
     PermissionDenied,
+    StoreError,
 )
 from link_assistant_router.governance.audit import Actor, AuditLog
 from link_assistant_router.limits import parse_limits
@@ -41,6 +42,7 @@ __all__ = [
     "KEY_PREFIX",
     "MAX_LABEL_CHARS",
     "MAX_TTL_HOURS",
+    "STALE_RECORD_S",
     "IssuedKey",
     "KeyService",
     "load_signing_secret",
@@ -55,6 +57,8 @@ MAX_TTL_HOURS = 24 * 366 * 10
 MAX_LABEL_CHARS = 200
 _SECRET_FILE = "token_secret"  # noqa: S105 (a file name, not a secret)
 _VERIFIED_CACHE_MAX = 10_000
+# While the store is unavailable, a key's record read this recently still serves.
+STALE_RECORD_S = 3600.0
 
 
 def load_signing_secret(settings: Settings) -> bytes:
@@ -265,7 +269,16 @@ class KeyService:
             self._lookups[key_id] = lookup
             lookup.add_done_callback(functools.partial(self._lookup_done, key_id))
         # Shielded: a client that leaves does not cancel the lookup the others wait for.
-        return await asyncio.shield(lookup)
+        try:
+            return await asyncio.shield(lookup)
+        except StoreError as exc:
+            # The store is away: a record seen lately still answers (a revocation seen before
+            # the outage still holds); a key never seen cannot be checked.
+            if cached is not None and now - cached[1] < STALE_RECORD_S:
+                return cached[0]
+            raise StoreError(
+                "this key cannot be checked: the store is unavailable; try again shortly"
+            ) from exc
 
     async def _fetch(self, key_id: str, now: float) -> KeyRecord | None:
         record = await self._store.get_key(key_id)
@@ -341,4 +354,9 @@ class KeyService:
         if not self._last_used:
             return
         batch, self._last_used = self._last_used, {}
-        await self._store.touch_keys(batch)
+        try:
+            await self._store.touch_keys(batch)
+        except StoreError:
+            for key_id, at in batch.items():  # kept for the next flush
+                self._last_used[key_id] = max(at, self._last_used.get(key_id, at))
+            raise

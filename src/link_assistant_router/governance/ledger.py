@@ -1,10 +1,11 @@
 """The usage ledger: one row per proxied request, written in batches off the request path.
 
 ``record`` prices the request (at the prices of now: a later change of price rewrites no row)
-and appends its row to memory; ``flush`` (every second, and at shutdown) writes the batch and
+and appends its row to memory; ``flush`` (twice a second, and at shutdown) writes the batch and
 adds each key's tokens and cost to its budget windows in one transaction. A flush that fails
-keeps its rows for the next one (up to ``MAX_PENDING``), so a store that is briefly away loses
-nothing.
+keeps its rows for the next one: up to ``MEMORY_ROWS`` in memory, the older ones in a spill file
+on local disk (``spill.py``, up to ``LEDGER_SPILL_MB``), written when the store is back; only
+what would exceed that is dropped, and counted.
 Once a day, under a lease so one process does it, whole days older than the retention are
 folded into daily totals.
 """
@@ -17,6 +18,7 @@ from collections import defaultdict
 from collections.abc import Callable
 
 from link_assistant_router.errors import StoreRejected
+from link_assistant_router.governance.spill import SpillFile
 from link_assistant_router.limits import ALL_WINDOWS, fresh_after, new_start, weighted_tokens
 from link_assistant_router.prices import BUILT_IN, PriceTable
 from link_assistant_router.requestlog import Outcome, RequestLog, Usage, clean_text
@@ -27,10 +29,18 @@ __all__ = ["DAY_S", "MAX_PENDING", "UsageLedger", "client_family"]
 
 log = logging.getLogger(__name__)
 
-MAX_PENDING = 100_000
+MAX_PENDING = 200_000  # rows in memory at most (without a spill file, the oldest go first)
+MEMORY_ROWS = 20_000  # rows kept in memory while the store is away; the older go to disk
+SPILL_BATCH_ROWS = 5_000
+SPILL_BATCHES = 4  # batches from disk per flush, so one flush stays short
 DAY_S = 86400
 _NO_USAGE = Usage()  # a request without an answer's usage (never changed)
+# A key's weighted tokens and micro-dollars, recorded and not yet written: (key, tokens, cost, at).
+Spent = tuple[str, float, int, float]
 _ROLLUP_LEASE = "usage-rollup"
+# The lengths a row read back from the spill file may have: rows spilled before the columns
+# with defaults (the cost's) were added are shorter.
+_ROW_LENGTHS = (len(UsageRow._fields) - len(UsageRow._field_defaults), len(UsageRow._fields))
 
 
 def client_family(user_agent: str | None) -> str | None:
@@ -56,18 +66,22 @@ class UsageLedger:
         on_set_aside: Callable[[int], None] = lambda count: None,
         prices: PriceTable = BUILT_IN,
         is_subscription: Callable[[str], bool] = lambda account: False,
+        spill: SpillFile | None = None,
+        on_dropped: Callable[[int], None] = lambda count: None,
+        memory_rows: int = MEMORY_ROWS,
     ) -> None:
         self._store = store
         self._on_set_aside = on_set_aside
+        self.spill = spill
+        self._on_dropped = on_dropped
+        self._memory_rows = memory_rows
         self._weight = cache_read_weight
         self._retention_days = retention_days
         self._clock = clock
         self._prices = prices
         self._is_subscription = is_subscription
         self._rows: list[UsageRow] = []
-        # Keys' weighted tokens and micro-dollars recorded here and not yet flushed:
-        # (key, tokens, cost, at).
-        self._spent: list[tuple[str, float, int, float]] = []
+        self._spent: list[Spent] = []
         self.pending_tokens: defaultdict[str, float] = defaultdict(float)
         self.pending_cost: defaultdict[str, int] = defaultdict(int)
         self._flushed: list[Callable[[set[str]], None]] = []
@@ -123,8 +137,8 @@ class UsageLedger:
             1 if entry.account and self._is_subscription(entry.account) else 0,
             unpriced,
         )
-        if len(self._rows) >= MAX_PENDING:
-            log.error("usage ledger: %d rows wait for the store; dropping the oldest", MAX_PENDING)
+        if len(self._rows) >= MAX_PENDING:  # no spill file, or it could not keep up
+            self._drop(self._rows[: MAX_PENDING // 10], "memory is full")
             del self._rows[: MAX_PENDING // 10]
         self._rows.append(row)
         if usage is not _NO_USAGE:
@@ -146,6 +160,7 @@ class UsageLedger:
         raised). Rows the store refuses as they are are set aside and counted, never blocking
         the rows behind them."""
         if not self._rows and not self._spent:
+            await self.drain_spilled()
             return
         rows, spent = self._rows, self._spent
         self._rows, self._spent = [], []
@@ -160,6 +175,7 @@ class UsageLedger:
                 await self._write_isolating(rows)
         except BaseException:
             self._rows[:0], self._spent[:0] = rows, spent
+            self._hold()
             raise
         keys = {key for key, _, _, _ in spent}
         for key, tokens, cost, _ in spent:
@@ -175,6 +191,55 @@ class UsageLedger:
                 self.pending_cost.pop(key, None)
         for callback in self._flushed:
             callback(keys)
+        await self.drain_spilled()
+
+    async def drain_spilled(self, batches: int = SPILL_BATCHES) -> None:
+        """Send rows waiting on disk to the store, oldest first, a batch at a time."""
+        if self.spill is None or not self.spill.rows:
+            return
+        for _ in range(batches):
+            values, path, end = self.spill.take(SPILL_BATCH_ROWS)
+            if path is None:
+                return
+            rows = [
+                UsageRow(*row) for row in values if _ROW_LENGTHS[0] <= len(row) <= _ROW_LENGTHS[1]
+            ]
+            if rows:
+                try:
+                    await self._store.record_usage(rows, [])
+                except StoreRejected:
+                    await self._write_isolating(rows)
+            self.spill.taken(path, end, len(values))
+
+    def _hold(self) -> None:
+        """While the store is away: the oldest rows over the memory bound go to the spill file
+        (what it cannot take is dropped and counted); each key's unwritten tokens fold into one
+        entry, so memory stays bounded however long the outage."""
+        if len(self._spent) > len(self.pending_tokens):
+            self._spent = _folded(self._spent)
+        excess = len(self._rows) - self._memory_rows
+        if excess <= 0 or self.spill is None:
+            return  # without a spill file, kept in memory up to MAX_PENDING
+        moved = self._rows[:excess]
+        try:
+            dropped = self.spill.append(moved)
+        except OSError as exc:
+            log.error("usage ledger: the spill file failed (%s); rows stay in memory", exc)
+            return
+        del self._rows[:excess]
+        if dropped:
+            self._drop(moved[-dropped:], "the spill file is full (LEDGER_SPILL_MB)")
+
+    def spill_everything(self) -> None:
+        """At shutdown with the store away: every row still in memory goes to disk."""
+        if self.spill is not None and self._rows:
+            self._memory_rows, memory = 0, self._memory_rows
+            self._hold()
+            self._memory_rows = memory
+
+    def _drop(self, rows: list[UsageRow], why: str) -> None:
+        log.error("usage ledger: %d row(s) dropped: %s", len(rows), why)
+        self._on_dropped(len(rows))
 
     async def _write_isolating(self, rows: list[UsageRow]) -> None:
         """Write ``rows`` in halves until each refused row stands alone, and set those aside.
@@ -230,23 +295,22 @@ class UsageLedger:
             )
 
 
-def _window_additions(spent: list[tuple[str, float, int, float]]) -> list[WindowAddition]:
-    """One addition per key and window: the batch's tokens and cost, at the first request's
-    time."""
-    totals: dict[str, tuple[float, int, float]] = {}
+def _folded(spent: list[Spent]) -> list[Spent]:
+    """One entry per key: its tokens and cost summed, at its first request's time."""
+    totals: dict[str, Spent] = {}
     for key, tokens, cost, at in spent:
         total = totals.get(key)
-        totals[key] = (
-            (tokens, cost, at)
-            if total is None
-            else (
-                total[0] + tokens,
-                total[1] + cost,
-                total[2],
-            )
-        )
+        if total is not None:
+            tokens, cost, at = total[1] + tokens, total[2] + cost, min(total[3], at)
+        totals[key] = (key, tokens, cost, at)
+    return list(totals.values())
+
+
+def _window_additions(spent: list[Spent]) -> list[WindowAddition]:
+    """One addition per key and window: the batch's tokens and cost, at the first request's
+    time."""
     return [
         WindowAddition(key, window, fresh_after(window, at), new_start(window, at), tokens, cost)
-        for key, (tokens, cost, at) in totals.items()
+        for key, tokens, cost, at in _folded(spent)
         for window in ALL_WINDOWS
     ]

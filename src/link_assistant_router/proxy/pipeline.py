@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
@@ -50,7 +51,7 @@ from link_assistant_router.proxy.upstream import Upstream
 from link_assistant_router.requestlog import REQUEST_LOG, RequestLog
 from link_assistant_router.storage.records import KeyRecord
 
-__all__ = ["Answer", "Outgoing", "Proxy", "parse_object"]
+__all__ = ["OVERLOAD_BACKOFF_S", "Answer", "Outgoing", "Proxy", "model_named", "parse_object"]
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +61,32 @@ _ERROR_BODY_LIMIT = 1024 * 1024
 # passed on anyway: clients give up on silent streams.
 _HOLD_LIMIT_S = 10.0
 _HOLD_LIMIT_BYTES = 256 * 1024
+# The pause before the next account after an overload: a moment for the model to recover.
+OVERLOAD_BACKOFF_S = 0.25
 _PRELUDE_EVENTS = frozenset({b"message_start", b"ping"})
 _FAILOVER = frozenset(
     {VerdictKind.WINDOW_REJECTED, VerdictKind.OVERLOADED, VerdictKind.NEEDS_LOGIN}
 )
+
+
+@dataclass(slots=True)
+class _Tries:
+    """What one request's attempts share: the model it asks for, the overloads it met."""
+
+    model: str
+    overloads: int = 0
+
+
+_MODEL_FIELD = re.compile(rb'"model"\s*:\s*"([^"\\]{1,100})"')
+
+
+def model_named(body: bytes | None) -> str:
+    """The model a request body names, found without parsing it (for scoping an overload; not
+    for governance, which parses: ``governor.model_of``); "" when none is seen."""
+    if not body:
+        return ""
+    found = _MODEL_FIELD.search(body)
+    return found.group(1).decode("utf-8", "replace") if found else ""
 
 
 @dataclass(frozen=True)
@@ -184,13 +207,15 @@ class Proxy:
         ordered = await self._scheduler.order(candidates, session)
         if prefer is not None:
             ordered = sorted(ordered, key=lambda account: not prefer(account))
+        state = _Tries(entry.model or model_named(body))
+        ordered = self._pool.overloaded_last(ordered, state.model)
         attempts = ordered[: self._max_attempts]
         failure: RouterError | None = None
         for number, account in enumerate(attempts, start=1):
             last = number == len(attempts)
             entry.account, entry.attempts = account.name, number
             try:
-                answer = await self._attempt(outgoing, account, last=last)
+                answer = await self._attempt(outgoing, account, state, last=last)
             except (UpstreamError, NoCredential) as exc:
                 await self._pool.note_error(account, exc.message)
                 log.warning(
@@ -226,7 +251,9 @@ class Proxy:
             "(MAX_REQUEST_BODY_MB)"
         )
 
-    async def _attempt(self, outgoing: Outgoing, account: Account, *, last: bool) -> Answer | None:
+    async def _attempt(
+        self, outgoing: Outgoing, account: Account, state: _Tries, *, last: bool
+    ) -> Answer | None:
         """One account's try: its answer to relay, or None to fail over to the next account."""
         credential = await self._pool.credential_for(account)
         refreshed = False
@@ -257,12 +284,28 @@ class Proxy:
                     continue
                 await self._pool.needs_login(account, verdict.reason or "the token has expired")
                 return self._give_up(answer, last)
+            if verdict.kind is VerdictKind.OVERLOADED:
+                return await self._overloaded(account, answer, state, last=last)
             if verdict.kind in _FAILOVER:
                 await self._apply(account, verdict)
                 return self._give_up(answer, last)
             if answer.stream_error is not None and verdict.kind is VerdictKind.SERVER_ERROR:
                 return self._give_up(answer, last)
             return answer
+
+    async def _overloaded(
+        self, account: Account, answer: Answer, state: _Tries, *, last: bool
+    ) -> Answer | None:
+        """An overload is about a model at a moment, not about a login: the first one rests
+        this account for this model only (``OVERLOAD_COOLDOWN_S``); the request goes on to the
+        next account after a short pause, and never rests a second one."""
+        state.overloads += 1
+        if state.overloads == 1:
+            self._pool.rest_for_model(account, state.model, time.time() + self._overload_cooldown_s)
+        given_up = self._give_up(answer, last)
+        if given_up is None:
+            await asyncio.sleep(OVERLOAD_BACKOFF_S)
+        return given_up
 
     @staticmethod
     def _give_up(answer: Answer, last: bool) -> Answer | None:
@@ -283,8 +326,6 @@ class Proxy:
         reason = verdict.reason or verdict.kind.name.lower()
         if verdict.kind is VerdictKind.WINDOW_REJECTED and verdict.cooldown_until:
             await self._pool.cool_down(account, verdict.cooldown_until, reason)
-        elif verdict.kind is VerdictKind.OVERLOADED:
-            await self._pool.cool_down(account, time.time() + self._overload_cooldown_s, reason)
         elif verdict.kind is VerdictKind.NEEDS_LOGIN:
             await self._pool.needs_login(account, reason)
 

@@ -15,11 +15,17 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from link_assistant_router.storage.driver_errors import Breaker
+
 __all__ = ["Queries"]
 
 
 class Queries:
-    """The base of the store's query mixins: ``engine`` and ``dialect`` come from ``SqlStore``."""
+    """The base of the store's query mixins: ``engine`` and ``dialect`` come from ``SqlStore``;
+    ``timeout_s`` is every call's deadline (``driver_errors.translated``)."""
+
+    timeout_s: float | None = None
+    breaker: Breaker | None = None
 
     @property
     def engine(self) -> AsyncEngine:

@@ -22,7 +22,7 @@ from link_assistant_router.errors import StoreError
 from link_assistant_router.storage.accounts_sql import AccountQueries
 from link_assistant_router.storage.audit_sql import AuditQueries
 from link_assistant_router.storage.batches_sql import BatchQueries
-from link_assistant_router.storage.driver_errors import translated
+from link_assistant_router.storage.driver_errors import Breaker, translated
 from link_assistant_router.storage.keys_sql import KeyQueries
 from link_assistant_router.storage.leases_sql import LeaseQueries
 from link_assistant_router.storage.limits_sql import LimitQueries
@@ -30,7 +30,12 @@ from link_assistant_router.storage.migrations import migrate
 from link_assistant_router.storage.sessions_sql import SessionQueries
 from link_assistant_router.storage.usage_sql import UsageQueries
 
-__all__ = ["SqlStore", "open_store"]
+__all__ = ["DEFAULT_TIMEOUT_S", "OPEN_TIMEOUT_S", "SqlStore", "open_store"]
+
+DEFAULT_TIMEOUT_S = 5.0
+# After a failure, how long calls fail at once before one tries the store again.
+BREAKER_PAUSE_S = 1.0
+OPEN_TIMEOUT_S = 60.0
 
 
 def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
@@ -55,7 +60,9 @@ class SqlStore(
 ):
     """The ``Store`` for any SQLAlchemy async URL this router supports."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, timeout_s: float | None = DEFAULT_TIMEOUT_S) -> None:
+        self.timeout_s = timeout_s
+        self.breaker = Breaker(BREAKER_PAUSE_S)
         try:
             self._url = make_url(url)
         except ArgumentError as exc:
@@ -77,8 +84,21 @@ class SqlStore(
             raise StoreError("the store is not open")
         return self._engine
 
-    @translated
     async def open(self) -> None:
+        """Connect and migrate: under a deadline of its own (migrations may take long), with
+        every later call under ``timeout_s``."""
+        every_call, self.timeout_s = self.timeout_s, max(OPEN_TIMEOUT_S, self.timeout_s or 0)
+        breaker, self.breaker = self.breaker, None  # start-up waits for the store, at most this
+        try:
+            await self._open(every_call)
+        finally:
+            self.timeout_s, self.breaker = every_call, breaker
+
+    @translated
+    async def _open(self, deadline: float | None) -> None:
+        # The driver's own deadlines too: a frozen database holds sockets that an asyncio
+        # timeout alone would leave behind in the pool.
+        waits = {} if deadline is None else {"timeout": deadline}
         if self.dialect == "sqlite":
             database = self._url.database
             if database and database != ":memory:":
@@ -86,10 +106,16 @@ class SqlStore(
                 # Created private: it holds key records and account secrets (SQLite gives its
                 # -wal and -shm files the same mode).
                 os.close(os.open(database, os.O_CREAT | os.O_WRONLY, 0o600))
-            engine = create_async_engine(self._url)
+            engine = create_async_engine(self._url, connect_args=waits)
             event.listen(engine.sync_engine, "connect", _tune_sqlite)
         else:
-            engine = create_async_engine(self._url, pool_size=5, pool_pre_ping=True)
+            engine = create_async_engine(
+                self._url,
+                pool_size=5,
+                pool_pre_ping=True,
+                pool_timeout=deadline or 30,
+                connect_args={**waits, "command_timeout": deadline} if deadline else {},
+            )
         try:
             async with engine.begin() as conn:
                 await migrate(conn)
@@ -109,6 +135,7 @@ class SqlStore(
             await conn.execute(text("SELECT 1"))
 
 
-def open_store(url: str) -> SqlStore:
-    """The store for a URL, not yet opened (call ``await store.open()``)."""
-    return SqlStore(url)
+def open_store(url: str, timeout_s: float | None = DEFAULT_TIMEOUT_S) -> SqlStore:
+    """The store for a URL, not yet opened (call ``await store.open()``); every call on it
+    fails with StoreError after ``timeout_s`` (None: no deadline)."""
+    return SqlStore(url, timeout_s)
