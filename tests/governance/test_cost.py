@@ -1,7 +1,7 @@
 """What requests cost, end to end: exact costs in the ledger for JSON and streamed answers, both
 cache-write tiers, web searches, the long-context tier and a stream cut half-way; a price file;
 an unpriced model flagged; reports in dollars (API-equivalent for subscription accounts, by
-session); the cost metric."""
+session); the cost metric; rows spilled by the version before."""
 
 from __future__ import annotations
 
@@ -13,8 +13,14 @@ import aiohttp
 import orjson
 import pytest
 
+from link_assistant_router.governance.ledger import UsageLedger
+from link_assistant_router.governance.spill import SpillFile
+from link_assistant_router.storage.records import UsageQuery
+from link_assistant_router.storage.sql import open_store
 from tests.conftest import RunningRouter, ledger_rows, run_cli
 from tests.fakes.upstream import USAGE, FakeUpstream
+from tests.storage.conftest import TODAY
+from tests.storage.test_usage_sql import row
 from tests.test_metrics import parse, scrape, value
 
 StartRouter = Callable[..., Awaitable[RunningRouter]]
@@ -192,3 +198,25 @@ async def test_reports_say_cost_per_group_and_which_part_a_subscription_served(
     samples = parse(text)
     assert value(samples, "lar_cost_usd_total", account="api-key") == pytest.approx(0.00244)
     assert value(samples, "lar_cost_usd_total", model="claude-sonnet-5") == pytest.approx(0.00366)
+
+
+async def test_rows_spilled_before_the_cost_columns_are_written_without_a_cost(
+    tmp_path: Path,
+) -> None:
+    """A spill file left by a router of the version before (its rows are shorter) is still
+    written, with no cost."""
+    directory = tmp_path / "spill"
+    directory.mkdir()
+    old = tuple(row(TODAY + 10))[:18]  # the columns a ledger row had before prices
+    (directory / "a-stopped-router.jsonl").write_bytes(orjson.dumps(old) + b"\n")
+    spill = SpillFile(directory, "this-router", 1 << 20)
+    assert spill.adopt_orphans() == 1
+    store = open_store(f"sqlite+aiosqlite:///{tmp_path}/ledger.db")
+    await store.open()
+    try:
+        ledger = UsageLedger(store, cache_read_weight=0.1, retention_days=90, spill=spill)
+        await ledger.drain_spilled()
+        (totals,) = await store.usage_totals(UsageQuery())
+    finally:
+        await store.close()
+    assert (totals["requests"], totals["input_tokens"], totals["cost_micros"]) == (1, 10, 0)
