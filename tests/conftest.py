@@ -224,5 +224,15 @@ async def run_cli(env: dict[str, str], cwd: Path, *args: str) -> tuple[int, str,
     return process.returncode, out.decode(), err.decode()
 
 
+async def issued_keys(env: dict[str, str], cwd: Path, *flags: list[str]) -> list[str]:
+    """Keys issued by ``tokens issue``, one for each list of flags (the store is ``env``'s)."""
+    keys = []
+    for given in flags:
+        code, out, err = await run_cli(env, cwd, "tokens", "issue", "--json", *given)
+        assert code == 0, err
+        keys.append(orjson.loads(out)["token"])
+    return keys
+
+
 def random_secret() -> str:
     return secrets.token_urlsafe(48)

@@ -1,11 +1,14 @@
-"""Running ``serve`` as a real process in tests: a free port, start-up, health."""
+"""Running ``serve`` as a real process in tests: a free port, start-up, health, SIGTERM."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import resource
+import signal
 import socket
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -51,3 +54,22 @@ async def start_serve(
         stderr=asyncio.subprocess.PIPE,
         preexec_fn=limit if open_files is not None else None,
     )
+
+
+@contextlib.asynccontextmanager
+async def serving(env: dict[str, str], cwd: Path, count: int) -> AsyncIterator[list[str]]:
+    """``count`` router processes (``serve``, each on a free port), healthy; their URLs. They
+    are stopped with SIGTERM, as a service manager would, when the block ends."""
+    ports = [free_port() for _ in range(count)]
+    processes = [await start_serve({**env, "ROUTER_PORT": str(port)}, cwd) for port in ports]
+    urls = [f"http://127.0.0.1:{port}" for port in ports]
+    try:
+        for url, process in zip(urls, processes, strict=True):
+            await wait_until_healthy(url, process)
+        yield urls
+    finally:
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+        await asyncio.gather(
+            *(asyncio.wait_for(process.communicate(), timeout=30) for process in processes)
+        )

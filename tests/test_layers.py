@@ -28,7 +28,18 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("accounts",),
     ("governance",),
     ("storage",),
-    ("config", "errors", "requestlog", "logs", "limits", "times", "routes", "peers", "__init__"),
+    (
+        "config",
+        "errors",
+        "requestlog",
+        "logs",
+        "limits",
+        "prices",
+        "times",
+        "routes",
+        "peers",
+        "__init__",
+    ),
 )
 SHARED = FLOORS[-1]
 FLOOR_OF = {room: number for number, rooms in enumerate(FLOORS) for room in rooms}

@@ -23,7 +23,7 @@ from link_assistant_router.limits import (
     parse_limits,
 )
 from link_assistant_router.requestlog import RequestLog, Usage
-from link_assistant_router.storage.records import KeyRecord, UsageQuery
+from link_assistant_router.storage.records import KeyRecord, UsageQuery, WindowTokens
 from link_assistant_router.storage.sql import SqlStore, open_store
 
 # A Wednesday, 2026-11-25 10:00:00 UTC.
@@ -63,6 +63,12 @@ def test_a_full_document_round_trips() -> None:
         ({"models": "claude-*"}, "limits.models"),
         ({"networks": ["10.0.0.0/33"]}, "limits.networks"),
         ({"speed": 1}, "unknown limit(s): speed"),
+        ({"budgets": {"total": 5}}, "limits.budgets: unknown window 'total'"),
+        ({"budgets_usd": {"year": "$5"}}, "limits.budgets_usd: unknown window 'year'"),
+        ({"budgets_usd": {"month": "fifty"}}, "limits.budgets_usd.month"),
+        ({"budgets_usd": {"month": "$0"}}, "limits.budgets_usd.month must be more than"),
+        ({"budgets_usd": {"month": "0.0000001"}}, "limits.budgets_usd.month"),
+        ({"budgets_usd": ["month"]}, "limits.budgets_usd must be an object"),
     ],
 )
 def test_bad_limits_are_refused_naming_them(document: dict[str, Any], named: str) -> None:
@@ -74,6 +80,23 @@ def test_a_change_merges_and_null_removes() -> None:
     base = parse_limits({"rpm": 10, "budgets": {"day": 5, "week": 50}, "models": ["a*"]})
     changed = parse_limits({"rpm": None, "budgets": {"day": None, "month": 7}}, base=base)
     assert changed.to_dict() == {"budgets": {"week": 50, "month": 7}, "models": ["a*"]}
+
+
+def test_dollar_budgets_are_exact_text_and_may_be_written_as_the_cli_does() -> None:
+    limits = parse_limits({"budgets": {"day": 1000, "month": "$50"}, "budgets_usd": {"total": 200}})
+    assert (limits.budgets, limits.budgets_usd) == (
+        {"day": 1000},
+        {"month": 50_000_000, "total": 200_000_000},
+    )
+    assert limits.to_dict() == {
+        "budgets": {"day": 1000},
+        "budgets_usd": {"month": "50.00", "total": "200.00"},
+    }
+    assert parse_limits(limits.to_dict()) == limits  # as the store keeps them
+    changed = parse_limits({"budgets_usd": {"month": None, "5h": "0.25"}}, base=limits)
+    assert changed.to_dict()["budgets_usd"] == {"5h": "0.25", "total": "200.00"}
+    assert parse_limits({"budgets_usd": None}, base=limits).to_dict() == {"budgets": {"day": 1000}}
+    assert not KeyLimits(budgets_usd={"total": 1}).is_empty()
 
 
 def test_models_match_globs_and_networks_match_cidrs() -> None:
@@ -267,6 +290,68 @@ async def test_a_model_limited_key_gets_400_when_the_model_cannot_be_read(
     await governor.admit(key, RequestLog("GET", "/v1/models"), None)
     nested = b'{"model":"claude-haiku-4-5","metadata":{"model":"x"},"max_tokens":1}'
     await governor.admit(key, RequestLog("POST", "/v1/messages"), nested)
+
+
+def spend(ledger: UsageLedger, key: KeyRecord, output_tokens: int) -> None:
+    """Record an answer of ``output_tokens`` from Claude Sonnet 5 ($10 per million: 10 µ$ each)."""
+    entry = finished_request(key, Usage(output_tokens=output_tokens))
+    entry.model = "claude-sonnet-5"
+    ledger.record(entry)
+
+
+async def test_a_spent_dollar_budget_refuses_with_429_until_its_window_ends(
+    store: SqlStore,
+) -> None:
+    clock = Clock(NOW)
+    ledger = UsageLedger(store, cache_read_weight=0.1, retention_days=90, clock=clock)
+    governor = Governor(store, ledger, clock=clock)
+    key = await make_key(store, parse_limits({"budgets_usd": {"month": "$0.01"}}))
+    await governor.admit(key, RequestLog("POST", "/v1/messages"), None)
+    spend(ledger, key, 999)  # $0.00999: under
+    await ledger.flush()
+    clock.now += 2  # past the one-second cache of the windows
+    await governor.admit(key, RequestLog("POST", "/v1/messages"), None)
+    spend(ledger, key, 1)  # $0.01: spent (not written yet: it counts all the same)
+    with pytest.raises(RateLimited) as refused:
+        await governor.admit(key, RequestLog("POST", "/v1/messages"), None)
+    assert "monthly budget of $0.01 is spent" in refused.value.message
+    month_end = calendar.timegm((2026, 12, 1, 0, 0, 0))
+    assert refused.value.retry_after == pytest.approx(month_end - clock.now)
+    assert refused.value.headers()["anthropic-ratelimit-unified-1mo-status"] == "rejected"
+    await ledger.flush()
+    clock.now = month_end
+    await governor.admit(key, RequestLog("POST", "/v1/messages"), None)  # a new month
+    states = {state.name: state for state in await governor.windows(key)}
+    assert (states["month"].cost, states["total"].cost) == (0, 10_000)
+
+
+async def test_a_spent_lifetime_budget_is_final_with_403(store: SqlStore) -> None:
+    clock = Clock(NOW)
+    ledger = UsageLedger(store, cache_read_weight=0.1, retention_days=90, clock=clock)
+    governor = Governor(store, ledger, clock=clock)
+    key = await make_key(store, parse_limits({"budgets_usd": {"total": "0.01", "day": "5"}}))
+    spend(ledger, key, 1000)
+    await ledger.flush()
+    for later in (0, 86400, 400 * 86400):  # no window's end brings it back
+        clock.now = NOW + later
+        with pytest.raises(PermissionDenied, match=r"lifetime budget of \$0.01 is spent"):
+            await governor.admit(key, RequestLog("POST", "/v1/messages"), None)
+
+
+def test_headers_follow_the_budget_closest_to_its_limit_tokens_or_dollars() -> None:
+    limits = parse_limits({"budgets": {"5h": 100_000}, "budgets_usd": {"week": "0.01", "total": 1}})
+    stored = {name: WindowTokens(name, NOW - 60, 10_000, 8_000) for name in ("5h", "week", "total")}
+    headers = dict(rate_headers(window_states(limits, stored, 0.0, NOW), NOW))
+    unified = "anthropic-ratelimit-unified-"
+    assert headers[unified + "5h-utilization"] == "0.1000"  # 10,000 of 100,000 tokens
+    assert headers[unified + "7d-utilization"] == "0.8000"  # $0.008 of $0.01
+    assert headers[unified + "7d-status"] == "allowed_warning"
+    assert headers[unified + "total-utilization"] == "0.0080"  # $0.008 of $1
+    assert unified + "total-reset" not in headers  # a lifetime has no reset
+    assert headers[unified + "status"] == "allowed_warning"
+    assert headers[unified + "representative-claim"] == "seven_day"
+    pending = window_states(limits, stored, 0.0, NOW, pending_cost=2_000)
+    assert dict(rate_headers(pending, NOW))[unified + "7d-status"] == "rejected"
 
 
 class CountingStore:

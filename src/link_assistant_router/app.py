@@ -47,6 +47,7 @@ from link_assistant_router.governance.ledger import UsageLedger
 from link_assistant_router.governance.spill import SpillFile
 from link_assistant_router.metrics import METRICS, Metrics
 from link_assistant_router.peers import TRUSTED_PROXIES
+from link_assistant_router.prices import read_prices
 from link_assistant_router.probes import Probes
 from link_assistant_router.proxy.batches import Batches
 from link_assistant_router.proxy.passthrough import passthrough_routes
@@ -98,11 +99,13 @@ class Router:
     failing: dict[str, float] = field(default_factory=dict)
 
     def finished(self, entry: RequestLog) -> None:
-        """What follows a finished request: its metrics and, for a proxied one, the ledger."""
-        self.metrics.observe(entry)
+        """What follows a finished request: for a proxied one, the ledger (which prices it);
+        its metrics."""
+        cost = 0
         if entry.key_id is not None:
             self.governor.release(entry)
-            self.ledger.record(entry)
+            cost = self.ledger.record(entry)
+        self.metrics.observe(entry, cost)
 
 
 ROUTER = web.AppKey("router", Router)
@@ -189,6 +192,8 @@ def build_router(
         cache_read_weight=settings.cache_read_weight,
         retention_days=settings.usage_retention_days,
         on_set_aside=metrics.ledger_rows_set_aside.inc,
+        prices=read_prices(settings.prices_file),
+        is_subscription=pool.is_subscription,
         spill=spill,
         on_dropped=metrics.ledger_rows_dropped.inc,
     )

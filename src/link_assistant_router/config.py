@@ -315,6 +315,14 @@ class Settings(BaseSettings):
         description="How much a cache-read token counts against a key's token budgets "
         "(input, output and cache-write tokens count fully).",
     )
+    prices_file: Path | None = Field(
+        None,
+        validation_alias=_env("PRICES_FILE"),
+        description="A TOML (or .json) file of model prices in dollars per million tokens that "
+        "add to or replace the built-in table (Anthropic's list prices); see the README's Cost "
+        "section. Requests to models with no price cost $0 and are flagged in reports.",
+        json_schema_extra={"default_text": "none (the built-in table)"},
+    )
     sticky_ttl_minutes: float = Field(
         60,
         gt=0,
@@ -484,10 +492,15 @@ class Settings(BaseSettings):
             raise ValueError("ADMIN_PORT must differ from ROUTER_PORT (or be 0 for none)")
         return self
 
-    @field_validator("claude_code_home", "data_dir")
+    @field_validator("prices_file", mode="before")
     @classmethod
-    def _expand_user(cls, value: Path) -> Path:
-        return value.expanduser()
+    def _blank_is_none(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("claude_code_home", "data_dir", "prices_file")
+    @classmethod
+    def _expand_user(cls, value: Path | None) -> Path | None:
+        return None if value is None else value.expanduser()
 
     @field_validator("log_level")
     @classmethod

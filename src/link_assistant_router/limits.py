@@ -1,15 +1,17 @@
 """Per-key limits: what they are, how they are written, and the windows budgets count in. Pure.
 
-A key may carry: requests per minute, concurrent requests, token budgets per window, allowed
-models (glob patterns) and allowed client networks (CIDR). They are stored with the key as one
-JSON document and given to the API as the same document::
+A key may carry: requests per minute, concurrent requests, token budgets per window, dollar
+budgets per window and for its lifetime, allowed models (glob patterns) and allowed client
+networks (CIDR). They are stored with the key as one JSON document and given to the API as the
+same document (dollars as text, exact)::
 
     {"rpm": 60, "concurrency": 4, "budgets": {"5h": 2000000, "day": 5000000},
+     "budgets_usd": {"month": "50.00", "total": "200.00"},
      "models": ["claude-sonnet-*"], "networks": ["10.0.0.0/8"]}
 
 Budget windows: ``5h`` starts with the first request after the previous one ended (as Claude's
 own five-hour window does); ``day``, ``week`` (from Monday) and ``month`` are calendar windows
-in UTC.
+in UTC; ``total`` (dollars only) never ends.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import calendar
 import fnmatch
 import functools
 import ipaddress
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,9 +28,12 @@ from typing import Any
 import orjson
 
 from link_assistant_router.errors import InvalidRequest
+from link_assistant_router.prices import parse_usd, usd
 
 __all__ = [
+    "ALL_WINDOWS",
     "FIVE_HOURS_S",
+    "LIFETIME",
     "WINDOWS",
     "IpNetwork",
     "KeyLimits",
@@ -43,6 +49,9 @@ __all__ = [
 ]
 
 WINDOWS = ("5h", "day", "week", "month")
+LIFETIME = "total"
+# Every window the ledger counts in (tokens and cost); dollar budgets may use each of them.
+ALL_WINDOWS = (*WINDOWS, LIFETIME)
 FIVE_HOURS_S = 5 * 3600
 _DAY_S = 86400
 _MAX_COUNT = 10**12
@@ -57,9 +66,16 @@ class KeyLimits:
     budgets: dict[str, int] = field(default_factory=dict)
     models: tuple[str, ...] = ()
     networks: tuple[str, ...] = ()
+    budgets_usd: dict[str, int] = field(default_factory=dict)  # window -> micro-dollars
 
     def is_empty(self) -> bool:
-        return not (self.rpm or self.concurrency or self.budgets or self.models or self.networks)
+        return not (
+            self.rpm or self.concurrency or self.has_budgets() or self.models or self.networks
+        )
+
+    def has_budgets(self) -> bool:
+        """Whether the key has a budget in tokens or in dollars."""
+        return bool(self.budgets or self.budgets_usd)
 
     def to_dict(self) -> dict[str, Any]:
         """The API's and the store's form: only what is set."""
@@ -70,6 +86,10 @@ class KeyLimits:
             document["concurrency"] = self.concurrency
         if self.budgets:
             document["budgets"] = {w: self.budgets[w] for w in WINDOWS if w in self.budgets}
+        if self.budgets_usd:
+            document["budgets_usd"] = {
+                w: usd(self.budgets_usd[w]) for w in ALL_WINDOWS if w in self.budgets_usd
+            }
         if self.models:
             document["models"] = list(self.models)
         if self.networks:
@@ -132,30 +152,18 @@ def parse_limits(document: Any, base: KeyLimits | None = None) -> KeyLimits:
     """Validate a limits document; with ``base``, a change to it (``null`` removes a limit)."""
     if not isinstance(document, dict):
         raise InvalidRequest("limits must be a JSON object")
-    unknown = set(document) - {"rpm", "concurrency", "budgets", "models", "networks"}
+    unknown = set(document) - {"rpm", "concurrency", "budgets", "budgets_usd", "models", "networks"}
     if unknown:
         raise InvalidRequest(f"unknown limit(s): {', '.join(sorted(unknown))}")
     current = base or KeyLimits()
     rpm = _count(document, "rpm", current.rpm)
     concurrency = _count(document, "concurrency", current.concurrency)
-    budgets = dict(current.budgets)
+    budgets, budgets_usd = dict(current.budgets), dict(current.budgets_usd)
     if "budgets" in document:
-        given = document["budgets"]
-        if given is None:
-            budgets = {}
-        elif not isinstance(given, dict):
-            raise InvalidRequest("limits.budgets must be an object of window -> tokens")
-        else:
-            for window, tokens in given.items():
-                if window not in WINDOWS:
-                    raise InvalidRequest(
-                        f"limits.budgets: unknown window {window!r} (use {', '.join(WINDOWS)})"
-                    )
-                value = _count({window: tokens}, window, None, f"limits.budgets.{window}")
-                if value is None:
-                    budgets.pop(window, None)
-                else:
-                    budgets[window] = value
+        budgets, dollars = _token_budgets(document["budgets"], budgets)
+        budgets_usd = _dollar_budgets(dollars, budgets_usd)
+    if "budgets_usd" in document:
+        budgets_usd = _dollar_budgets(document["budgets_usd"], budgets_usd)
     models = current.models
     if "models" in document:
         models = _strings(document["models"], "limits.models")
@@ -166,7 +174,55 @@ def parse_limits(document: Any, base: KeyLimits | None = None) -> KeyLimits:
             _networks(networks)
         except ValueError as exc:
             raise InvalidRequest(f"limits.networks: {exc}") from exc
-    return KeyLimits(rpm, concurrency, budgets, models, networks)
+    return KeyLimits(rpm, concurrency, budgets, models, networks, budgets_usd)
+
+
+def _token_budgets(given: Any, budgets: dict[str, int]) -> tuple[dict[str, int], dict[str, Any]]:
+    """``budgets`` changed by a ``budgets`` document (``null`` removes one, or them all), and
+    the dollar budgets it holds as text, the way the CLI writes them (``"$50"``)."""
+    if given is None:
+        return {}, {}
+    if not isinstance(given, dict):
+        raise InvalidRequest("limits.budgets must be an object of window -> tokens")
+    dollars = {}
+    for window, tokens in given.items():
+        if isinstance(tokens, str) and tokens.strip().startswith("$"):
+            dollars[window] = tokens
+            continue
+        if window not in WINDOWS:
+            raise InvalidRequest(
+                f"limits.budgets: unknown window {window!r} (use {', '.join(WINDOWS)})"
+            )
+        value = _count({window: tokens}, window, None, f"limits.budgets.{window}")
+        if value is None:
+            budgets.pop(window, None)
+        else:
+            budgets[window] = value
+    return budgets, dollars
+
+
+def _dollar_budgets(given: Any, budgets: dict[str, int]) -> dict[str, int]:
+    """``budgets`` changed by a ``budgets_usd`` document (``null`` removes one, or them all)."""
+    if given is None:
+        return {}
+    if not isinstance(given, dict):
+        raise InvalidRequest("limits.budgets_usd must be an object of window -> dollars")
+    for window, amount in given.items():
+        if window not in ALL_WINDOWS:
+            raise InvalidRequest(
+                f"limits.budgets_usd: unknown window {window!r} (use {', '.join(ALL_WINDOWS)})"
+            )
+        if amount is None:
+            budgets.pop(window, None)
+            continue
+        try:
+            micros = parse_usd(amount)
+        except ValueError as exc:
+            raise InvalidRequest(f"limits.budgets_usd.{window}: {exc}") from exc
+        if micros <= 0:
+            raise InvalidRequest(f"limits.budgets_usd.{window} must be more than $0")
+        budgets[window] = micros
+    return budgets
 
 
 def _count(document: dict[str, Any], name: str, default: int | None, shown: str = "") -> int | None:
@@ -228,17 +284,22 @@ def fresh_after(window: str, now: float) -> float:
     """A stored window that started before this has ended: its count starts again at ``now``."""
     if window == "5h":
         return now - FIVE_HOURS_S
+    if window == LIFETIME:
+        return 0.0  # it never ends
     return calendar_span(window, now).start
 
 
 def new_start(window: str, now: float) -> float:
     """Where a window that begins because of a request at ``now`` starts."""
-    return now if window == "5h" else calendar_span(window, now).start
+    return now if window in ("5h", LIFETIME) else calendar_span(window, now).start
 
 
 def window_end(window: str, start: float) -> float:
+    """When a window that started at ``start`` ends (``math.inf``: never)."""
     if window == "5h":
         return start + FIVE_HOURS_S
+    if window == LIFETIME:
+        return math.inf
     return calendar_span(window, start).end
 
 

@@ -24,6 +24,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from link_assistant_router.accounts.account import Account
+from link_assistant_router.prices import MICROS_PER_USD
 from link_assistant_router.requestlog import RequestLog
 
 __all__ = [
@@ -93,6 +94,13 @@ class Metrics:
             token_labels,
             registry=registry,
         )
+        self.cost = Counter(
+            "lar_cost_usd",
+            "What the answers cost at API prices, in dollars, by account and model (for "
+            "subscription accounts the API-equivalent value).",
+            token_labels[1:],
+            registry=registry,
+        )
         self.active_streams = Gauge(
             "lar_active_streams",
             "Event streams being relayed now.",
@@ -127,8 +135,9 @@ class Metrics:
             registry=registry,
         )
 
-    def observe(self, entry: RequestLog) -> None:
-        """Count a finished request (called once per request, after its log line)."""
+    def observe(self, entry: RequestLog, cost_micros: int = 0) -> None:
+        """Count a finished request and its cost (called once per request, after its log
+        line and its ledger row)."""
         route = entry.route
         status = entry.status
         status_class = _STATUS_CLASSES.get(status // 100 if status else 0, "none")
@@ -145,6 +154,8 @@ class Metrics:
                 count = getattr(usage, field)
                 if count:
                     self._child(self.tokens, (kind, account, model, *extra)).inc(count)
+            if cost_micros:
+                self._child(self.cost, (account, model, *extra)).inc(cost_micros / MICROS_PER_USD)
 
     def _model_label(self, model: str | None, status: int | None) -> str:
         """The model as a label: only a name the upstream accepted (an answered request), and

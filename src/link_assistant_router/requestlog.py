@@ -34,29 +34,54 @@ USAGE_FIELDS = (
     "cache_creation_input_tokens",
     "cache_read_input_tokens",
 )
+SERVER_TOOL_FIELDS = ("web_search_requests", "web_fetch_requests")
+_ALL_COUNTS = (*USAGE_FIELDS, "cache_creation_1h_input_tokens", *SERVER_TOOL_FIELDS)
 
 
 @dataclass(slots=True)
 class Usage:
-    """Token counts of one answer, by Anthropic's four kinds."""
+    """What one answer used: Anthropic's four token counts; of the cache writes, those kept for
+    an hour (``cache_creation.ephemeral_1h_input_tokens``; the rest are 5-minute writes); and
+    the server tools it ran (``server_tool_use``)."""
 
     input_tokens: int = 0
     output_tokens: int = 0
     cache_creation_input_tokens: int = 0
     cache_read_input_tokens: int = 0
+    cache_creation_1h_input_tokens: int = 0
+    web_search_requests: int = 0
+    web_fetch_requests: int = 0
 
     def update(self, counts: object) -> None:
         """Overwrite the counts that ``counts`` (a ``usage`` object) carries as integers."""
         if not isinstance(counts, dict):
             return
+        # ``__class__ is int``: a JSON integer, never a bool; cheaper than two isinstance calls.
         for name in USAGE_FIELDS:
             value = counts.get(name)
-            if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            if value.__class__ is int and value >= 0:
                 setattr(self, name, value)
+        creation = counts.get("cache_creation")
+        if creation.__class__ is dict:
+            hour = creation.get("ephemeral_1h_input_tokens")
+            if hour.__class__ is int and hour >= 0:
+                self.cache_creation_1h_input_tokens = hour
+        tools = counts.get("server_tool_use")
+        if tools.__class__ is dict:
+            for name in SERVER_TOOL_FIELDS:
+                value = tools.get(name)
+                if value.__class__ is int and value >= 0:
+                    setattr(self, name, value)
+
+    def cache_creation_5m_input_tokens(self) -> int:
+        """The cache writes kept for five minutes: those not kept for an hour."""
+        return self.cache_creation_input_tokens - min(
+            self.cache_creation_1h_input_tokens, self.cache_creation_input_tokens
+        )
 
     def add(self, other: Usage) -> None:
         """Add ``other``'s counts to these (for totals of several answers)."""
-        for name in USAGE_FIELDS:
+        for name in _ALL_COUNTS:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
     def total(self) -> int:

@@ -11,7 +11,7 @@ import pytest
 
 from link_assistant_router.admin.usage import usage_csv, usage_query, usage_report
 from link_assistant_router.errors import InvalidRequest
-from link_assistant_router.storage.records import UsageQuery, UsageRow
+from link_assistant_router.storage.records import USAGE_TOTALS, UsageQuery, UsageRow
 from tests.conftest import RunningRouter
 from tests.storage.test_usage_sql import row
 
@@ -61,27 +61,18 @@ async def test_too_many_buckets_is_a_400(router: RunningRouter) -> None:
 
 def test_a_report_and_its_csv() -> None:
     query = usage_query({"group_by": "day", "since": str(START), "until": str(START + 2 * 86400)})
-    report = usage_report(
-        query,
-        [
-            {"group": START // 86400, "requests": 3, **dict.fromkeys(("errors", "incomplete"), 0)}
-            | dict.fromkeys(
-                (
-                    "input_tokens",
-                    "output_tokens",
-                    "cache_creation_input_tokens",
-                    "cache_read_input_tokens",
-                ),
-                1,
-            )
-        ],
-    )
+    tokens = ("input_tokens", "output_tokens", "cache_creation_input_tokens")
+    day = {"group": START // 86400, **dict.fromkeys(USAGE_TOTALS, 0), "requests": 3}
+    day |= dict.fromkeys((*tokens, "cache_read_input_tokens"), 1) | {"cost_micros": 1220}
+    report = usage_report(query, [day])
     assert usage_csv(report).splitlines() == [
         "day,requests,errors,incomplete,input_tokens,output_tokens,"
-        "cache_creation_input_tokens,cache_read_input_tokens",
-        "2024-10-04,3,0,0,1,1,1,1",
-        "2024-10-05,0,0,0,0,0,0,0",
-        "total,3,0,0,1,1,1,1",
+        "cache_creation_input_tokens,cache_read_input_tokens,cache_creation_5m_input_tokens,"
+        "cache_creation_1h_input_tokens,web_search_requests,web_fetch_requests,cost_usd,"
+        "api_equivalent_usd,unpriced_requests",
+        "2024-10-04,3,0,0,1,1,1,1,0,0,0,0,0.00122,0.00,0",
+        "2024-10-05,0,0,0,0,0,0,0,0,0,0,0,0.00,0.00,0",
+        "total,3,0,0,1,1,1,1,0,0,0,0,0.00122,0.00,0",
     ]
     with pytest.raises(InvalidRequest):
         usage_query({"group_by": "week"})

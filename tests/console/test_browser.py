@@ -90,6 +90,7 @@ async def test_an_operator_and_a_key_holder_in_a_browser(
     await page.fill("input[name=label]", "browser-key")
     await page.fill("input[name=rpm]", "60")
     await page.fill("input[name=budget_day]", "1000000")
+    await page.fill("input[name=budget_usd_month]", "$50")
     await page.fill("input[name=models]", "claude-*")
     await page.click("text=Issue the key")
     token = (await page.text_content("#token") or "").strip()
@@ -100,6 +101,7 @@ async def test_an_operator_and_a_key_holder_in_a_browser(
     assert record.limits.to_dict() == {
         "rpm": 60,
         "budgets": {"day": 1_000_000},
+        "budgets_usd": {"month": "50.00"},
         "models": ["claude-*"],
     }
 
@@ -116,7 +118,7 @@ async def test_an_operator_and_a_key_holder_in_a_browser(
     await page.goto(router.url + "/console/keys")
     assert token not in await page.content()  # never again
     row = page.locator("#keys tbody tr", has_text="browser-key")
-    assert await row.locator("meter").count() == 1  # the day budget's bar
+    assert await row.locator("meter").count() == 2  # the day's tokens, the month's dollars
     assert "-" not in (await row.locator("td").nth(4).text_content() or "-")  # last used
 
     await page.goto(router.url + "/console/?range=1h")
@@ -135,6 +137,9 @@ async def test_an_operator_and_a_key_holder_in_a_browser(
     await me.get_by_role("heading", name="browser-key").wait_for()
     assert await me.locator("table.requests tbody tr", has_text="claude-sonnet-5").count() == 3
     assert await me.locator("figure.chart canvas").count() == 1
+    month = me.locator("table.windows tr", has_text="month")
+    assert "$0.00366" in (await month.text_content() or "")  # 3 answers at $0.00122
+    assert "$50.00" in (await month.text_content() or "")
     assert token not in await me.content()  # the page never shows or keeps the key
     storage = await me.evaluate("JSON.stringify([localStorage, sessionStorage])")
     assert "la_sk_" not in storage and "la_sk_" not in str(await holder.context.cookies())

@@ -30,6 +30,11 @@ Like the real API, the fake refuses (400, Anthropic's message) a request with th
 answers tool calls of an assistant turn not beginning with a thinking block whose signature is
 the one the fake gave it.
 
+Messages answers (``json``, ``sse``, ``slow``, ``drop``) say the usage ``USAGE`` unless the
+request's ``x-fake-usage`` header holds a JSON object to put over it (cache-write tiers in
+``cache_creation``, ``server_tool_use``, prompts of any size), and the model
+``claude-sonnet-5`` unless ``x-fake-model`` names another.
+
 Tests can also give each credential its own scenario (``FakeUpstream.scenarios``, keyed by the
 access token or API key) and its own 5-hour utilization (``utilization``), sent back in
 ``anthropic-ratelimit-unified-*`` headers.
@@ -52,6 +57,7 @@ from multidict import CIMultiDict
 from tests.fakes.batches import FakeBatches
 
 MESSAGE_ID = "msg_fake_01"
+MODEL = "claude-sonnet-5"
 USAGE = {
     "input_tokens": 25,
     "output_tokens": 12,
@@ -245,15 +251,20 @@ class FakeUpstream:
             scenario = _default_scenario(body)
             if not _answers_a_tool(body):
                 if scenario == "sse":
-                    return await self._stream(request, "tool-use", 0)
+                    return await self._stream(request, "tool-use", 0, tool_sse_events())
                 return web.json_response(tool_message_json())
         if scenario == "agent" and request.path == "/v1/messages":
             return await self._agent(request, orjson.loads(body))
+        usage = {**USAGE, **orjson.loads(request.headers.get("x-fake-usage", "{}"))}
+        model = request.headers.get("x-fake-model", MODEL)
         if scenario in ("sse", "slow", "drop"):
             delay = float(request.headers.get("x-fake-delay-ms", "100")) / 1000
-            return await self._stream(request, scenario, delay if scenario == "slow" else 0)
+            events = sse_events(usage, model)
+            return await self._stream(request, scenario, delay if scenario == "slow" else 0, events)
         quota = _quota_headers("allowed", self.utilization.get(credential, 0.0), reset)
-        return web.json_response(message_json(), headers={"request-id": "req_fake_json", **quota})
+        return web.json_response(
+            message_json(usage, model), headers={"request-id": "req_fake_json", **quota}
+        )
 
     async def _agent(self, request: web.Request, document: dict[str, object]) -> web.StreamResponse:
         content, stop_reason = agent_turn(document, self.agent_calls)
@@ -283,13 +294,12 @@ class FakeUpstream:
         return response
 
     async def _stream(
-        self, request: web.Request, scenario: str, delay: float
+        self, request: web.Request, scenario: str, delay: float, events: list[bytes]
     ) -> web.StreamResponse:
         response = web.StreamResponse(
             headers={"content-type": "text/event-stream", "request-id": "req_fake_sse"}
         )
         await response.prepare(request)
-        events = tool_sse_events() if scenario == "tool-use" else sse_events()
         events = [self._lines(event) for event in events]
         try:
             for number, event in enumerate(events):
@@ -548,16 +558,16 @@ def message_events(message: dict[str, object]) -> list[bytes]:
     return events
 
 
-def message_json() -> dict[str, object]:
+def message_json(usage: dict[str, object] | None = None, model: str = MODEL) -> dict[str, object]:
     return {
         "id": MESSAGE_ID,
         "type": "message",
         "role": "assistant",
-        "model": "claude-sonnet-5",
+        "model": model,
         "content": [{"type": "text", "text": "".join(TEXT_PIECES)}],
         "stop_reason": "end_turn",
         "stop_sequence": None,
-        "usage": USAGE,
+        "usage": USAGE if usage is None else usage,
     }
 
 
@@ -565,15 +575,16 @@ def _event(name: str, data: dict[str, object]) -> bytes:
     return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
 
 
-def sse_events() -> list[bytes]:
+def sse_events(usage: dict[str, object] | None = None, model: str = MODEL) -> list[bytes]:
     """A complete Messages stream; the final message_delta restates cumulative usage."""
-    start_usage = {**USAGE, "output_tokens": 1}
+    usage = USAGE if usage is None else usage
+    start_usage = {**usage, "output_tokens": 1}
     events = [
         _event(
             "message_start",
             {
                 "type": "message_start",
-                "message": {**message_json(), "content": [], "usage": start_usage},
+                "message": {**message_json(usage, model), "content": [], "usage": start_usage},
             },
         ),
         _event("ping", {"type": "ping"}),
@@ -605,7 +616,7 @@ def sse_events() -> list[bytes]:
             {
                 "type": "message_delta",
                 "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-                "usage": USAGE,
+                "usage": usage,
             },
         ),
         _event("message_stop", {"type": "message_stop"}),

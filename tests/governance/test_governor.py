@@ -5,7 +5,6 @@ one PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
-import signal
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -16,9 +15,15 @@ import orjson
 import pytest
 from multidict import CIMultiDict
 
-from tests.conftest import RunningRouter, claude_login, run_cli, write_credentials
+from tests.conftest import (
+    RunningRouter,
+    claude_login,
+    issued_keys,
+    run_cli,
+    write_credentials,
+)
 from tests.fakes.upstream import FakeUpstream
-from tests.serving import free_port, start_serve, wait_until_healthy
+from tests.serving import serving
 
 StartRouter = Callable[..., Awaitable[RunningRouter]]
 MESSAGE = {
@@ -232,18 +237,8 @@ async def test_limits_hold_across_two_router_processes_sharing_postgresql(
 ) -> None:
     write_credentials(tmp_path / "claude", claude_login())
     env = {**cli_env, "UPSTREAM_BASE_URL": fake_upstream.url, "DATABASE_URL": postgres_url}
-    keys = []
-    for limit in (["--rpm", "6"], ["--concurrency", "3"]):
-        code, out, err = await run_cli(env, tmp_path, "tokens", "issue", "--json", *limit)
-        assert code == 0, err
-        keys.append(orjson.loads(out)["token"])
-    rpm_key, slots_key = keys
-    ports = [free_port(), free_port()]
-    processes = [await start_serve({**env, "ROUTER_PORT": str(port)}, tmp_path) for port in ports]
-    urls = [f"http://127.0.0.1:{port}" for port in ports]
-    try:
-        for url, process in zip(urls, processes, strict=True):
-            await wait_until_healthy(url, process)
+    rpm_key, slots_key = await issued_keys(env, tmp_path, ["--rpm", "6"], ["--concurrency", "3"])
+    async with serving(env, tmp_path, 2) as urls, aiohttp.ClientSession() as http:
 
         async def send(url: str, key: str, **headers: str) -> int:
             async with http.post(
@@ -254,20 +249,13 @@ async def test_limits_hold_across_two_router_processes_sharing_postgresql(
                 await response.read()
                 return response.status
 
-        async with aiohttp.ClientSession() as http:
-            statuses = await asyncio.gather(*(send(url, rpm_key) for url in urls for _ in range(5)))
-            assert sorted(statuses) == [200] * 6 + [429] * 4
-            slow = {"x-fake-scenario": "slow", "x-fake-delay-ms": "40"}
-            statuses = await asyncio.gather(
-                *(send(url, slots_key, **slow) for url in urls for _ in range(10))
-            )
-            assert sorted(statuses) == [200] * 3 + [429] * 17
-    finally:
-        for process in processes:
-            process.send_signal(signal.SIGTERM)
-        await asyncio.gather(
-            *(asyncio.wait_for(process.communicate(), timeout=30) for process in processes)
+        statuses = await asyncio.gather(*(send(url, rpm_key) for url in urls for _ in range(5)))
+        assert sorted(statuses) == [200] * 6 + [429] * 4
+        slow = {"x-fake-scenario": "slow", "x-fake-delay-ms": "40"}
+        statuses = await asyncio.gather(
+            *(send(url, slots_key, **slow) for url in urls for _ in range(10))
         )
+        assert sorted(statuses) == [200] * 3 + [429] * 17
 
 
 async def test_limits_apply_to_every_client_format(

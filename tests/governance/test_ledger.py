@@ -200,9 +200,17 @@ async def test_usage_cli_prints_a_table_json_and_csv(
         "write",
         "cache",
         "read",
+        "searches",
+        "cost",
+        "$",
+        "API-equiv.",
+        "$",
     ]
     assert lines[1].split()[:5] == ["claude-sonnet-5", "1", "0", "0", str(USAGE["input_tokens"])]
-    assert lines[-1].split()[0] == "total"
+    # Served by the Claude Code login: its whole cost is API-equivalent, and said so.
+    assert lines[1].split()[-3:] == ["0", "0.00122", "0.00122"]
+    assert lines[2].split()[0] == "total"
+    assert "API-equiv.: the part of the cost served by subscription accounts" in lines[-1]
 
     code, out, err = await run_cli(env, tmp_path, "usage", "--json")
     assert code == 0, err

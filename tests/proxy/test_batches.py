@@ -135,6 +135,10 @@ async def test_results_are_counted_once_for_the_key_that_created_the_batch(
     assert set(counted) == {"claude-sonnet-5", "claude-haiku-4-5"}
     assert counted["claude-sonnet-5"]["input_tokens"] == 2 * BATCH_USAGE["input_tokens"]
     assert counted["claude-haiku-4-5"]["output_tokens"] == BATCH_USAGE["output_tokens"]
+    # At the Batches API's half price: Sonnet 5 2 * (30 * $2 + 7 * $10 + 100 * $0.20) per
+    # million / 2; Haiku 4.5 (30 * $1 + 7 * $5 + 100 * $0.10) / 2 = 37.5, rounded up once.
+    assert counted["claude-sonnet-5"]["cost_micros"] == 150
+    assert counted["claude-haiku-4-5"]["cost_micros"] == 38
     assert {row["key_id"] for row in rows} == {owner.record.id}
     # The list shows the key's own batches only.
     status, listed = await call(batching, "GET", "/v1/messages/batches", other.token)

@@ -110,3 +110,58 @@ def test_an_answer_that_is_not_a_message_has_no_usage_from_its_ends() -> None:
     ends = BodyEnds()
     ends.feed(b'{"type":"error","usage":{"input_tokens":5}}')
     assert ends.usage() is None
+
+
+PRICED = {
+    **USAGE,
+    "cache_creation_input_tokens": 3000,
+    "cache_creation": {"ephemeral_5m_input_tokens": 2000, "ephemeral_1h_input_tokens": 1000},
+    "server_tool_use": {"web_search_requests": 2, "web_fetch_requests": 1},
+}
+PRICED_USAGE = Usage(
+    input_tokens=USAGE["input_tokens"],
+    output_tokens=USAGE["output_tokens"],
+    cache_creation_input_tokens=3000,
+    cache_read_input_tokens=USAGE["cache_read_input_tokens"],
+    cache_creation_1h_input_tokens=1000,
+    web_search_requests=2,
+    web_fetch_requests=1,
+)
+
+
+def test_cache_write_tiers_and_server_tools_are_read_from_json() -> None:
+    found = usage_from_body(orjson.dumps(message_json(PRICED)))
+    assert found is not None and found[0] == PRICED_USAGE
+    assert found[0].cache_creation_5m_input_tokens() == 2000
+
+
+@pytest.mark.parametrize("size", [5, 100_000])
+def test_cache_write_tiers_and_server_tools_are_read_from_streams(size: int) -> None:
+    data = b"".join(sse_events(PRICED))
+    meter = read([data[i : i + size] for i in range(0, len(data), size)])
+    assert meter.usage == PRICED_USAGE
+
+
+def test_the_last_delta_restates_server_tools_it_never_adds_them() -> None:
+    start = {**PRICED, "server_tool_use": {"web_search_requests": 1}}
+    events = sse_events(PRICED)
+    events[0] = events[0].replace(
+        orjson.dumps({**PRICED, "output_tokens": 1}), orjson.dumps({**start, "output_tokens": 1})
+    )
+    assert read(events[:1]).usage.web_search_requests == 1  # type: ignore[union-attr]
+    assert read(events).usage == PRICED_USAGE
+
+
+@pytest.mark.parametrize(
+    "bent",
+    [
+        {"cache_creation": {"ephemeral_1h_input_tokens": -1}},
+        {"cache_creation": {"ephemeral_1h_input_tokens": True}},
+        {"cache_creation": [1000]},
+        {"server_tool_use": {"web_search_requests": "2"}},
+        {"server_tool_use": None},
+    ],
+)
+def test_bent_tiers_and_tool_counts_are_ignored(bent: dict[str, object]) -> None:
+    found = usage_from_body(orjson.dumps(message_json({**USAGE, **bent})))
+    assert found is not None and found[0] == Usage(**USAGE)

@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy.ext.asyncio import create_async_engine
 
+from link_assistant_router.storage.migrations import migrate
 from link_assistant_router.storage.records import KeyRecord
 from link_assistant_router.storage.sql import SqlStore, open_store
 
@@ -33,6 +35,17 @@ async def store(store_url: str) -> AsyncIterator[SqlStore]:
     await store.open()
     yield store
     await store.close()
+
+
+async def migrated_to(url: str, version: int) -> None:
+    """Bring the database at ``url`` to migration ``version`` only, as a router of that time
+    would have left it."""
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await migrate(conn, up_to=version)
+    finally:
+        await engine.dispose()
 
 
 def make_key(created_at: float = 1_750_000_000.25, **overrides: Any) -> KeyRecord:

@@ -6,10 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from link_assistant_router.storage.records import UsageQuery
 from link_assistant_router.storage.sql import SqlStore, open_store
-from tests.storage.conftest import DAY, TODAY
+from tests.storage.conftest import DAY, TODAY, migrated_to
 from tests.storage.test_usage_sql import row
 
 HOUR = 3600
@@ -105,15 +106,18 @@ async def test_ttfb_percentiles(store: SqlStore) -> None:
 
 
 async def test_the_migration_totals_the_rows_already_there(store_url: str) -> None:
-    store = open_store(store_url)
-    await store.open()
-    try:
-        await store.record_usage([row(TODAY + 10), row(TODAY + HOUR + 10)], [])
-        async with store.engine.begin() as conn:
-            await conn.execute(text("DROP TABLE usage_hourly"))
-            await conn.execute(text("DELETE FROM schema_migrations WHERE version = 8"))
-    finally:
-        await store.close()
+    await migrated_to(store_url, 7)  # before the hourly totals
+    engine = create_async_engine(store_url)
+    async with engine.begin() as conn:
+        for at in (TODAY + 10, TODAY + HOUR + 10):
+            await conn.execute(
+                text(
+                    "INSERT INTO usage_events (request_id, at, day, route, duration_ms)"
+                    " VALUES (:id, :at, :day, '/v1/messages', 1.0)"
+                ),
+                {"id": f"req_{at}", "at": at, "day": int(at // DAY)},
+            )
+    await engine.dispose()
     store = open_store(store_url)
     await store.open()
     try:

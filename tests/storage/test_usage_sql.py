@@ -88,3 +88,52 @@ async def test_windows_add_up_and_start_again_once_ended(store: SqlStore) -> Non
     await store.record_usage([], [add(7, TODAY + DAY, TODAY + DAY)])  # the next day
     window = (await store.window_tokens("key-a"))["day"]
     assert (window.tokens, window.started_at) == (7, TODAY + DAY)
+
+
+async def test_rollups_keep_costs_tiers_tools_and_unpriced_models(store: SqlStore) -> None:
+    old = TODAY - 100 * DAY
+    rows = [
+        row(old + 5, cost_micros=1_000_001, subscription=1, session="s-1", web_search_requests=2),
+        row(old + 6, cost_micros=2, cache_creation_5m_input_tokens=3, session="s-1"),
+        row(old + 7, model="claude-unreleased-9", unpriced=1, cache_creation_1h_input_tokens=4),
+        row(TODAY + 10, cost_micros=40, subscription=1, session="s-2", web_fetch_requests=1),
+    ]
+    await store.record_usage(rows, [])
+    before = await totals(store)
+    sessions_before = await store.usage_totals(UsageQuery(group_by="session"))
+    assert [(g["group"], g["cost_micros"]) for g in sessions_before] == [
+        ("s-1", 1_000_003),
+        ("s-2", 40),
+        (None, 0),
+    ]
+
+    assert await store.roll_up_usage(TODAY // DAY - 90) == 3
+    after = await totals(store)
+    assert after == before
+    assert (after["cost_micros"], after["api_equivalent_micros"]) == (1_000_043, 1_000_041)
+    assert (after["cache_creation_5m_input_tokens"], after["cache_creation_1h_input_tokens"]) == (
+        3,
+        4,
+    )
+    assert (after["web_search_requests"], after["web_fetch_requests"]) == (2, 1)
+    assert after["unpriced_requests"] == 1
+    assert await store.unpriced_models(UsageQuery()) == ["claude-unreleased-9"]
+    assert await store.unpriced_models(UsageQuery(since=TODAY)) == []
+    # Rollups keep no sessions: their requests become one group, None.
+    sessions = await store.usage_totals(UsageQuery(group_by="session"))
+    assert [(g["group"], g["requests"], g["cost_micros"]) for g in sessions] == [
+        ("s-2", 1, 40),
+        (None, 3, 1_000_003),
+    ]
+
+
+async def test_windows_add_up_cost_and_start_it_again_with_the_window(store: SqlStore) -> None:
+    def add(micros: int, fresh_after: float, started_at: float) -> WindowAddition:
+        return WindowAddition("key-a", "month", fresh_after, started_at, 1.0, micros)
+
+    await store.record_usage([], [add(1_000_000, TODAY, TODAY)])
+    await store.record_usage([], [add(250, TODAY, TODAY)])
+    assert (await store.window_tokens("key-a"))["month"].cost_micros == 1_000_250
+    await store.record_usage([], [add(7, TODAY + 31 * DAY, TODAY + 31 * DAY)])
+    window = (await store.window_tokens("key-a"))["month"]
+    assert (window.cost_micros, window.tokens, window.started_at) == (7, 1.0, TODAY + 31 * DAY)

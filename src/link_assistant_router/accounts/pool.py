@@ -85,6 +85,11 @@ class AccountPool:
             raise NotFound(f"no account named {name!r}")
         return account
 
+    def is_subscription(self, name: str) -> bool:
+        """Whether the account ``name`` is a subscription login (not an API key)."""
+        account = self._accounts.get(name)
+        return account is not None and account.kind != "api-key"
+
     async def load(self) -> None:
         """Build the accounts from the settings and the store, then take the shared state."""
         accounts = {account.name: account for account in settings_accounts(self._settings)}

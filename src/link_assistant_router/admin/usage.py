@@ -1,12 +1,16 @@
 """Reading the usage ledger: ``GET /v1/usage`` and ``GET /v1/usage/requests`` (admin), ``GET
 /api/me`` (any valid key); the reports the CLI and the console show too.
 
-``/v1/usage`` totals requests and tokens, filtered by key, account, model and time range and
-grouped by time bucket (minute, hour, day: every bucket of the range listed, empty ones too),
-key, model or account. Ranges reaching into days older than the retention are answered from the
-daily totals, whole days at a time (in a day's first bucket). ``/v1/usage/requests`` lists the
-ledger's rows, newest first, a page at a time. ``/api/me`` shows a key its own record, limits
-and where it stands in each budget window, so users can check themselves.
+``/v1/usage`` totals requests, tokens and cost, filtered by key, account, model and time range
+and grouped by time bucket (minute, hour, day: every bucket of the range listed, empty ones
+too), key, model, account or session. Ranges reaching into days older than the retention are
+answered from the daily totals, whole days at a time (in a day's first bucket; they keep no
+sessions). Costs are exact dollars as text: ``cost_usd`` of every request at API prices, of
+which ``api_equivalent_usd`` was served by subscription accounts (what it would have cost at API
+prices); ``unpriced_models`` names the models whose requests had no price.
+``/v1/usage/requests`` lists the ledger's rows, newest first, a page at a time. ``/api/me``
+shows a key its own record, limits and where it stands in each budget window, so users can
+check themselves.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from link_assistant_router.admin.common import AdminAccess, json_response, key_v
 from link_assistant_router.errors import InvalidRequest
 from link_assistant_router.governance.governor import Governor
 from link_assistant_router.governance.keys import KeyService
+from link_assistant_router.prices import usd
 from link_assistant_router.proxy.headers import client_key
 from link_assistant_router.routes import Route
 from link_assistant_router.storage.base import Store
@@ -30,11 +35,14 @@ from link_assistant_router.storage.records import BUCKETS, USAGE_TOTALS, UsageQu
 from link_assistant_router.times import iso, iso_or_none, parse_time
 
 __all__ = [
+    "COLUMNS",
     "GROUPS",
     "MAX_BUCKETS",
     "MAX_ROWS",
+    "MONEY",
     "UsageApi",
     "bucket_label",
+    "read_usage_report",
     "report_rows",
     "request_view",
     "requests_report",
@@ -43,11 +51,15 @@ __all__ = [
     "usage_report",
 ]
 
-GROUPS = ("minute", "hour", "day", "key", "model", "account")
+GROUPS = ("minute", "hour", "day", "key", "model", "account", "session")
 # More buckets than a chart or a table can show: the range is too long for the bucket.
 MAX_BUCKETS = 10_000
 MAX_ROWS = 500
 _FILTERS = {"key": "key_id", "account": "account", "model": "model"}
+# Totals in micro-dollars, and the names reports show them by, as dollars text.
+MONEY = {"cost_micros": "cost_usd", "api_equivalent_micros": "api_equivalent_usd"}
+# A report's columns (in its groups, totals and CSV), in order.
+COLUMNS = tuple(MONEY.get(name, name) for name in USAGE_TOTALS)
 
 
 def usage_query(params: Mapping[str, str], *, more: tuple[str, ...] = ()) -> UsageQuery:
@@ -97,30 +109,45 @@ def _filled(query: UsageQuery, groups: list[dict[str, object]]) -> list[dict[str
     return [found.get(number, {"group": number, **empty}) for number in range(first, last + 1)]
 
 
-def usage_report(query: UsageQuery, groups: list[dict[str, object]]) -> dict[str, Any]:
-    """The report as the API, the CLI and the console show it: groups and their sum."""
+def usage_report(
+    query: UsageQuery, groups: list[dict[str, object]], unpriced_models: list[str] | None = None
+) -> dict[str, Any]:
+    """The report as the API, the CLI and the console show it: groups and their sum, costs in
+    dollars."""
     totals = {name: sum(int(g[name]) for g in groups) for name in USAGE_TOTALS}  # type: ignore[call-overload]
     if query.group_by in BUCKETS:
         groups = [
             {**group, "group": bucket_label(query.group_by, int(group["group"]))}  # type: ignore[call-overload]
             for group in _filled(query, groups)
         ]
-    data = [dict(group) for group in groups]
+    data = [_in_dollars(group) for group in groups]
     return {
         "group_by": query.group_by,
         "since": iso_or_none(query.since),
         "until": iso_or_none(query.until),
         "data": data if query.group_by else [],
-        "totals": totals,
+        "totals": _in_dollars(totals),
+        "unpriced_models": unpriced_models or [],
     }
 
 
-def report_rows(report: dict[str, Any]) -> list[list[str]]:
-    """The report's lines as text cells: one per group, then the total."""
-    rows = [
-        [str(row["group"]), *(str(row[name]) for name in USAGE_TOTALS)] for row in report["data"]
-    ]
-    rows.append(["total", *(str(report["totals"][name]) for name in USAGE_TOTALS)])
+async def read_usage_report(store: Store, query: UsageQuery) -> dict[str, Any]:
+    """``usage_report`` of what the store holds."""
+    return usage_report(query, await store.usage_totals(query), await store.unpriced_models(query))
+
+
+def _in_dollars(totals: Mapping[str, object]) -> dict[str, Any]:
+    return {MONEY.get(name, name): _money(name, value) for name, value in totals.items()}
+
+
+def _money(name: str, value: object) -> object:
+    return usd(int(value)) if name in MONEY else value  # type: ignore[call-overload]
+
+
+def report_rows(report: dict[str, Any], columns: tuple[str, ...] = COLUMNS) -> list[list[str]]:
+    """The report's lines as text cells (of ``columns``): one per group, then the total."""
+    rows = [[str(row["group"]), *(str(row[name]) for name in columns)] for row in report["data"]]
+    rows.append(["total", *(str(report["totals"][name]) for name in columns)])
     return rows
 
 
@@ -128,7 +155,7 @@ def usage_csv(report: dict[str, Any]) -> str:
     """The report as CSV (``usage --csv`` and the console's export): a header, the rows."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([report["group_by"] or "group", *USAGE_TOTALS])
+    writer.writerow([report["group_by"] or "group", *COLUMNS])
     writer.writerows(report_rows(report))
     return out.getvalue()
 
@@ -138,7 +165,10 @@ def request_view(row: UsageRow) -> dict[str, Any]:
     view: dict[str, Any] = row._asdict()
     view["at"] = iso(row.at)
     view["complete"] = bool(row.complete)
-    del view["day"]
+    view["subscription"] = bool(row.subscription)
+    view["unpriced"] = bool(row.unpriced)
+    view["cost_usd"] = usd(row.cost_micros)
+    del view["day"], view["cost_micros"]
     return view
 
 
@@ -186,7 +216,7 @@ class UsageApi:
     async def usage(self, request: web.Request) -> web.Response:
         self._access.check(request)
         query = usage_query(request.query)
-        return json_response(usage_report(query, await self._store.usage_totals(query)))
+        return json_response(await read_usage_report(self._store, query))
 
     async def requests(self, request: web.Request) -> web.Response:
         self._access.check(request)
@@ -202,10 +232,12 @@ class UsageApi:
         view["windows"] = {
             state.name: {
                 "started_at": iso_or_none(state.start),
-                "resets_at": iso_or_none(state.end),
+                "resets_at": None if state.end == math.inf else iso(state.end),
                 "tokens": round(state.used),
                 "budget": state.budget,
-                "utilization": round(state.utilization, 4) if state.budget else None,
+                "cost_usd": usd(state.cost),
+                "budget_usd": usd(state.cost_budget) if state.cost_budget else None,
+                "utilization": round(state.utilization, 4) if state.budgeted else None,
             }
             for state in windows
         }

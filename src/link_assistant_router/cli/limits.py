@@ -1,4 +1,8 @@
-"""The limit flags shared by ``tokens issue`` and ``tokens update``, and the document they make."""
+"""The limit flags shared by ``tokens issue`` and ``tokens update``, and the document they make.
+
+``--budget`` takes tokens (``day=1000000``) or dollars (``'month=$50'``, quoted for the shell;
+``total`` is the key's lifetime).
+"""
 
 from __future__ import annotations
 
@@ -7,12 +11,14 @@ from typing import Any, TypeVar
 
 import click
 
-from link_assistant_router.limits import WINDOWS
+from link_assistant_router.limits import ALL_WINDOWS, WINDOWS
 
-__all__ = ["LIMIT_NAMES", "limit_options", "limits_document"]
+__all__ = ["CLEARABLE_BUDGETS", "LIMIT_NAMES", "limit_options", "limits_document"]
 
 F = TypeVar("F", bound=Callable[..., Any])
-LIMIT_NAMES = ("rpm", "concurrency", "budgets", "models", "networks")
+LIMIT_NAMES = ("rpm", "concurrency", "budgets", "budgets_usd", "models", "networks")
+# What ``--clear`` takes to remove one budget: a window (tokens) or a window-usd (dollars).
+CLEARABLE_BUDGETS = (*WINDOWS, *(f"{window}-usd" for window in ALL_WINDOWS))
 
 
 def limit_options(command: F) -> F:
@@ -27,8 +33,9 @@ def limit_options(command: F) -> F:
             "--budget",
             "budgets",
             multiple=True,
-            metavar="WINDOW=TOKENS",
-            help=f"A token budget per window ({', '.join(WINDOWS)}); repeatable.",
+            metavar="WINDOW=TOKENS|WINDOW=$DOLLARS",
+            help=f"A token budget per window ({', '.join(WINDOWS)}), or a dollar budget "
+            f"('month=$50'; also {ALL_WINDOWS[-1]}, for the key's lifetime); repeatable.",
         ),
         click.option(
             "--model", "models", multiple=True, metavar="GLOB", help="Allowed models; repeatable."
@@ -53,15 +60,22 @@ def limits_document(options: dict[str, Any]) -> dict[str, Any]:
         if options.get(name) is not None:
             document[name] = options[name]
     budgets: dict[str, Any] = {}
+    dollars: dict[str, Any] = {}
     for text in options.get("budgets") or ():
-        window, separator, tokens = text.partition("=")
-        if not separator or not tokens.strip().isdigit():
+        window, separator, amount = (part.strip() for part in text.partition("="))
+        if separator and "$" in amount:
+            dollars[window] = amount  # checked by parse_limits
+        elif separator and amount.isdigit():
+            budgets[window] = int(amount)
+        else:
             raise click.BadParameter(
-                f"{text!r}: use WINDOW=TOKENS, e.g. 5h=2000000", param_hint="--budget"
+                f"{text!r}: use WINDOW=TOKENS or WINDOW=$DOLLARS, e.g. 5h=2000000 or 'month=$50'",
+                param_hint="--budget",
             )
-        budgets[window.strip()] = int(tokens)
     if budgets:
         document["budgets"] = budgets
+    if dollars:
+        document["budgets_usd"] = dollars
     for name in ("models", "networks"):
         if options.get(name):
             document[name] = list(options[name])

@@ -11,7 +11,12 @@ import click
 
 from link_assistant_router.accounts.account import settings_accounts
 from link_assistant_router.admin.common import check_binding, key_view
-from link_assistant_router.cli.limits import LIMIT_NAMES, limit_options, limits_document
+from link_assistant_router.cli.limits import (
+    CLEARABLE_BUDGETS,
+    LIMIT_NAMES,
+    limit_options,
+    limits_document,
+)
 from link_assistant_router.cli.support import (
     SETTING_FIELDS,
     emit,
@@ -151,8 +156,9 @@ async def tokens_show(keys: KeyService, key_id: str, as_json: bool) -> None:
     "--clear",
     "clear",
     multiple=True,
-    type=click.Choice([*LIMIT_NAMES, *WINDOWS]),
-    help="Remove a limit (a window name removes that budget); repeatable.",
+    type=click.Choice([*LIMIT_NAMES, *CLEARABLE_BUDGETS]),
+    help="Remove a limit (a window name removes that token budget, WINDOW-usd that dollar "
+    "budget); repeatable.",
 )
 @click.option("--clear-limits", is_flag=True, help="Remove all the key's limits.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -178,6 +184,8 @@ async def tokens_update(
         for name in clear:
             if name in WINDOWS:
                 document.setdefault("budgets", {})[name] = None
+            elif name.endswith("-usd"):
+                document.setdefault("budgets_usd", {})[name.removesuffix("-usd")] = None
             else:
                 document[name] = None
         if document:

@@ -8,9 +8,10 @@ import time
 
 from markupsafe import Markup, escape
 
+from link_assistant_router.prices import usd
 from link_assistant_router.times import iso
 
-__all__ = ["FILTERS", "count", "duration_ms", "percent", "since_now", "when"]
+__all__ = ["FILTERS", "count", "dollars", "duration_ms", "percent", "since_now", "when"]
 
 
 def count(value: float | int | None) -> str:
@@ -23,6 +24,13 @@ def count(value: float | int | None) -> str:
             shown = number / size
             return f"{shown:.1f} {suffix}" if shown < 100 else f"{shown:.0f} {suffix}"
     return f"{number:.0f}" if number == int(number) else f"{number:.1f}"
+
+
+def dollars(value: str | int | None) -> str:
+    """Dollars as reports give them (exact text) or micro-dollars: ``$0.00122``."""
+    if value is None:
+        return "-"
+    return "$" + (value if isinstance(value, str) else usd(value))
 
 
 def duration_ms(value: float | None) -> str:
@@ -56,9 +64,11 @@ def span(seconds: float) -> str:
 
 
 def since_now(epoch: float | None, now: float | None = None) -> str:
-    """``in 2 h 5 min`` or ``3 min ago``."""
+    """``in 2 h 5 min`` or ``3 min ago``; ``never`` for a time that never comes (a lifetime)."""
     if epoch is None:
         return "-"
+    if epoch == math.inf:
+        return "never"
     delta = epoch - (time.time() if now is None else now)
     return f"in {span(delta)}" if delta >= 0 else f"{span(-delta)} ago"
 
@@ -67,6 +77,8 @@ def when(epoch: float | str | None) -> Markup:
     """A ``<time>`` in UTC; the console's script shows it in the browser's zone, UTC on hover."""
     if epoch is None or epoch == "":
         return Markup("-")
+    if epoch == math.inf:
+        return Markup("never")
     text = epoch if isinstance(epoch, str) else iso(epoch)
     shown = text.replace("T", " ").replace("Z", " UTC")
     return Markup('<time datetime="{0}" title="{1}">{1}</time>').format(escape(text), shown)
@@ -74,6 +86,7 @@ def when(epoch: float | str | None) -> Markup:
 
 FILTERS = {
     "count": count,
+    "dollars": dollars,
     "duration_ms": duration_ms,
     "percent": percent,
     "since_now": since_now,

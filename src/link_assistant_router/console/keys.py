@@ -16,7 +16,7 @@ from link_assistant_router.console.guard import form_text
 from link_assistant_router.console.kit import Parts, page, public_url, snippets
 from link_assistant_router.console.reports import standing
 from link_assistant_router.errors import InvalidRequest
-from link_assistant_router.limits import WINDOWS
+from link_assistant_router.limits import ALL_WINDOWS, WINDOWS
 from link_assistant_router.routes import Route
 from link_assistant_router.storage.records import KeyRecord
 
@@ -49,6 +49,9 @@ def limits_from_form(form: MultiDictProxy[Any]) -> dict[str, Any]:
         "rpm": _count(form, "rpm"),
         "concurrency": _count(form, "concurrency"),
         "budgets": {window: _count(form, f"budget_{window}") for window in WINDOWS},
+        "budgets_usd": {  # dollars as typed, checked as the API checks them
+            window: form_text(form, f"budget_usd_{window}", 20) or None for window in ALL_WINDOWS
+        },
         **listed,
     }
 
@@ -87,7 +90,7 @@ class KeyPages:
         windows = {
             key.id: await self._parts.governor.windows(key)
             for key in keys
-            if key.limits is not None and key.limits.budgets
+            if key.limits is not None and key.limits.has_budgets()
         }
         context = {
             "keys": keys,

@@ -11,10 +11,10 @@ from aiohttp import web
 
 from link_assistant_router.admin.audit import audit_report
 from link_assistant_router.admin.usage import (
+    read_usage_report,
     requests_report,
     usage_csv,
     usage_query,
-    usage_report,
 )
 from link_assistant_router.console.charts import TOKEN_SERIES, Range, chosen_range, series
 from link_assistant_router.console.kit import Parts, page
@@ -32,8 +32,7 @@ RECENT = 20
 
 async def report(store: Store, params: dict[str, str]) -> dict[str, Any]:
     """``/v1/usage``'s report for these parameters."""
-    query = usage_query(params)
-    return usage_report(query, await store.usage_totals(query))
+    return await read_usage_report(store, usage_query(params))
 
 
 async def by_model(store: Store, key_id: str, span: Range) -> dict[str, Any]:

@@ -9,9 +9,10 @@ Limits hold across every process sharing the store, and cost the store as little
   part of a batch when the minute ends, so the key may get slightly fewer, never more;
 - concurrency: each slot is a lease row in the store; a process keeps the slots it took while
   its requests come and go, and gives them back a second after the key's last request ends;
-- budgets: the key's windows, read at most once a second per process, plus the tokens this
-  process recorded and has not written yet. A request that starts under a budget may end over
-  it; the next one waits.
+- budgets, in tokens or dollars: the key's windows, read at most once a second per process,
+  plus the tokens and cost this process recorded and has not written yet. A request that starts
+  under a budget may end over it; the next one waits (until the window ends: 429; a spent
+  lifetime budget is final: 403).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import os
 import time
 from collections import defaultdict
@@ -30,12 +32,14 @@ import orjson
 from link_assistant_router.errors import InvalidRequest, PermissionDenied, RateLimited, StoreError
 from link_assistant_router.governance.ledger import UsageLedger
 from link_assistant_router.limits import (
-    WINDOWS,
+    ALL_WINDOWS,
+    LIFETIME,
     KeyLimits,
     fresh_after,
     new_start,
     window_end,
 )
+from link_assistant_router.prices import usd
 from link_assistant_router.requestlog import RequestLog
 from link_assistant_router.storage.base import Store
 from link_assistant_router.storage.records import KeyRecord, WindowTokens
@@ -68,22 +72,48 @@ _FULL_RECHECK_S = 0.2
 WARNING_AT = 0.75
 HEADER_PREFIX = "anthropic-ratelimit-unified-"
 # Our windows as Claude Code's headers name them ("5h" and "7d" are the ones it reads).
-HEADER_NAMES = {"5h": "5h", "day": "1d", "week": "7d", "month": "1mo"}
-CLAIMS = {"5h": "five_hour", "day": "one_day", "week": "seven_day", "month": "one_month"}
+HEADER_NAMES = {"5h": "5h", "day": "1d", "week": "7d", "month": "1mo", LIFETIME: "total"}
+CLAIMS = {
+    "5h": "five_hour",
+    "day": "one_day",
+    "week": "seven_day",
+    "month": "one_month",
+    LIFETIME: "lifetime",
+}
 _WINDOW_NAMES = {"5h": "5-hour", "day": "daily", "week": "weekly", "month": "monthly"}
 
 
 @dataclass(frozen=True, slots=True)
 class WindowState:
+    """A key's standing in one window: tokens against its token budget, micro-dollars against
+    its dollar budget (either may be None)."""
+
     name: str
     used: float
     budget: int | None
     start: float
     end: float
+    cost: int = 0
+    cost_budget: int | None = None
 
     @property
     def utilization(self) -> float:
-        return self.used / self.budget if self.budget else 0.0
+        """The larger share of the two budgets spent (0 without budgets)."""
+        tokens = self.used / self.budget if self.budget else 0.0
+        dollars = self.cost / self.cost_budget if self.cost_budget else 0.0
+        return max(tokens, dollars)
+
+    @property
+    def budgeted(self) -> bool:
+        return bool(self.budget or self.cost_budget)
+
+    def spent(self) -> str | None:
+        """Which budget is spent, as a refusal says it; None while neither is."""
+        if self.cost_budget and self.cost >= self.cost_budget:
+            return f"budget of ${usd(self.cost_budget)}"
+        if self.budget and self.used >= self.budget:
+            return f"token budget of {self.budget:,}"
+        return None
 
 
 @dataclass(slots=True)
@@ -161,26 +191,32 @@ class Governor:
                 await self._take_request(key.id, limits.rpm)
             if limits.concurrency is not None:
                 await self._take_slot(key.id, limits.concurrency, entry)
-            if limits.budgets:
+            if limits.has_budgets():
                 states = await self.windows(key)
         except StoreError as exc:
             self.release(entry)
             raise StoreError(
                 "this key's limits cannot be checked while the store is unavailable"
             ) from exc
-        if limits.budgets:
-            spent = [s for s in states if s.budget is not None and s.used >= s.budget]
-            if spent:
-                self.release(entry)
-                self._rejected("budget")
-                now = self._clock()
-                last = max(spent, key=lambda s: s.end)
-                raise RateLimited(
-                    f"this key's {_WINDOW_NAMES[last.name]} token budget of {last.budget:,} "
-                    "is spent",
-                    last.end - now,
-                    dict(rate_headers(states, now)),
-                )
+        if limits.has_budgets():
+            self._check_budgets(entry, states)
+
+    def _check_budgets(self, entry: RequestLog, states: list[WindowState]) -> None:
+        spent = [state for state in states if state.spent()]
+        if not spent:
+            return
+        self.release(entry)
+        self._rejected("budget")
+        for state in spent:
+            if state.name == LIFETIME:
+                raise PermissionDenied(f"this key's lifetime {state.spent()} is spent")
+        now = self._clock()
+        last = max(spent, key=lambda s: s.end)
+        raise RateLimited(
+            f"this key's {_WINDOW_NAMES[last.name]} {last.spent()} is spent",
+            last.end - now,
+            dict(rate_headers(states, now)),
+        )
 
     async def admit_batch(
         self,
@@ -330,7 +366,8 @@ class Governor:
         await self._store.release(held)
 
     async def windows(self, key: KeyRecord) -> list[WindowState]:
-        """The key's windows now: stored tokens (cached briefly) plus those not yet flushed."""
+        """The key's windows now: stored tokens and cost (cached briefly) plus those not yet
+        flushed."""
         now = self._clock()
         cached = self._windows.get(key.id)
         if cached is not None and now - cached[0] < WINDOW_CACHE_S:
@@ -342,7 +379,19 @@ class Governor:
                 if not self._local or cached is None:
                     raise  # offline and never read: the budget cannot be told
                 stored = cached[1]  # offline: the last read, plus what this process spent
-        return window_states(key.limits, stored, self._ledger.pending_tokens.get(key.id, 0.0), now)
+        return self._states(key, stored, now)
+
+    def _states(
+        self, key: KeyRecord, stored: dict[str, WindowTokens], now: float
+    ) -> list[WindowState]:
+        ledger = self._ledger
+        return window_states(
+            key.limits,
+            stored,
+            ledger.pending_tokens.get(key.id, 0.0),
+            now,
+            pending_cost=ledger.pending_cost.get(key.id, 0),
+        )
 
     async def _read_windows(self, key_id: str, now: float) -> dict[str, WindowTokens]:
         """One store read per key at a time, however many requests wait for it."""
@@ -358,13 +407,12 @@ class Governor:
     def headers_for(self, key: KeyRecord) -> list[tuple[str, str]] | None:
         """The key's own ``anthropic-ratelimit-unified-*`` headers, from the windows ``admit``
         just read; None for a key without budgets (its answers keep the upstream's headers)."""
-        if key.limits is None or not key.limits.budgets:
+        if key.limits is None or not key.limits.has_budgets():
             return None
         cached = self._windows.get(key.id)
         stored = cached[1] if cached is not None else {}
         now = self._clock()
-        pending = self._ledger.pending_tokens.get(key.id, 0.0)
-        return rate_headers(window_states(key.limits, stored, pending, now), now)
+        return rate_headers(self._states(key, stored, now), now)
 
     def _forget(self, keys: set[str]) -> None:
         """Flushed tokens left ``pending``: the next check re-reads these keys' windows."""
@@ -379,36 +427,62 @@ class Governor:
 
 
 def window_states(
-    limits: KeyLimits | None, stored: dict[str, WindowTokens], pending: float, now: float
+    limits: KeyLimits | None,
+    stored: dict[str, WindowTokens],
+    pending: float,
+    now: float,
+    *,
+    pending_cost: int = 0,
 ) -> list[WindowState]:
+    """Every window (the lifetime one last) with what was spent in it and the key's budgets."""
     budgets = limits.budgets if limits is not None else {}
+    dollars = limits.budgets_usd if limits is not None else {}
     states = []
-    for name in WINDOWS:
+    for name in ALL_WINDOWS:
         window = stored.get(name)
         if window is not None and window.started_at >= fresh_after(name, now):
-            used, start = window.tokens + pending, window.started_at
+            used, cost, start = (
+                window.tokens + pending,
+                window.cost_micros + pending_cost,
+                window.started_at,
+            )
         else:
-            used, start = pending, new_start(name, now)
-        states.append(WindowState(name, used, budgets.get(name), start, window_end(name, start)))
+            used, cost, start = pending, pending_cost, new_start(name, now)
+        states.append(
+            WindowState(
+                name,
+                used,
+                budgets.get(name),
+                start,
+                window_end(name, start),
+                cost,
+                dollars.get(name),
+            )
+        )
     return states
 
 
 def rate_headers(states: list[WindowState], now: float) -> list[tuple[str, str]]:
-    """Claude-style unified rate-limit headers for the windows that have a budget."""
-    budgeted = [s for s in states if s.budget]
+    """Claude-style unified rate-limit headers for the windows that have a budget, each at the
+    larger share spent of its token and dollar budgets. The lifetime window (``total``) has no
+    ``reset``."""
     headers: list[tuple[str, str]] = []
     worst: WindowState | None = None
-    for state in budgeted:
+    for state in states:
+        if not state.budgeted:
+            continue
         tag = HEADER_NAMES[state.name]
         utilization = state.utilization
         headers.append((f"{HEADER_PREFIX}{tag}-status", _status(utilization)))
-        headers.append((f"{HEADER_PREFIX}{tag}-reset", str(int(state.end))))
+        if state.end != math.inf:
+            headers.append((f"{HEADER_PREFIX}{tag}-reset", str(int(state.end))))
         headers.append((f"{HEADER_PREFIX}{tag}-utilization", f"{min(utilization, 1.0):.4f}"))
         if worst is None or utilization > worst.utilization:
             worst = state
     if worst is not None:
         headers.append((f"{HEADER_PREFIX}status", _status(worst.utilization)))
-        headers.append((f"{HEADER_PREFIX}reset", str(int(worst.end))))
+        if worst.end != math.inf:
+            headers.append((f"{HEADER_PREFIX}reset", str(int(worst.end))))
         headers.append((f"{HEADER_PREFIX}representative-claim", CLAIMS[worst.name]))
     return headers
 

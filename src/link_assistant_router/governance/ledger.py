@@ -1,10 +1,11 @@
 """The usage ledger: one row per proxied request, written in batches off the request path.
 
-``record`` only appends to memory; ``flush`` (twice a second, and at shutdown) writes the batch
-and adds each key's tokens to its budget windows in one transaction. A flush that fails keeps its
-rows for the next one: up to ``MEMORY_ROWS`` in memory, the older ones in a spill file on local
-disk (``spill.py``, up to ``LEDGER_SPILL_MB``), written when the store is back; only what would
-exceed that is dropped, and counted.
+``record`` prices the request (at the prices of now: a later change of price rewrites no row)
+and appends its row to memory; ``flush`` (twice a second, and at shutdown) writes the batch and
+adds each key's tokens and cost to its budget windows in one transaction. A flush that fails
+keeps its rows for the next one: up to ``MEMORY_ROWS`` in memory, the older ones in a spill file
+on local disk (``spill.py``, up to ``LEDGER_SPILL_MB``), written when the store is back; only
+what would exceed that is dropped, and counted.
 Once a day, under a lease so one process does it, whole days older than the retention are
 folded into daily totals.
 """
@@ -18,8 +19,9 @@ from collections.abc import Callable
 
 from link_assistant_router.errors import StoreRejected
 from link_assistant_router.governance.spill import SpillFile
-from link_assistant_router.limits import WINDOWS, fresh_after, new_start, weighted_tokens
-from link_assistant_router.requestlog import Outcome, RequestLog, clean_text
+from link_assistant_router.limits import ALL_WINDOWS, fresh_after, new_start, weighted_tokens
+from link_assistant_router.prices import BUILT_IN, PriceTable
+from link_assistant_router.requestlog import Outcome, RequestLog, Usage, clean_text
 from link_assistant_router.storage.base import Store
 from link_assistant_router.storage.records import UsageRow, WindowAddition
 
@@ -32,7 +34,13 @@ MEMORY_ROWS = 20_000  # rows kept in memory while the store is away; the older g
 SPILL_BATCH_ROWS = 5_000
 SPILL_BATCHES = 4  # batches from disk per flush, so one flush stays short
 DAY_S = 86400
+_NO_USAGE = Usage()  # a request without an answer's usage (never changed)
+# A key's weighted tokens and micro-dollars, recorded and not yet written: (key, tokens, cost, at).
+Spent = tuple[str, float, int, float]
 _ROLLUP_LEASE = "usage-rollup"
+# The lengths a row read back from the spill file may have: rows spilled before the columns
+# with defaults (the cost's) were added are shorter.
+_ROW_LENGTHS = (len(UsageRow._fields) - len(UsageRow._field_defaults), len(UsageRow._fields))
 
 
 def client_family(user_agent: str | None) -> str | None:
@@ -56,6 +64,8 @@ class UsageLedger:
         retention_days: int,
         clock: Callable[[], float] = time.time,
         on_set_aside: Callable[[int], None] = lambda count: None,
+        prices: PriceTable = BUILT_IN,
+        is_subscription: Callable[[str], bool] = lambda account: False,
         spill: SpillFile | None = None,
         on_dropped: Callable[[int], None] = lambda count: None,
         memory_rows: int = MEMORY_ROWS,
@@ -68,10 +78,12 @@ class UsageLedger:
         self._weight = cache_read_weight
         self._retention_days = retention_days
         self._clock = clock
+        self._prices = prices
+        self._is_subscription = is_subscription
         self._rows: list[UsageRow] = []
-        # Keys' weighted tokens recorded here and not yet flushed: (key, tokens, at).
-        self._spent: list[tuple[str, float, float]] = []
+        self._spent: list[Spent] = []
         self.pending_tokens: defaultdict[str, float] = defaultdict(float)
+        self.pending_cost: defaultdict[str, int] = defaultdict(int)
         self._flushed: list[Callable[[set[str]], None]] = []
         self._rolled_up_day = -1
 
@@ -79,15 +91,25 @@ class UsageLedger:
         """Call ``callback`` with the keys whose windows a flush changed."""
         self._flushed.append(callback)
 
-    def record(self, entry: RequestLog) -> None:
-        """Queue the row of a finished request, and its tokens for its key's windows."""
+    def record(self, entry: RequestLog) -> int:
+        """Queue the row of a finished request, and its tokens and cost for its key's windows;
+        returns its cost in micro-dollars (0 when its model has no price)."""
         if entry.key_id is None:
-            return
-        usage = entry.usage
+            return 0
+        usage = entry.usage or _NO_USAGE
         now = self._clock()
         elapsed_s = time.perf_counter() - entry.started
         at = now - elapsed_s
         error = None if entry.outcome == Outcome.OK else entry.outcome[:60]
+        cost = unpriced = 0
+        if usage is not _NO_USAGE:
+            # Usage on the batch routes (proxy/batches.py) is a batch's results: half price.
+            priced = self._prices.cost(entry.model, usage, batch=entry.route == "batches")
+            if priced is not None:
+                cost = priced
+            elif usage.total():
+                unpriced = 1
+        five_minutes = usage.cache_creation_5m_input_tokens()
         row = UsageRow(
             entry.request_id,
             at,
@@ -99,20 +121,27 @@ class UsageLedger:
             client_family(entry.client),
             entry.path[:200],
             entry.status,
-            usage.input_tokens if usage else 0,
-            usage.output_tokens if usage else 0,
-            usage.cache_creation_input_tokens if usage else 0,
-            usage.cache_read_input_tokens if usage else 0,
+            usage.input_tokens,
+            usage.output_tokens,
+            usage.cache_creation_input_tokens,
+            usage.cache_read_input_tokens,
             None if entry.ttfb is None else round(entry.ttfb * 1000, 2),
             round(elapsed_s * 1000, 2),
             error,
             1 if entry.usage_complete else 0,
+            five_minutes,
+            usage.cache_creation_input_tokens - five_minutes,
+            usage.web_search_requests,
+            usage.web_fetch_requests,
+            cost,
+            1 if entry.account and self._is_subscription(entry.account) else 0,
+            unpriced,
         )
         if len(self._rows) >= MAX_PENDING:  # no spill file, or it could not keep up
             self._drop(self._rows[: MAX_PENDING // 10], "memory is full")
             del self._rows[: MAX_PENDING // 10]
         self._rows.append(row)
-        if usage is not None:
+        if usage is not _NO_USAGE:
             tokens = weighted_tokens(
                 usage.input_tokens,
                 usage.output_tokens,
@@ -120,9 +149,11 @@ class UsageLedger:
                 usage.cache_read_input_tokens,
                 self._weight,
             )
-            if tokens:
-                self._spent.append((entry.key_id, tokens, now))
+            if tokens or cost:
+                self._spent.append((entry.key_id, tokens, cost, now))
                 self.pending_tokens[entry.key_id] += tokens
+                self.pending_cost[entry.key_id] += cost
+        return cost
 
     async def flush(self) -> None:
         """Write what is queued; while the store is away it stays queued (and the error is
@@ -146,13 +177,18 @@ class UsageLedger:
             self._rows[:0], self._spent[:0] = rows, spent
             self._hold()
             raise
-        keys = {key for key, _, _ in spent}
-        for key, tokens, _ in spent:
+        keys = {key for key, _, _, _ in spent}
+        for key, tokens, cost, _ in spent:
             left = self.pending_tokens[key] - tokens
             if left > 1e-6:
                 self.pending_tokens[key] = left
             else:
-                del self.pending_tokens[key]
+                self.pending_tokens.pop(key, None)
+            left_cost = self.pending_cost[key] - cost
+            if left_cost > 0:
+                self.pending_cost[key] = left_cost
+            else:
+                self.pending_cost.pop(key, None)
         for callback in self._flushed:
             callback(keys)
         await self.drain_spilled()
@@ -165,7 +201,9 @@ class UsageLedger:
             values, path, end = self.spill.take(SPILL_BATCH_ROWS)
             if path is None:
                 return
-            rows = [UsageRow(*row) for row in values if len(row) == len(UsageRow._fields)]
+            rows = [
+                UsageRow(*row) for row in values if _ROW_LENGTHS[0] <= len(row) <= _ROW_LENGTHS[1]
+            ]
             if rows:
                 try:
                     await self._store.record_usage(rows, [])
@@ -257,27 +295,22 @@ class UsageLedger:
             )
 
 
-def _folded(spent: list[tuple[str, float, float]]) -> list[tuple[str, float, float]]:
-    """One entry per key: its tokens summed, at its first request's time."""
-    totals: dict[str, list[float]] = {}
-    for key, tokens, at in spent:
-        total = totals.setdefault(key, [0.0, at])
-        total[0] += tokens
-        total[1] = min(total[1], at)
-    return [(key, tokens, at) for key, (tokens, at) in totals.items()]
-
-
-def _window_additions(spent: list[tuple[str, float, float]]) -> list[WindowAddition]:
-    """One addition per key and window: the batch's tokens, at the first request's time."""
-    totals: dict[str, list[float]] = {}
-    for key, tokens, at in spent:
+def _folded(spent: list[Spent]) -> list[Spent]:
+    """One entry per key: its tokens and cost summed, at its first request's time."""
+    totals: dict[str, Spent] = {}
+    for key, tokens, cost, at in spent:
         total = totals.get(key)
-        if total is None:
-            totals[key] = [tokens, at]
-        else:
-            total[0] += tokens
+        if total is not None:
+            tokens, cost, at = total[1] + tokens, total[2] + cost, min(total[3], at)
+        totals[key] = (key, tokens, cost, at)
+    return list(totals.values())
+
+
+def _window_additions(spent: list[Spent]) -> list[WindowAddition]:
+    """One addition per key and window: the batch's tokens and cost, at the first request's
+    time."""
     return [
-        WindowAddition(key, window, fresh_after(window, at), new_start(window, at), tokens)
-        for key, (tokens, at) in totals.items()
-        for window in WINDOWS
+        WindowAddition(key, window, fresh_after(window, at), new_start(window, at), tokens, cost)
+        for key, tokens, cost, at in _folded(spent)
+        for window in ALL_WINDOWS
     ]

@@ -139,6 +139,9 @@ class Store(Protocol):
     ) -> list[float] | None:
         """Times to first byte (ms) at these fractions of the rows in the range; None if none."""
 
+    async def unpriced_models(self, query: UsageQuery) -> list[str]:
+        """The models of requests in the report's range that had no price, by name."""
+
     async def roll_up_usage(self, before_day: int) -> int:
         """Fold ledger rows of days before ``before_day`` into daily rollups; returns rows moved."""
 

@@ -1,7 +1,8 @@
 """The store's limit counters (``key_windows``, ``key_minutes``, ``key_inflight``), for SQLite and
 PostgreSQL (part of ``SqlStore``).
 
-Budget windows are added to with the ledger's rows (``usage_sql``) and read here. Per-minute
+Budget windows (tokens and micro-dollars) are added to with the ledger's rows (``usage_sql``)
+and read here. Per-minute
 request grants and concurrency slots are written with statements that check and count in one
 step; on PostgreSQL a transaction-scoped advisory lock per key makes a slot's count and insert
 one decision across processes.
@@ -106,4 +107,7 @@ class LimitQueries(Queries):
 
 async def _windows(conn: AsyncConnection, key_id: str) -> dict[str, WindowTokens]:
     rows = await conn.execute(select(key_windows).where(key_windows.c.key_id == key_id))
-    return {row.name: WindowTokens(row.name, row.started_at, row.tokens) for row in rows}
+    return {
+        row.name: WindowTokens(row.name, row.started_at, row.tokens, int(row.cost_micros))
+        for row in rows
+    }

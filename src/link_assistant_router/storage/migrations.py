@@ -271,6 +271,39 @@ MIGRATIONS: tuple[Migration, ...] = (
             },
         ),
     ),
+    Migration(
+        9,
+        "cost: cache-write tiers, server tools and cost per ledger row; dollars in budget windows",
+        (
+            # Rows written before have 0 here: their split, tools and cost were not recorded.
+            *(
+                f"ALTER TABLE usage_events ADD COLUMN {column} NOT NULL DEFAULT 0"
+                for column in (
+                    "cache_creation_5m_input_tokens BIGINT",
+                    "cache_creation_1h_input_tokens BIGINT",
+                    "web_search_requests INTEGER",
+                    "web_fetch_requests INTEGER",
+                    "cost_micros BIGINT",
+                    "subscription SMALLINT",
+                    "unpriced SMALLINT",
+                )
+            ),
+            *(
+                f"ALTER TABLE {table} ADD COLUMN {column} BIGINT NOT NULL DEFAULT 0"
+                for table in ("usage_hourly", "usage_daily")
+                for column in (
+                    "cache_creation_5m_input_tokens",
+                    "cache_creation_1h_input_tokens",
+                    "web_search_requests",
+                    "web_fetch_requests",
+                    "cost_micros",
+                    "api_equivalent_micros",
+                    "unpriced_requests",
+                )
+            ),
+            "ALTER TABLE key_windows ADD COLUMN cost_micros BIGINT NOT NULL DEFAULT 0",
+        ),
+    ),
 )
 
 
@@ -279,8 +312,9 @@ async def applied_versions(conn: AsyncConnection) -> set[int]:
     return {int(row[0]) for row in rows}
 
 
-async def migrate(conn: AsyncConnection) -> list[int]:
-    """Apply every migration not yet recorded, in order, inside the caller's transaction.
+async def migrate(conn: AsyncConnection, *, up_to: int | None = None) -> list[int]:
+    """Apply every migration not yet recorded (up to version ``up_to``, when given: the store
+    as a router of that time left it), in order, inside the caller's transaction.
 
     Returns the versions applied now.
     """
@@ -297,7 +331,7 @@ async def migrate(conn: AsyncConnection) -> list[int]:
     done = await applied_versions(conn)
     applied = []
     for migration in MIGRATIONS:
-        if migration.version in done:
+        if migration.version in done or (up_to is not None and migration.version > up_to):
             continue
         for statement in migration.statements:
             if isinstance(statement, Mapping):

@@ -102,33 +102,42 @@ class UsageRow(NamedTuple):
     duration_ms: float
     error_type: str | None
     complete: int  # 1, or 0 for a stream cut short
+    cache_creation_5m_input_tokens: int = 0
+    cache_creation_1h_input_tokens: int = 0
+    web_search_requests: int = 0
+    web_fetch_requests: int = 0
+    cost_micros: int = 0  # at the prices of when it was written
+    subscription: int = 0  # 1: served by a subscription account (the cost is API-equivalent)
+    unpriced: int = 0  # 1: its model had no price (its cost is 0)
 
 
 @dataclass(frozen=True, slots=True)
 class WindowTokens:
-    """A key's count in one budget window: tokens since ``started_at``."""
+    """A key's count in one budget window: tokens and micro-dollars since ``started_at``."""
 
     name: str
     started_at: float
     tokens: float
+    cost_micros: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class WindowAddition:
-    """Tokens to add to a key's window; a stored window that started before ``fresh_after``
-    has ended, and starts again at ``started_at`` with these tokens alone."""
+    """Tokens and micro-dollars to add to a key's window; a stored window that started before
+    ``fresh_after`` has ended, and starts again at ``started_at`` with these alone."""
 
     key_id: str
     name: str
     fresh_after: float
     started_at: float
     tokens: float
+    cost_micros: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class UsageQuery:
     """Filters and grouping of a usage report. ``group_by``: a time bucket (``BUCKETS``), key,
-    model, account, or None for the totals alone."""
+    model, account, session, or None for the totals alone."""
 
     since: float | None = None
     until: float | None = None
@@ -168,7 +177,9 @@ class AuditRecord:
     details: str | None = None  # a small JSON object
 
 
-# The totals in each group of a usage report (``Store.usage_totals``), in this order.
+# The totals in each group of a usage report (``Store.usage_totals``), in this order. Costs are
+# micro-dollars: ``cost_micros`` of every request, ``api_equivalent_micros`` of those served by
+# subscription accounts; ``unpriced_requests`` had no price for their model.
 USAGE_TOTALS = (
     "requests",
     "errors",
@@ -177,6 +188,13 @@ USAGE_TOTALS = (
     "output_tokens",
     "cache_creation_input_tokens",
     "cache_read_input_tokens",
+    "cache_creation_5m_input_tokens",
+    "cache_creation_1h_input_tokens",
+    "web_search_requests",
+    "web_fetch_requests",
+    "cost_micros",
+    "api_equivalent_micros",
+    "unpriced_requests",
 )
 
 

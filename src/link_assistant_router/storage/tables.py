@@ -14,6 +14,8 @@ from sqlalchemy import (
     Text,
 )
 
+from link_assistant_router.storage.records import USAGE_TOTALS
+
 __all__ = [
     "account_state",
     "accounts",
@@ -36,16 +38,7 @@ _metadata = MetaData()
 
 def _totals() -> list[Column[int]]:
     """The columns of a usage total (``usage_daily``, ``usage_hourly``)."""
-    names = (
-        "requests",
-        "errors",
-        "incomplete",
-        "input_tokens",
-        "output_tokens",
-        "cache_creation_input_tokens",
-        "cache_read_input_tokens",
-    )
-    return [Column(name, BigInteger, nullable=False) for name in names]
+    return [Column(name, BigInteger, nullable=False) for name in USAGE_TOTALS]
 
 
 api_keys = Table(
@@ -126,6 +119,13 @@ usage_events = Table(
     Column("duration_ms", Float, nullable=False),
     Column("error_type", String(60)),
     Column("complete", SmallInteger, nullable=False),
+    Column("cache_creation_5m_input_tokens", BigInteger, nullable=False),
+    Column("cache_creation_1h_input_tokens", BigInteger, nullable=False),
+    Column("web_search_requests", Integer, nullable=False),
+    Column("web_fetch_requests", Integer, nullable=False),
+    Column("cost_micros", BigInteger, nullable=False),
+    Column("subscription", SmallInteger, nullable=False),
+    Column("unpriced", SmallInteger, nullable=False),
 )
 
 usage_daily = Table(
@@ -155,6 +155,7 @@ key_windows = Table(
     Column("name", String(10), primary_key=True),
     Column("started_at", Float, nullable=False),
     Column("tokens", Float, nullable=False),
+    Column("cost_micros", BigInteger, nullable=False),
 )
 
 key_minutes = Table(

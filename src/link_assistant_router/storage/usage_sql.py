@@ -12,11 +12,23 @@ totals (so a month's report reads a few thousand rows, not a million).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import BigInteger, and_, case, cast, delete, func, select, text
+from sqlalchemy import (
+    BigInteger,
+    and_,
+    case,
+    cast,
+    delete,
+    func,
+    literal_column,
+    null,
+    select,
+    text,
+    union,
+)
 
 from link_assistant_router.storage.driver_errors import translated
 from link_assistant_router.storage.queries import Queries
@@ -38,7 +50,6 @@ __all__ = ["UsageQueries"]
 
 DAY_S = 86400
 HOUR_S = 3600
-_TOKEN_COLUMNS = USAGE_TOTALS[3:]
 _PG_TYPES = {
     "request_id": "varchar",
     "at": "float8",
@@ -58,10 +69,35 @@ _PG_TYPES = {
     "duration_ms": "float8",
     "error_type": "varchar",
     "complete": "smallint",
+    "cache_creation_5m_input_tokens": "bigint",
+    "cache_creation_1h_input_tokens": "bigint",
+    "web_search_requests": "integer",
+    "web_fetch_requests": "integer",
+    "cost_micros": "bigint",
+    "subscription": "smallint",
+    "unpriced": "smallint",
 }
-_GROUP_COLUMNS = {"key": "key_id", "model": "model", "account": "account"}
+_GROUP_COLUMNS = {"key": "key_id", "model": "model", "account": "account", "session": "session"}
 _KEYS = ("key_id", "account", "model")
-_COUNTS = ("requests", "errors", "incomplete")
+
+
+def _row_totals(field: Callable[[str], str]) -> list[str]:
+    """How each of ``USAGE_TOTALS`` is counted from ledger rows, as SQL over the rows' fields
+    (named by ``field``); the hourly and daily totals keep them as they are."""
+    counted = {
+        "requests": "COUNT(*)",
+        "errors": f"SUM(CASE WHEN {field('error_type')} IS NULL THEN 0 ELSE 1 END)",
+        "incomplete": f"SUM(1 - {field('complete')})",
+        "api_equivalent_micros": (
+            f"SUM(CASE WHEN {field('subscription')} = 1 THEN {field('cost_micros')} ELSE 0 END)"
+        ),
+        "unpriced_requests": f"SUM({field('unpriced')})",
+    }
+    return [counted[name] if name in counted else f"SUM({field(name)})" for name in USAGE_TOTALS]
+
+
+_FROM_ROWS = dict(zip(USAGE_TOTALS, _row_totals(str), strict=True))
+_ADDED = ", ".join(f"{name} = {{table}}.{name} + excluded.{name}" for name in USAGE_TOTALS)
 
 
 class UsageQueries(Queries):
@@ -108,17 +144,9 @@ class UsageQueries(Queries):
         hour = f"floor({at} / {HOUR_S})" if self.dialect == "postgresql" else f"{at} / {HOUR_S}"
         hour = f"CAST({hour} AS INTEGER)"
         keys = [hour, *(self._field(name) for name in _KEYS)]
-        sums = [
-            "COUNT(*)",
-            f"SUM(CASE WHEN {self._field('error_type')} IS NULL THEN 0 ELSE 1 END)",
-            f"SUM(1 - {self._field('complete')})",
-            *(f"SUM({self._field(name)})" for name in _TOKEN_COLUMNS),
-        ]
-        names = ", ".join(("hour", *_KEYS, *_COUNTS, *_TOKEN_COLUMNS))
-        adds = ", ".join(
-            f"{name} = usage_hourly.{name} + excluded.{name}"
-            for name in (*_COUNTS, *_TOKEN_COLUMNS)
-        )
+        sums = _row_totals(self._field)
+        names = ", ".join(("hour", *_KEYS, *USAGE_TOTALS))
+        adds = _ADDED.format(table="usage_hourly")
         # Only constant column names are formatted in. SQLite needs the WHERE before ON CONFLICT.
         return (
             f"INSERT INTO usage_hourly ({names}) "  # noqa: S608
@@ -133,15 +161,20 @@ class UsageQueries(Queries):
             name=addition.name,
             started_at=addition.started_at,
             tokens=addition.tokens,
+            cost_micros=addition.cost_micros,
         )
         ended = key_windows.c.started_at < addition.fresh_after
+        added = {
+            name: func.coalesce(
+                _case(ended, statement.excluded[name]),
+                key_windows.c[name] + statement.excluded[name],
+            )
+            for name in ("tokens", "cost_micros")
+        }
         return statement.on_conflict_do_update(
             index_elements=[key_windows.c.key_id, key_windows.c.name],
             set_={
-                "tokens": func.coalesce(
-                    _case(ended, statement.excluded.tokens),
-                    key_windows.c.tokens + statement.excluded.tokens,
-                ),
+                **added,
                 "started_at": func.coalesce(
                     _case(ended, statement.excluded.started_at), key_windows.c.started_at
                 ),
@@ -168,8 +201,10 @@ class UsageQueries(Queries):
     def _totals_selects(self, query: UsageQuery) -> list[Any]:
         """The statements whose groups add up to the report: every request read once."""
         since, until = query.since, query.until
-        hours = None if query.group_by == "minute" else _whole_hours(since, until)
-        if hours is None:  # minutes, or a range inside one hour: the rows alone
+        # Minutes and sessions are in the rows alone (the hourly totals keep neither).
+        rows_alone = query.group_by in ("minute", "session")
+        hours = None if rows_alone else _whole_hours(since, until)
+        if hours is None:  # or a range inside one hour
             selects = [self._select(usage_events, query, since, until)]
         else:
             first, last = hours
@@ -178,39 +213,28 @@ class UsageQueries(Queries):
                 selects.append(self._select(usage_events, query, since, first * HOUR_S))
             if until is not None and last is not None and last * HOUR_S < until:
                 selects.append(self._select(usage_events, query, last * HOUR_S, until))
-        # Folded days are whole days: a day counts when it starts inside the range.
-        first_day = None if since is None else math.ceil(since / DAY_S)
-        last_day = None if until is None else math.ceil(until / DAY_S)
-        selects.append(self._select(usage_daily, query, first_day, last_day))
+        selects.append(self._select(usage_daily, query, *_range_in(usage_daily, since, until)))
         return selects
 
     def _select(self, table: Any, query: UsageQuery, low: float | None, high: float | None) -> Any:
         """Totals from one table for ``low <= time < high``, in the table's own unit of time
         (seconds for the rows, hour numbers, day numbers)."""
         c = table.c
+        columns: list[Any]
         if table is usage_events:
-            time_column = c.at
-            counts = [
-                func.count().label("requests"),
-                func.sum(_case(c.error_type.is_not(None), 1)).label("errors"),
-                func.sum(1 - c.complete).label("incomplete"),
-            ]
+            columns = [literal_column(_FROM_ROWS[name]).label(name) for name in USAGE_TOTALS]
         else:
-            time_column = c.hour if table is usage_hourly else c.day
-            counts = [func.sum(c[name]).label(name) for name in _COUNTS]
-        columns = counts + [func.sum(c[name]).label(name) for name in _TOKEN_COLUMNS]
+            columns = [func.sum(c[name]).label(name) for name in USAGE_TOTALS]
         grouped = self._grouped(table, query.group_by)
         if grouped is not None:
             columns.insert(0, grouped.label("grouped"))
-        conditions = _filters(c, query)
-        if low is not None:
-            conditions.append(time_column >= low)
-        if high is not None:
-            conditions.append(time_column < high)
         statement = select(*columns).select_from(table)
+        conditions = _filters(c, query) + _between(table, low, high)
         if conditions:
             statement = statement.where(and_(*conditions))
-        if grouped is not None:
+        if _GROUP_COLUMNS.get(query.group_by or "", "") not in ("", *c.keys()):
+            statement = statement.having(func.count() > 0)  # folded days keep no sessions
+        elif grouped is not None:
             statement = statement.group_by(grouped)
         return statement
 
@@ -219,7 +243,8 @@ class UsageQueries(Queries):
         if group_by is None:
             return None
         if group_by in _GROUP_COLUMNS:
-            return table.c[_GROUP_COLUMNS[group_by]]
+            column = _GROUP_COLUMNS[group_by]
+            return table.c[column] if column in table.c else null()
         size = BUCKETS[group_by]
         if table is usage_daily:
             return table.c.day * (DAY_S // size)
@@ -282,22 +307,29 @@ class UsageQueries(Queries):
             ]
 
     @translated
+    async def unpriced_models(self, query: UsageQuery) -> list[str]:
+        # The rows and the folded days hold every request once (the hours repeat the rows).
+        found_in = []
+        for table, unpriced in (
+            (usage_events, usage_events.c.unpriced == 1),
+            (usage_daily, usage_daily.c.unpriced_requests > 0),
+        ):
+            low, high = _range_in(table, query.since, query.until)
+            conditions = [unpriced, *_filters(table.c, query), *_between(table, low, high)]
+            found_in.append(select(table.c.model).where(*conditions))
+        async with self.engine.connect() as conn:
+            found = await conn.execute(union(*found_in))
+        return sorted(str(row[0]) for row in found)
+
+    @translated
     async def roll_up_usage(self, before_day: int) -> int:
         keys = "day, key_id, account, model"
-        sums = ", ".join(f"SUM({name})" for name in _TOKEN_COLUMNS)
-        adds = ", ".join(
-            f"{name} = usage_daily.{name} + excluded.{name}"
-            for name in ("requests", "errors", "incomplete", *_TOKEN_COLUMNS)
-        )
         # Only constant column names are formatted in. SQLite needs the WHERE before ON CONFLICT.
         fold = text(
-            f"INSERT INTO usage_daily ({keys}, requests, errors, incomplete, "  # noqa: S608
-            f"{', '.join(_TOKEN_COLUMNS)}) "
-            f"SELECT {keys}, COUNT(*), "
-            "SUM(CASE WHEN error_type IS NULL THEN 0 ELSE 1 END), "
-            f"SUM(1 - complete), {sums} FROM usage_events WHERE at < :before "
-            f"GROUP BY {keys} "
-            f"ON CONFLICT ({keys}) DO UPDATE SET {adds}"
+            f"INSERT INTO usage_daily ({keys}, {', '.join(USAGE_TOTALS)}) "  # noqa: S608
+            f"SELECT {keys}, {', '.join(_FROM_ROWS.values())} FROM usage_events "
+            f"WHERE at < :before GROUP BY {keys} "
+            f"ON CONFLICT ({keys}) DO UPDATE SET {_ADDED.format(table='usage_daily')}"
         )
         async with self.engine.begin() as conn:
             # By time, not day number: the time index serves both statements.
@@ -322,6 +354,29 @@ def _whole_hours(since: float | None, until: float | None) -> tuple[int | None, 
     if first is not None and last is not None and first >= last:
         return None
     return first, last
+
+
+def _range_in(
+    table: Any, since: float | None, until: float | None
+) -> tuple[float | None, float | None]:
+    """A range of seconds in a table's own unit of time: seconds for the rows; for the folded
+    days, which are whole days, the days that start inside it."""
+    if table is usage_events:
+        return since, until
+    first = None if since is None else math.ceil(since / DAY_S)
+    return first, None if until is None else math.ceil(until / DAY_S)
+
+
+def _between(table: Any, low: float | None, high: float | None) -> list[Any]:
+    """``low <= time < high`` in the table's own unit (seconds, hour numbers, day numbers)."""
+    c = table.c
+    time = c.at if table is usage_events else c.hour if table is usage_hourly else c.day
+    conditions = []
+    if low is not None:
+        conditions.append(time >= low)
+    if high is not None:
+        conditions.append(time < high)
+    return conditions
 
 
 def _filters(c: Any, query: UsageQuery) -> list[Any]:
