@@ -188,11 +188,11 @@ async def fetch_stream(
     return outcome
 
 
-def client_session(connections: int = 0) -> aiohttp.ClientSession:
+def client_session(connections: int = 0, keep_alive: bool = False) -> aiohttp.ClientSession:
     """A session for many streams: ``connections`` at most (0: no limit), each closed after its
-    request, bodies passed as they come."""
+    request unless ``keep_alive``, bodies passed as they come."""
     return aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=connections, force_close=True),
+        connector=aiohttp.TCPConnector(limit=connections, force_close=not keep_alive),
         timeout=aiohttp.ClientTimeout(
             total=None, sock_connect=_CONNECT_TIMEOUT_S, sock_read=_READ_TIMEOUT_S
         ),
