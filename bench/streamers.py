@@ -101,7 +101,8 @@ def offered_rate(plans: Sequence[Plan]) -> float:
 
 class EventCounter:
     """Counts the SSE events completed (by their blank line) in a stream's chunks, however the
-    chunks split them, and keeps the last complete one."""
+    chunks split them, and keeps the last complete one. Comments (``: ...``, such as a keep-alive
+    a proxy may add) are not events: the count stays the upstream's."""
 
     def __init__(self) -> None:
         self._rest = b""
@@ -114,8 +115,11 @@ class EventCounter:
             self._rest = data
             return 0
         parts = data.split(b"\n\n")
-        self._rest, self.last = parts[-1], parts[-2]
-        return len(parts) - 1
+        self._rest = parts[-1]
+        events = [part for part in parts[:-1] if not part.startswith(b":")]
+        if events:
+            self.last = events[-1]
+        return len(events)
 
     @property
     def ended(self) -> bool:

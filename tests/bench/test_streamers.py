@@ -17,6 +17,12 @@ def test_events_are_counted_across_chunk_boundaries() -> None:
     assert counter.ended
 
 
+def test_comments_are_not_events() -> None:
+    counter = EventCounter()
+    assert counter.feed(b": keep-alive\n\nevent: ping\ndata: {}\n\n: again\n\n") == 1
+    assert counter.last == b"event: ping\ndata: {}"
+
+
 def test_a_chunk_may_complete_many_events() -> None:
     counter = EventCounter()
     stream = b"".join(paced_writes(5))
