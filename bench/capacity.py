@@ -20,7 +20,6 @@ import argparse
 import http.client
 import multiprocessing
 import os
-import shlex
 import shutil
 import signal
 import sys
@@ -42,10 +41,9 @@ import report
 import servers
 import streamers
 from footprint import footprint
+from options import DOCS, ROOT, command_line, router_notes, span, span_text
 from upstream import TIMINGS_PATH, Timing
 
-ROOT = Path(__file__).resolve().parent.parent
-DOCS = ROOT / "docs" / "benchmarks.md"
 SAMPLE_EVERY_S = 0.25
 _READY_TIMEOUT_S = 60.0
 _START_MARGIN_S = 0.5
@@ -55,18 +53,6 @@ _STOP_GRACE_S = 5.0
 
 def loud(message: str) -> None:
     print(f"\n!!! {message}\n", file=sys.stderr, flush=True)
-
-
-def span(text: str) -> tuple[int, int]:
-    """``"A-B"`` (or ``"N"``, for N-N) as two positive integers, A at most B."""
-    low, _, high = text.partition("-")
-    try:
-        found = int(low), int(high or low)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError("expected N or A-B") from exc
-    if found[0] < 1 or found[0] > found[1]:
-        raise argparse.ArgumentTypeError("expected positive A-B with A <= B")
-    return found
 
 
 def worker_settings(text: str) -> list[str]:
@@ -356,18 +342,14 @@ def run_all(
     return runs, bench
 
 
-def _span(pair: tuple[int, int]) -> str:
-    return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]}-{pair[1]}"
-
-
 def notes(args: argparse.Namespace) -> list[str]:
     plans = streamers.plan_streams(
         args.streams, "plan", args.seed, args.events, args.interval_ms, args.ramp
     )
     found = [
         f"{args.streams:,} streams, each `POST /v1/messages` with the ~90 KB Claude Code-shaped "
-        f"body; the upstream answers with {_span(args.events)} writes "
-        f"{_span(args.interval_ms)} ms apart (drawn per stream, seed "
+        f"body; the upstream answers with {span_text(args.events)} writes "
+        f"{span_text(args.interval_ms)} ms apart (drawn per stream, seed "
         f"{args.seed}), started over {args.ramp:g} s, longest first",
         f"open at once, as planned: {streamers.planned_peak(plans):,} of {len(plans):,}; "
         f"writes per second the upstream makes with all of them open: "
@@ -375,26 +357,16 @@ def notes(args: argparse.Namespace) -> list[str]:
         f"{args.clients} client process(es), one aiohttp session each; "
         f"the router: `link-assistant-router serve`, SQLite, `LOG_LEVEL=info`",
     ]
-    if args.router_env:
-        found.append("router environment: " + ", ".join(f"`{item}`" for item in args.router_env))
-    if args.key_option:
-        found.append("key issued with: " + " ".join(f"`{item}`" for item in args.key_option))
-    return found
+    return found + router_notes(args.router_env, args.key_option)
 
 
 def _stop_on_sigterm(signum: int, _frame: object) -> None:
     raise SystemExit(128 + signum)  # unwinds the ExitStack: servers stopped, temp dir removed
 
 
-def command_line(argv: list[str]) -> str:
-    python = Path(sys.executable)
-    shown = str(python.relative_to(ROOT)) if python.is_relative_to(ROOT) else str(python)
-    return shlex.join([shown, "bench/capacity.py", *argv])
-
-
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
-    info = report.host(command_line(argv))
+    info = report.host(command_line(argv, "bench/capacity.py"))
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     soft, _hard = servers.raise_open_files_limit()
     with ExitStack() as stack:

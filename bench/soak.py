@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import shlex
 import shutil
 import signal
 import sys
@@ -39,11 +38,9 @@ import report
 import servers
 import soak_report
 import streamers
-from capacity import span
 from footprint import footprint
+from options import DOCS, ROOT, command_line, router_notes, span, span_text
 
-ROOT = Path(__file__).resolve().parent.parent
-DOCS = ROOT / "docs" / "benchmarks.md"
 _DRAIN_S = 60.0  # the longest wait for requests in flight at the end
 _SIGNAL_DRAIN_S = 5.0
 _BEHIND_S = 1.0  # starts later than this behind the schedule are counted, then forgiven
@@ -276,8 +273,8 @@ def notes(args: argparse.Namespace) -> list[str]:
     found = [
         f"{args.minutes:g} min at {args.rate:g} requests/s, at most {args.concurrency} in flight, "
         f"over keep-alive connections; {args.stream_share:.0%} streams (~90 KB Claude Code-shaped "
-        f"body, {args.events[0]}-{args.events[1]} writes {args.interval_ms[0]}-"
-        f"{args.interval_ms[1]} ms apart), the rest small JSON calls; seed {args.seed}",
+        f"body, {span_text(args.events)} writes {span_text(args.interval_ms)} ms apart), "
+        f"the rest small JSON calls; seed {args.seed}",
         f"the router's process tree sampled every {args.sample_s:g} s (RSS: the sum of VmRSS; "
         "open files: entries of /proc/<pid>/fd); the first third of the samples is the warm-up",
         f"flat: the least-squares line through the samples after the warm-up rises by less than "
@@ -286,26 +283,16 @@ def notes(args: argparse.Namespace) -> list[str]:
         f"{soak_report.FILES_TOLERANCE_SHARE:.0%} of their mean, whichever is more",
         "the router: `link-assistant-router serve`, SQLite, `LOG_LEVEL=info`",
     ]
-    if args.router_env:
-        found.append("router environment: " + ", ".join(f"`{item}`" for item in args.router_env))
-    if args.key_option:
-        found.append("key issued with: " + " ".join(f"`{item}`" for item in args.key_option))
-    return found
+    return found + router_notes(args.router_env, args.key_option)
 
 
 def _stop_on_sigterm(signum: int, _frame: object) -> None:
     raise SystemExit(128 + signum)  # unwinds the ExitStack: servers stopped, temp dir removed
 
 
-def command_line(argv: list[str]) -> str:
-    python = Path(sys.executable)
-    shown = str(python.relative_to(ROOT)) if python.is_relative_to(ROOT) else str(python)
-    return shlex.join([shown, "bench/soak.py", *argv])
-
-
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
-    info = report.host(command_line(argv))
+    info = report.host(command_line(argv, "bench/soak.py"))
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     servers.raise_open_files_limit()
     problems: list[str] = []
