@@ -129,10 +129,37 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return args
 
 
-def command_line(argv: list[str]) -> str:
+def span(text: str) -> tuple[int, int]:
+    """An option's ``"A-B"`` (or ``"N"``, for N-N): two positive integers, A at most B."""
+    low, _, high = text.partition("-")
+    try:
+        found = int(low), int(high or low)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError("expected N or A-B") from exc
+    if found[0] < 1 or found[0] > found[1]:
+        raise argparse.ArgumentTypeError("expected positive A-B with A <= B")
+    return found
+
+
+def span_text(pair: tuple[int, int]) -> str:
+    """A ``span`` as the report shows it."""
+    return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]}-{pair[1]}"
+
+
+def command_line(argv: list[str], script: str = "bench/run.py") -> str:
     python = Path(sys.executable)
     shown = str(python.relative_to(ROOT)) if python.is_relative_to(ROOT) else str(python)
-    return shlex.join([shown, "bench/run.py", *argv])
+    return shlex.join([shown, script, *argv])
+
+
+def router_notes(router_env: list[str], key_options: list[str]) -> list[str]:
+    """What the report says of ``--router-env`` and ``--key-option``."""
+    found = []
+    if router_env:
+        found.append("router environment: " + ", ".join(f"`{item}`" for item in router_env))
+    if key_options:
+        found.append("key issued with: " + " ".join(f"`{item}`" for item in key_options))
+    return found
 
 
 def _shortened(text: str, limit: int = 72) -> str:
@@ -155,8 +182,4 @@ def notes(args: argparse.Namespace, compared: revision.Revision | None) -> list[
             f"({_shortened(compared.subject)}), `git archive` + `pip install` into a venv of "
             "its own"
         )
-    if args.router_env:
-        found.append("router environment: " + ", ".join(f"`{item}`" for item in args.router_env))
-    if args.key_option:
-        found.append("key issued with: " + " ".join(f"`{item}`" for item in args.key_option))
-    return found
+    return found + router_notes(args.router_env, args.key_option)

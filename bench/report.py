@@ -60,18 +60,27 @@ def _cpu_model() -> str:
     return match[1].strip() if match else platform.processor() or "unknown"
 
 
-def machine(command: str) -> list[tuple[str, str]]:
-    """What the numbers were measured on, and how to repeat them."""
-    wrk_version = _first_line(["wrk", "-v"]).split(" Copyright")[0].strip()
+def host(command: str) -> list[tuple[str, str]]:
+    """The machine, the date and the command: enough to repeat a scenario that needs no tools
+    beyond Python."""
     return [
         ("CPU", f"{_first_line(['nproc'])} x {_cpu_model()} (`nproc` x model)"),
         ("kernel", platform.release()),
         ("python", platform.python_version()),
-        ("nginx", _first_line(["nginx", "-v"]).removeprefix("nginx version: ")),
-        ("wrk", wrk_version),
         ("date", datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")),
         ("command", f"`{command}`"),
     ]
+
+
+def machine(command: str) -> list[tuple[str, str]]:
+    """What the numbers were measured on, and how to repeat them."""
+    wrk_version = _first_line(["wrk", "-v"]).split(" Copyright")[0].strip()
+    found = host(command)
+    found[3:3] = [
+        ("nginx", _first_line(["nginx", "-v"]).removeprefix("nginx version: ")),
+        ("wrk", wrk_version),
+    ]
+    return found
 
 
 def _ms(us: float) -> str:
@@ -342,20 +351,30 @@ def render(
     return "\n".join(parts) + "\n"
 
 
-def write_docs(path: Path, section: str) -> None:
-    """Replace the text between the markers in ``path``; create the file if it is absent."""
-    block = f"{START}\n{section}{END}"
+def write_docs(
+    path: Path,
+    section: str,
+    start: str = START,
+    end: str = END,
+    heading: str = "## Latest results",
+) -> None:
+    """Replace the text between the markers ``start`` and ``end`` in ``path`` (by default
+    bench/run.py's), leaving the rest as it is; without the markers, append them under
+    ``heading``. Create the file if it is absent."""
+    block = f"{start}\n{section}{end}"
     if not path.exists():
         intro = (Path(__file__).resolve().parent / "docs_intro.md").read_text(encoding="utf-8")
+        if start != START:
+            intro += f"{heading}\n\n"
         path.write_text(intro + block + "\n", encoding="utf-8")
         return
     text = path.read_text(encoding="utf-8")
-    if START in text and END in text:
-        before, rest = text.split(START, 1)
-        after = rest.split(END, 1)[1]
+    if start in text and end in text.split(start, 1)[1]:
+        before, rest = text.split(start, 1)
+        after = rest.split(end, 1)[1]
         text = before + block + after
     else:
-        text = text.rstrip("\n") + "\n\n## Latest results\n\n" + block + "\n"
+        text = text.rstrip("\n") + f"\n\n{heading}\n\n" + block + "\n"
     tmp = path.with_suffix(".md.tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)

@@ -74,14 +74,13 @@ def start_router(
     executable: str = "",
 ) -> None:
     """A router target with a home and data directory of its own, and a key from its own CLI."""
-    home = bench.temp_dir / name
-    home.mkdir()
     extra = dict(item.split("=", 1) for item in args.router_env)
-    env = servers.router_env(home, servers.free_port(), bench.upstream.port, extra)
-    router = servers.start_router(bench.temp_dir, env, name, executable)
+    router, key = servers.start_router_with_key(
+        bench.temp_dir, name, bench.upstream.port, extra, args.key_option, executable
+    )
     stack.callback(router.stop)
     bench.targets[name] = router
-    bench.keys[name] = servers.issue_key(bench.temp_dir, env, args.key_option, executable)
+    bench.keys[name] = key
 
 
 def start(

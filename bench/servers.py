@@ -11,6 +11,7 @@ import http.client
 import os
 import pwd
 import re
+import resource
 import shutil
 import socket
 import string
@@ -92,6 +93,23 @@ class Server:
             self.process.wait(_STOP_GRACE_S)
 
 
+def raise_open_files_limit() -> tuple[int, int]:
+    """Raise this process's soft limit on open files to its hard limit; the limits now.
+
+    Thousands of concurrent streams need a descriptor per socket (two in a proxy), more than
+    the usual soft limit of 1,024. Called in every server it starts (before ``exec``) and by the
+    benchmark's own clients."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        wanted = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        except (ValueError, OSError):
+            return soft, hard
+        soft = wanted
+    return soft, hard
+
+
 def free_port() -> int:
     """A port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -124,7 +142,12 @@ def _launch(
     log = temp_dir / f"{name}.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=temp_dir
+            command,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=temp_dir,
+            preexec_fn=raise_open_files_limit,
         )
     return Server(name, process, port, log, _ERROR_LINES[kind or name])
 
@@ -239,6 +262,42 @@ def start_router(
     server = _launch(name, command, int(env["ROUTER_PORT"]), temp_dir, env, kind="router")
     _wait_ready(server, lambda: _health_ok(server.port))
     return server
+
+
+def start_router_with_key(
+    temp_dir: Path,
+    name: str,
+    upstream_port: int,
+    extra_env: dict[str, str],
+    key_options: list[str] | None = None,
+    executable: str = "",
+) -> tuple[Server, str]:
+    """A router named ``name`` with a home and data directory of its own under ``temp_dir``, on
+    a free port, and a fresh key from its own CLI. The router is stopped if no key comes."""
+    home = temp_dir / name
+    home.mkdir()
+    env = router_env(home, free_port(), upstream_port, extra_env)
+    router = start_router(temp_dir, env, name, executable)
+    try:
+        key = issue_key(temp_dir, env, key_options, executable)
+    except BaseException:
+        router.stop()
+        raise
+    return router, key
+
+
+def wait_for_log(server: Server, text: str, count: int, timeout_s: float) -> int:
+    """Wait until ``text`` appears ``count`` times in the server's log (such as one "listening"
+    line per worker), at most ``timeout_s``; how many times it appeared."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            seen = server.log.read_text(errors="replace").count(text)
+        except FileNotFoundError:
+            seen = 0
+        if seen >= count or time.monotonic() >= deadline or server.process.poll() is not None:
+            return seen
+        time.sleep(0.1)
 
 
 def issue_key(

@@ -9,6 +9,15 @@ writing the prepared bytes. It answers:
   per write, as fast as the socket takes them;
 - any other body (a small request or a 1 MB one): a ~500-byte Messages JSON response.
 
+A streaming request with ``x-bench-interval-ms`` and ``x-bench-events`` headers gets a *paced*
+stream instead, like a model generating (bench/capacity.py, bench/soak.py): the opening events
+(message_start, content_block_start, ping) at once, then one text delta every interval, the
+closing events (content_block_stop, message_delta, message_stop) as the last of ``events``
+writes, so the stream lasts ``(events - 1) x interval``. When it also has ``x-bench-stream: ID``,
+the time each event was written (``time.monotonic()``, the same clock in every process of the
+machine) is kept under that ID, with the time the request arrived, until ``GET /bench/timings``
+hands them all over (and forgets them).
+
 The whole request body is always read. Run: ``python bench/upstream.py --port 8001``.
 """
 
@@ -18,6 +27,9 @@ import argparse
 import asyncio
 import re
 import signal
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import orjson
 import uvloop
@@ -32,6 +44,14 @@ _STREAM_TRUE = re.compile(rb'"stream"\s*:\s*true')
 _FULL_SCAN_BYTES = 256 * 1024
 _TAIL_BYTES = 256
 _READ_BUFSIZE = 1024 * 1024
+STREAM_HEADER = "x-bench-stream"
+INTERVAL_HEADER = "x-bench-interval-ms"
+EVENTS_HEADER = "x-bench-events"
+TIMINGS_PATH = "/bench/timings"
+# A paced stream writes its opening events together, and its closing ones: three each.
+OPENING_EVENTS = 3
+PACED_EXTRA_EVENTS = 4  # events beyond one per write
+_MAX_PACED_EVENTS = 10_000
 _WORDS = ("the", "router", "relays", "each", "event", "as", "soon", "as", "it", "arrives")
 
 
@@ -100,6 +120,41 @@ def group_writes(events: list[bytes], per_write: int) -> list[bytes]:
     return [b"".join(events[i : i + per_write]) for i in range(0, len(events), per_write)]
 
 
+def paced_writes(writes: int) -> list[bytes]:
+    """The ``writes`` chunks of a paced stream (at least 2): the opening events together, one
+    text delta each, the closing events together; ``writes + PACED_EXTRA_EVENTS`` events."""
+    if writes < 2:
+        raise ValueError("a paced stream has at least 2 writes")
+    events = sse_events(writes + PACED_EXTRA_EVENTS)
+    opening, closing = events[:OPENING_EVENTS], events[-3:]
+    return [b"".join(opening), *events[OPENING_EVENTS:-3], b"".join(closing)]
+
+
+def pace_of(headers: Mapping[str, str]) -> tuple[float, int] | None:
+    """The interval (s) and writes a request asks for, None if it asks for no pacing; raises
+    ValueError for values out of range."""
+    interval, writes = headers.get(INTERVAL_HEADER), headers.get(EVENTS_HEADER)
+    if interval is None or writes is None:
+        return None
+    interval_ms, count = float(interval), int(writes)
+    if not 0 <= interval_ms <= 60_000 or not 2 <= count <= _MAX_PACED_EVENTS:
+        raise ValueError(f"pace out of range: {interval_ms} ms, {count} events")
+    return interval_ms / 1000, count
+
+
+@dataclass
+class Timing:
+    """One paced stream as the upstream saw it: when its request arrived (before its body was
+    read), when each event was written, and whether the last one was."""
+
+    received: float
+    sent: list[float] = field(default_factory=list)
+    complete: bool = False
+
+    def as_json(self) -> dict[str, object]:
+        return {"received": self.received, "sent": self.sent, "complete": self.complete}
+
+
 def json_reply() -> bytes:
     """A non-streaming Messages response of about 500 bytes."""
     return orjson.dumps(
@@ -146,13 +201,30 @@ class FakeAnthropic:
             "Cache-Control": "no-cache",
             "request-id": "req_bench_sse",
         }
+        self._paced: dict[int, list[bytes]] = {}
+        self.timings: dict[str, Timing] = {}
 
     async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
+        received = time.monotonic()
         body = await request.content.read()  # unbounded: the 1 MB case must be read in full
+        if request.method == "GET" and request.path == TIMINGS_PATH:
+            taken, self.timings = self.timings, {}
+            data = {key: timing.as_json() for key, timing in taken.items()}
+            return web.Response(body=orjson.dumps(data), content_type="application/json")
         if request.method != "POST" or request.path != "/v1/messages":
             return web.Response(status=404, text="not found")
         if not wants_stream(body):
             return web.Response(body=self._json, headers=self._json_headers)
+        try:
+            pace = pace_of(request.headers)
+        except ValueError as exc:
+            return web.Response(status=400, text=str(exc))
+        if pace is not None:
+            timing = Timing(received)
+            stream_id = request.headers.get(STREAM_HEADER)
+            if stream_id:
+                self.timings[stream_id] = timing
+            return await self._paced_stream(request, *pace, timing)
         response = web.StreamResponse(headers=self._sse_headers)
         response.enable_chunked_encoding()
         try:
@@ -161,6 +233,29 @@ class FakeAnthropic:
                 await response.write(chunk)
             await response.write_eof()
         except ConnectionResetError:  # the client left (wrk stops mid-response at its end)
+            pass
+        return response
+
+    async def _paced_stream(
+        self, request: web.BaseRequest, interval_s: float, writes: int, timing: Timing
+    ) -> web.StreamResponse:
+        chunks = self._paced.get(writes)
+        if chunks is None:
+            chunks = self._paced[writes] = paced_writes(writes)
+        response = web.StreamResponse(headers=self._sse_headers)
+        response.enable_chunked_encoding()
+        try:
+            await response.prepare(request)
+            start = time.monotonic()
+            for index, chunk in enumerate(chunks):
+                if index:
+                    # On a fixed schedule: a late write does not push the later ones back.
+                    await asyncio.sleep(start + index * interval_s - time.monotonic())
+                timing.sent.extend([time.monotonic()] * chunk.count(b"\n\n"))
+                await response.write(chunk)
+            await response.write_eof()
+            timing.complete = True
+        except ConnectionResetError:  # the client (or the router) left
             pass
         return response
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 from unittest.mock import sentinel
 
 import pytest
 
 import run
-from options import parse_args
+from options import parse_args, span, span_text
 from revision import Revision, constraints
 
 
@@ -66,3 +67,12 @@ def test_constraints_keep_named_pins_only() -> None:
         ]
     )
     assert constraints(frozen) == "aiohttp==3.14.5\nuvloop==0.23.0\n"
+
+
+def test_spans_are_read_and_shown() -> None:
+    assert span("20-40") == (20, 40)
+    assert span("7") == (7, 7)
+    assert (span_text((20, 40)), span_text((7, 7))) == ("20-40", "7")
+    for bad in ("0-3", "5-2", "a-b", "-3"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            span(bad)

@@ -131,3 +131,17 @@ def test_write_docs_replaces_only_the_text_between_the_markers(tmp_path: Path) -
     assert docs.read_text(encoding="utf-8") == (
         f"prose\n{report.START}\nnew\n{report.END}\nafter\n"
     )
+
+
+def test_write_docs_with_other_markers_leaves_the_bench_section_alone(tmp_path: Path) -> None:
+    docs = tmp_path / "benchmarks.md"
+    bench = f"{report.START}\nbench\n{report.END}\n"
+    docs.write_text(f"prose\n{bench}", encoding="utf-8")
+    report.write_docs(docs, "one\n", "<!-- x:start -->", "<!-- x:end -->", "## X")
+    assert docs.read_text(encoding="utf-8") == (
+        f"prose\n{bench}\n## X\n\n<!-- x:start -->\none\n<!-- x:end -->\n"
+    )
+    report.write_docs(docs, "two\n", "<!-- x:start -->", "<!-- x:end -->", "## X")
+    assert docs.read_text(encoding="utf-8") == (
+        f"prose\n{bench}\n## X\n\n<!-- x:start -->\ntwo\n<!-- x:end -->\n"
+    )
