@@ -137,6 +137,12 @@ def configure_logging(level: str, fmt: str) -> None:
     server = logging.getLogger("aiohttp.server")
     if not any(isinstance(f, MalformedRequests) for f in server.filters):
         server.addFilter(MalformedRequests())
-    # The router's debug lines, not its libraries' (which log every statement they run).
-    for chatty in ("aiosqlite", "asyncio", "sqlalchemy", "asyncpg"):
-        logging.getLogger(chatty).setLevel(max(logging.INFO, logging.getLevelName(level)))
+    # The router's debug lines, not its libraries' (which log every statement they run; at
+    # INFO SQLAlchemy logs every statement and its parameters).
+    for chatty, floor in (
+        ("aiosqlite", logging.INFO),
+        ("asyncio", logging.INFO),
+        ("asyncpg", logging.INFO),
+        ("sqlalchemy", logging.WARNING),
+    ):
+        logging.getLogger(chatty).setLevel(max(floor, logging.getLevelName(level)))

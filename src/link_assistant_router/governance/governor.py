@@ -127,6 +127,8 @@ class _Minute:
     batch: int = 1
     exhausted: bool = False
     share: int = 0  # what this process was granted the minute before: its share offline
+    offline_ceiling: int | None = None  # set when the store is first away this minute
+    since: float = 0.0  # this minute's first request here: what its pace is measured over
 
 
 @dataclass(slots=True)
@@ -274,7 +276,7 @@ class Governor:
         state = self._minutes.get(key_id)
         if state is None or state.minute != minute:
             share = state.granted if state is not None and state.minute == minute - 1 else 0
-            state = self._minutes[key_id] = _Minute(minute, rpm, share=share)
+            state = self._minutes[key_id] = _Minute(minute, rpm, share=share, since=now)
         elif state.limit != rpm:  # the key's limit changed this minute
             state.limit, state.exhausted = rpm, False
         if state.used >= state.granted:
@@ -283,15 +285,15 @@ class Governor:
                     want = min(state.batch, rpm)
                     try:
                         got = await self._store.reserve_requests(key_id, minute, want, rpm)
+                        state.exhausted = got < want
                     except StoreError:
                         if not self._local:
                             raise
-                        # Offline: this process's share of the last minute, at most the limit.
-                        got = max(0, min(rpm, max(state.share, 1)) - state.granted)
-                        state.exhausted = True
+                        got = min(
+                            want, max(0, self._offline_ceiling(state, rpm, now) - state.granted)
+                        )
                     state.granted += got
                     state.batch = min(state.batch * 2, max(1, rpm // 10))
-                    state.exhausted = state.exhausted or got < want
                 if state.used >= state.granted:
                     self._rejected("rpm")
                     raise RateLimited(
@@ -299,6 +301,18 @@ class Governor:
                         (minute + 1) * 60 - now,
                     )
         state.used += 1
+
+    @staticmethod
+    def _offline_ceiling(state: _Minute, rpm: int, now: float) -> int:
+        """While the store is away: this minute this process admits at most its last-known
+        pace (last minute's grants, or this minute's requests at the rate they came since its
+        first one, over a whole minute, as it stood when the store went), never more than the
+        limit."""
+        if state.offline_ceiling is None:
+            elapsed = max(1.0, now - state.since)
+            pace = int(state.used * 60 / elapsed)
+            state.offline_ceiling = min(rpm, max(state.share, pace, 1))
+        return state.offline_ceiling
 
     async def _take_slot(self, key_id: str, limit: int, entry: RequestLog) -> None:
         """Take a concurrency slot: one this process holds and is not using, else a new one
