@@ -246,6 +246,7 @@ def router_env(home: Path, port: int, upstream_port: int, extra: dict[str, str])
         "HOME": str(home),
         "ROUTER_HOST": "127.0.0.1",
         "ROUTER_PORT": str(port),
+        "ADMIN_PORT": str(free_port()),  # two routers in one run must not share the default
         "UPSTREAM_BASE_URL": f"http://127.0.0.1:{upstream_port}",
         "UPSTREAM_OAUTH_TOKEN": OAUTH_TOKEN,
         "DATA_DIR": str(home / "router-data"),

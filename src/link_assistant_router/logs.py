@@ -36,13 +36,14 @@ _CREDENTIAL_HEADERS = re.compile(
 )
 
 
-_MAYBE = re.compile(r"sk|(?i:authoriz|api-key|cookie)")
-
-
 def redact(text: str) -> str:
     """``text`` with every credential in it masked."""
-    if _MAYBE.search(text) is None:
-        return text
+    # Substring tests first: a log line per request rarely holds any of these, and they cost
+    # a tenth of a case-insensitive regex search.
+    if "sk" not in text:
+        lowered = text.lower()
+        if "authoriz" not in lowered and "api-key" not in lowered and "cookie" not in lowered:
+            return text
     text = _TOKENS.sub(r"\1***", text)
     return _CREDENTIAL_HEADERS.sub(r"\1\2***", text)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from link_assistant_router.proxy.sse import EventSplitter, event_object, parse_event
+from link_assistant_router.proxy.sse import EventSplitter, event_object, lf_lines, parse_event
 
 
 @pytest.mark.parametrize(
@@ -72,3 +72,11 @@ def test_the_splitter_cuts_lf_and_crlf_streams_into_the_same_events(size: int) -
             (b"b", b"2\n3"),
         ]
         assert splitter.rest() == b""
+
+
+def test_lf_lines_of_a_longer_start_begin_with_those_of_a_shorter_one() -> None:
+    stream = b'event: ping\r\ndata: {}\r\n\r\nevent: error\r\ndata: {"x": 1}\r\n\r\n'
+    assert lf_lines(stream) == stream.replace(b"\r\n", b"\n")
+    for cut in range(len(stream) + 1):
+        assert lf_lines(stream).startswith(lf_lines(stream[:cut]))
+    assert lf_lines(b"data: 1\r") == b"data: 1"  # the CR may be half of a CRLF

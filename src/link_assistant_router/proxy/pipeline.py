@@ -48,7 +48,7 @@ from link_assistant_router.governance.keys import KeyService
 from link_assistant_router.proxy.headers import client_key, upstream_request_headers
 from link_assistant_router.proxy.relay import READ_ERRORS, is_event_stream, relay
 from link_assistant_router.proxy.sessions import SESSION_HEADER, session_key
-from link_assistant_router.proxy.sse import EventSplitter, parse_event
+from link_assistant_router.proxy.sse import lf_lines, parse_event
 from link_assistant_router.proxy.upstream import Upstream
 from link_assistant_router.requestlog import REQUEST_LOG, RequestLog
 from link_assistant_router.storage.records import KeyRecord
@@ -362,7 +362,8 @@ class Proxy:
     async def _hold_prelude(self, response: aiohttp.ClientResponse) -> Answer:
         """Hold a stream's opening events until its first content (or an error) arrives."""
         held = b""
-        events = EventSplitter()
+        scanned = 0  # the events before this point of the start (in LF form) were looked at
+        crlf = False
         try:
             async with asyncio.timeout(_HOLD_LIMIT_S):  # one deadline, not a timer per read
                 while len(held) < _HOLD_LIMIT_BYTES:
@@ -373,8 +374,13 @@ class Proxy:
                     if not chunk:
                         return Answer(response, held, complete=True)
                     held += chunk
-                    for event in events.split(chunk):
-                        name, data = parse_event(event)
+                    crlf = crlf or b"\r" in chunk
+                    text = lf_lines(held) if crlf else held
+                    # Events are looked at one by one as far as the first content: a large
+                    # first read (a whole short answer) is not cut up.
+                    while (end := text.find(b"\n\n", scanned)) >= 0:
+                        name, data = parse_event(text[scanned:end])
+                        scanned = end + 2
                         if not data:
                             continue  # a comment or an empty event: nothing is dispatched
                         if name == b"error":

@@ -22,6 +22,7 @@ __all__ = [
     "StreamTranslator",
     "event_boundary",
     "event_object",
+    "lf_lines",
     "parse_event",
 ]
 
@@ -71,6 +72,14 @@ def event_object(raw: bytes) -> dict[str, Any] | None:
     except orjson.JSONDecodeError:
         return None
     return document if isinstance(document, dict) else None
+
+
+def lf_lines(data: bytes) -> bytes:
+    """The start of a stream with its CRLF line ends as LF. A last CR, which may be half of a
+    CRLF still to come, is left out, so the result for a longer start begins with this one."""
+    if data.endswith(b"\r"):
+        data = data[:-1]
+    return data.replace(b"\r\n", b"\n")
 
 
 def event_boundary(chunk: bytes) -> int:
