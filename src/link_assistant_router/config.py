@@ -353,7 +353,7 @@ class Settings(BaseSettings):
         validation_alias=_env("MODEL_ALIASES"),
         description="Model names for the OpenAI-compatible, Bedrock and Vertex routes, as "
         "name=claude-model pairs, comma-separated; a name may be a glob "
-        "(gpt-5*-mini=claude-haiku-4-5). They win over the built-in table (today's OpenAI "
+        "(gpt-5*-mini=claude-haiku-5-5). They win over the built-in table (today's OpenAI "
         "defaults: gpt-6.x and gpt-5.x-codex-max -> Opus, gpt-5.x and -codex -> Sonnet, "
         "-mini and -nano -> Haiku, o1/o3/o4 -> Opus); the most specific entry wins.",
         json_schema_extra={"default_text": "none"},

@@ -21,7 +21,9 @@ the copies of Anthropic's documentation in the search tool's docs corpus:
   still says $0.20).
 
 Models retired from the Claude API (Opus 4 and 4.1, Sonnet 3.7, Haiku 3 and 3.5, Opus 3) are
-left out: their requests are flagged as unpriced, never guessed. ``PRICES_FILE`` adds models or
+left out: their requests are flagged as unpriced, never guessed. Sonnet 4 (retired 2026-06-15)
+and Sonnet 4.5 (retired 2026-11-30) keep their rows until the next reading of the page: a
+request to them now fails upstream and so is never priced. ``PRICES_FILE`` adds models or
 replaces entries (see ``parse_price_file``).
 """
 

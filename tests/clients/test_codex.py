@@ -61,7 +61,7 @@ def test_codex_with_its_default_model_runs_its_exec_tool_and_answers(codex: Path
     assert "functions__exec" in names and "collaboration__spawn_agent" in names
     exec_tool = first["tools"][names.index("functions__exec")]
     assert "lark grammar" in exec_tool["description"]
-    assert first["model"] == "claude-opus-5" and first["max_tokens"] == 128_000
+    assert first["model"] == "claude-opus-5-5" and first["max_tokens"] == 128_000
     # Codex gave the sealed reasoning back: the thinking block opens its assistant turn again.
     thinking, call = second["messages"][-2]["content"]
     assert thinking["type"] == "thinking" and call["name"] == "functions__exec"
@@ -75,8 +75,9 @@ def test_codex_with_an_older_model_runs_a_shell_command_and_answers(codex: Path)
     names = [tool["name"] for tool in first["tools"]]
     assert "exec_command" in names and "multi_agent_v1__spawn_agent" in names
     assert "web_search" not in names  # Codex asks for cached search only: left out
-    assert first["model"] == "claude-sonnet-5"
-    assert second["thinking"] == {"type": "disabled"}  # no thinking block to give back
+    assert first["model"] == "claude-sonnet-5-5"
+    # No thinking block to give back: Sonnet 5.5's lowest thinking setting.
+    assert second["thinking"] == {"type": "between_tools"}
     assert "42" in str(second["messages"][-1]["content"])
 
 

@@ -28,7 +28,8 @@ according to the ``x-fake-scenario`` request header (the router forwards it like
 
 Like the real API, the fake refuses (400, Anthropic's message) a request with thinking on that
 answers tool calls of an assistant turn not beginning with a thinking block whose signature is
-the one the fake gave it.
+the one the fake gave it, and what each model refuses (``tests/fakes/contract.py``: sampling
+parameters, ways of turning thinking off, forced tool use).
 
 Messages answers (``json``, ``sse``, ``slow``, ``drop``) say the usage ``USAGE`` unless the
 request's ``x-fake-usage`` header holds a JSON object to put over it (cache-write tiers in
@@ -55,6 +56,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from tests.fakes.batches import FakeBatches
+from tests.fakes.contract import contract_refusal
 
 MESSAGE_ID = "msg_fake_01"
 MODEL = "claude-sonnet-5"
@@ -172,7 +174,7 @@ class FakeUpstream:
                 body=body,
             )
         )
-        refusal = thinking_refusal(body)
+        refusal = thinking_refusal(body) or contract_refusal(_document(body))
         if refusal is not None:
             return web.json_response(refusal, status=400)
         credential = credential_of(CIMultiDict(request.headers))
@@ -428,6 +430,13 @@ def tool_sse_events() -> list[bytes]:
 
 THINKING_ON = frozenset({"enabled", "adaptive"})
 THINKING_KEY = b"fake-upstream-thinking-signatures"
+
+
+def _document(body: bytes) -> object:
+    try:
+        return orjson.loads(body) if body else None
+    except orjson.JSONDecodeError:
+        return None
 
 
 def thinking_signature(thinking: str) -> str:

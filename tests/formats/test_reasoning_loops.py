@@ -62,7 +62,7 @@ async def test_chat_completions_with_reasoning_and_a_tool_takes_two_turns(
         assert tool_call.type == "function"
         call_id = tool_call.id
         name, arguments = tool_call.function.name, tool_call.function.arguments
-    assert sent(agent)["thinking"] == {"type": "adaptive"}  # Claude Sonnet 5 thinks adaptively
+    assert sent(agent)["thinking"] == {"type": "adaptive"}  # Claude Sonnet 5.5 thinks adaptively
     assert sent(agent)["output_config"] == {"effort": "high"}
     messages += [
         {
@@ -80,7 +80,7 @@ async def test_chat_completions_with_reasoning_and_a_tool_takes_two_turns(
     ]
     answer = await client.chat.completions.create(messages=messages, **options)
     assert answer.choices[0].message.content == "Done: 18 C"
-    assert sent(agent)["thinking"] == {"type": "disabled"}  # no thinking block to give back
+    assert sent(agent)["thinking"] == {"type": "between_tools"}  # no thinking block to give back
 
 
 @pytest.mark.parametrize("stream", [False, True])
@@ -136,7 +136,7 @@ async def test_responses_without_reasoning_given_back_turn_thinking_off(
     ]
     answer = await client.responses.create(input=history, **options)
     assert answer.output_text == "Done: 18 C"
-    assert sent(agent)["thinking"] == {"type": "disabled"}
+    assert sent(agent)["thinking"] == {"type": "between_tools"}  # Sonnet 5.5's lowest setting
 
 
 async def test_a_changed_sealed_reasoning_item_is_refused_naming_it(
@@ -223,7 +223,7 @@ async def test_codex_shaped_tools_reach_claude_and_calls_come_back_in_kind(
         "functions__exec",
     ]
     assert "lark grammar" in body["tools"][1]["description"]
-    assert body["model"] == "claude-opus-5" and body["max_tokens"] == 128_000
+    assert body["model"] == "claude-opus-5-5" and body["max_tokens"] == 128_000
     line = next(r.getMessage() for r in caplog.records if "/v1/responses" in r.getMessage())
     assert "tools_left_out='web_search,file_search'" in line
 

@@ -31,8 +31,9 @@ from link_assistant_router.storage.records import AccountRecord
 
 __all__ = ["AccountAdmin", "account_routes"]
 
+# Counted, never answered: the cheapest current model (formats.aliases.HAIKU).
 _TEST_BODY = orjson.dumps(
-    {"model": "claude-haiku-4-5", "messages": [{"role": "user", "content": "ping"}]}
+    {"model": "claude-haiku-5-5", "messages": [{"role": "user", "content": "ping"}]}
 )
 
 

@@ -30,9 +30,10 @@ __all__ = [
     "parse_aliases",
 ]
 
-SONNET = "claude-sonnet-5"
-HAIKU = "claude-haiku-4-5"
-OPUS = "claude-opus-5"
+# Anthropic's current models (platform docs, models overview, December 2026).
+SONNET = "claude-sonnet-5-5"
+HAIKU = "claude-haiku-5-5"
+OPUS = "claude-opus-5-5"
 
 _WILDCARDS = frozenset("*?[")
 

@@ -136,25 +136,42 @@ def _is_number(value: Any, low: float, high: float) -> bool:
 
 
 def think(effort: Any, body: dict[str, Any], rules: Rules, param: str) -> None:
-    """Claude's thinking for the reasoning ``effort`` the client set at ``param``.
+    """Claude's thinking for the reasoning ``effort`` the client set at ``param``, and the
+    request fitted to what its model takes (``families``).
 
     A budget that grows with the effort, or adaptive thinking at that effort (the Claude 5
-    models take only that); ``none`` turns thinking off. A request that continues a tool loop
-    whose last assistant turn has no thinking block (every Chat Completions client, Responses
-    clients that do not give reasoning back) is sent with thinking off, as Anthropic's own error
-    for such a request advises.
+    models take only that); ``none`` turns thinking off, or down to the lowest effort on a
+    model whose thinking cannot be turned off. A request that continues a tool loop whose last
+    assistant turn has no thinking block (every Chat Completions client, Responses clients that
+    do not give reasoning back) is sent with thinking off, as Anthropic's own error for such a
+    request advises. Sampling parameters are left out for models that refuse them (they sample
+    only at their defaults); a forced tool is refused for models that refuse it, and whenever
+    Claude thinks.
     """
     if effort is not None and effort not in EFFORTS:
         raise OpenAIRequestError(f"{param} must be one of {', '.join(EFFORTS)}", param)
-    family = rules.families.of(body["model"])
+    model = body["model"]
+    family = rules.families.of(model)
+    if not family.sampling:
+        body.pop("temperature", None)
+        body.pop("top_p", None)
+    forced = body.get("tool_choice", {}).get("type") in ("any", "tool")
+    if forced and not family.forced_tools:
+        raise OpenAIRequestError(
+            f"{model} cannot be made to call a tool: use tool_choice auto or none", "tool_choice"
+        )
     off = effort == "none" or _continues_without_thinking(body["messages"])
+    if off and family.off is None:
+        if effort == "none":
+            body["output_config"] = {"effort": "low"}  # the least thinking it allows
+        return
     if off:
         if family.adaptive or effort not in (None, "none"):
-            body["thinking"] = {"type": "disabled"}  # adaptive models think unless told not to
+            body["thinking"] = {"type": family.off}  # adaptive models think unless told not to
         return
     if effort is None:
         return
-    if body.get("tool_choice", {}).get("type") in ("any", "tool"):
+    if forced:
         raise OpenAIRequestError(
             "Claude cannot be made to call a tool while it thinks: "
             f"use tool_choice auto or none with {param}",
