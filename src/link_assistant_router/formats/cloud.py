@@ -211,6 +211,13 @@ class CloudRoutes:
         if method not in ("rawPredict", "streamRawPredict") or not model:
             raise NotFound(f"no Vertex method {method!r} here: use rawPredict or streamRawPredict")
         key = await self._proxy.authenticate(request)
+        # Not kept in a name here: ``send`` lets go of the body once an answer is chosen.
+        return await self._proxy.send(
+            request, key, await self._vertex_outgoing(request, model, method), prefer=api_key_first
+        )
+
+    async def _vertex_outgoing(self, request: web.Request, model: str, method: str) -> Outgoing:
+        """The Messages request a Vertex call stands for."""
         document = parse_object(await self._proxy.read_body(request))
         body, betas = _without_version(document)
         if model == "count-tokens":
@@ -229,5 +236,4 @@ class CloudRoutes:
                 body["stream"] = True
         request[REQUEST_LOG].model = body["model"]
         headers = messages_headers(stream) + _beta_headers(request, betas)
-        outgoing = Outgoing("POST", target, headers, orjson.dumps(body))
-        return await self._proxy.send(request, key, outgoing, prefer=api_key_first)
+        return Outgoing("POST", target, headers, orjson.dumps(body))

@@ -76,8 +76,11 @@ class TranslatedRoute:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         key = await self._proxy.authenticate(request)
-        document = parse_object(await self._proxy.read_body(request))
-        return await self.answer(request, key, self.translate(request, document))
+        # Not kept in a name here: ``answer`` lets go of the request once an answer is chosen.
+        return await self.answer(request, key, await self._translated(request))
+
+    async def _translated(self, request: web.Request) -> Translation:
+        return self.translate(request, parse_object(await self._proxy.read_body(request)))
 
     def translate(self, request: web.Request, document: dict[str, Any]) -> Translation:
         """The client's request (its JSON body) as a Messages request, and the way back."""
@@ -109,6 +112,9 @@ class TranslatedRoute:
         answer = await self._proxy.exchange(
             key, outgoing, entry, session_from=request.headers, prefer=api_key_first
         )
+        # No account is tried after this: a long stream need not keep the request.
+        convert = translation.convert
+        del outgoing, body, translation
         try:
             if answer.response.status != 200:
                 error = await self.error(answer, entry)
@@ -136,7 +142,7 @@ class TranslatedRoute:
                 document = orjson.loads(raw)
             except orjson.JSONDecodeError as exc:
                 raise UpstreamUnreachable("the upstream's answer was not JSON") from exc
-            reply = orjson.dumps(translation.convert(document))
+            reply = orjson.dumps(convert(document))
             entry.bytes_out = len(reply)
             return web.Response(body=reply, content_type="application/json", headers=said)
         finally:

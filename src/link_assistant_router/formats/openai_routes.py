@@ -18,6 +18,7 @@ from __future__ import annotations
 import calendar
 import os
 import time
+from dataclasses import replace
 from typing import Any
 
 from aiohttp import web
@@ -58,6 +59,7 @@ class ChatCompletions(_OpenAIRoute):
         chat = chat_to_messages(document, model=model, rules=self._rules)
         completion_id = "chatcmpl-" + os.urandom(12).hex()
         created = int(time.time())
+        tools = chat.tools  # the way back holds this, not the request (``chat.body``)
         return Translation(
             chat.body,
             convert=lambda message: message_to_chat(
@@ -65,14 +67,14 @@ class ChatCompletions(_OpenAIRoute):
                 model=requested,
                 completion_id=completion_id,
                 created=created,
-                tools=chat.tools,
+                tools=tools,
             ),
             stream=lambda: ChatStreamTranslator(
                 model=requested,
                 completion_id=completion_id,
                 created=created,
                 include_usage=include_usage,
-                tools=chat.tools,
+                tools=tools,
             ),
         )
 
@@ -87,6 +89,8 @@ class Responses(_OpenAIRoute):
         response_id = "resp_" + os.urandom(12).hex()
         echo = request_echo(document)
         created = int(time.time())
+        # The way back needs the tools and how thinking goes back, not the request's body.
+        shape = replace(translated, body={})
         return Translation(
             translated.body,
             convert=lambda message: message_to_response(
@@ -95,14 +99,14 @@ class Responses(_OpenAIRoute):
                 response_id=response_id,
                 created=created,
                 echo=echo,
-                request=translated,
+                request=shape,
             ),
             stream=lambda: ResponsesStreamTranslator(
                 model=requested,
                 response_id=response_id,
                 created=created,
                 echo=echo,
-                request=translated,
+                request=shape,
             ),
             left_out=translated.tools.left_out,
         )

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from aiohttp import web
 
 from link_assistant_router.errors import NotFound, PermissionDenied
-from link_assistant_router.proxy.pipeline import Outgoing, Proxy
+from link_assistant_router.proxy.pipeline import Proxy
 from link_assistant_router.routes import Handler, Route
 
 __all__ = ["LATEST_PREFIX", "passthrough_routes"]
@@ -41,10 +41,9 @@ def passthrough_routes(proxy: Proxy, extra: Iterable[tuple[str, str]] = ()) -> l
                     "this key may use only some models, and this route is not checked for "
                     "models (EXTRA_UPSTREAM_ROUTES): it is not open to the key"
                 )
-            body = await proxy.read_body(request)
             target = request.raw_path[len(prefix) :]
-            outgoing = Outgoing(request.method, target, request.headers.items(), body)
-            return await proxy.send(request, key, outgoing)
+            # Not kept in a name here: ``send`` lets go of the body once an answer is chosen.
+            return await proxy.send(request, key, await proxy.outgoing(request, target))
 
         return forward
 

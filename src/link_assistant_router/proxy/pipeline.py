@@ -140,9 +140,13 @@ class Proxy:
     async def forward(self, request: web.Request, target: str) -> web.StreamResponse:
         """Proxy ``request`` to ``target`` (the upstream path and query, still encoded)."""
         key = await self.authenticate(request)
+        # Not kept in a name here: ``send`` lets go of the body once an answer is chosen.
+        return await self.send(request, key, await self.outgoing(request, target))
+
+    async def outgoing(self, request: web.Request, target: str) -> Outgoing:
+        """The client's request, to go to ``target`` as it is (its body read within the limit)."""
         body = await self.read_body(request)
-        outgoing = Outgoing(request.method, target, request.headers.items(), body)
-        return await self.send(request, key, outgoing)
+        return Outgoing(request.method, target, request.headers.items(), body)
 
     async def send(
         self,
@@ -158,6 +162,9 @@ class Proxy:
         answer = await self.exchange(
             key, outgoing, entry, session_from=request.headers, prefer=prefer
         )
+        # No account is tried after this: a long stream need not keep the request's body
+        # (Claude Code's are 100 KB and more) for the minutes it runs.
+        del outgoing
         try:
             return await relay(
                 request,
@@ -245,10 +252,16 @@ class Proxy:
         length = request.content_length
         if length is not None and length > self._max_body_bytes:
             raise self._too_large()
-        try:
-            return await request.read()
-        except web.HTTPRequestEntityTooLarge as exc:
-            raise self._too_large() from exc
+        # Read here rather than with ``request.read()``, which keeps the bytes on the request
+        # until the response ends: ``send`` lets go of them once no other account will be tried.
+        chunks: list[bytes] = []
+        size = 0
+        while chunk := await request.content.readany():
+            size += len(chunk)
+            if size > self._max_body_bytes:
+                raise self._too_large()
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     def _too_large(self) -> RequestTooLarge:
         limit_mb = self._max_body_bytes / (1024 * 1024)
