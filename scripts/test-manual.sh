@@ -7,7 +7,7 @@
 set -euo pipefail
 ROUTER=${ROUTER:-http://127.0.0.1:8080}
 ADMIN=${ADMIN:-http://127.0.0.1:8081}
-MODEL=${MODEL:-claude-sonnet-5}
+MODEL=${MODEL:-claude-sonnet-5-5}
 admin=()
 if [ -n "${ADMIN_KEY:-}" ]; then admin=(-H "Authorization: Bearer $ADMIN_KEY"); fi
 

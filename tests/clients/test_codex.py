@@ -8,18 +8,13 @@ fresh network namespace when this machine allows one (root): there, only loopbac
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
-from functools import cache
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 
 from tests.clients.codex import ROOT, codex_binary
+from tests.clients.namespace import run_module
 
 PROMPT = "What is 6 times 7? Use a tool."
 
@@ -32,23 +27,8 @@ def codex() -> Path:
         pytest.skip("npm is not installed: the Codex CLI test installs @openai/codex with it")
 
 
-@cache
-def isolated() -> bool:
-    """Whether runs get a network namespace of their own (root, with unshare and iproute2)."""
-    if os.geteuid() != 0 or not shutil.which("unshare") or not shutil.which("ip"):
-        return False
-    probe = subprocess.run(["unshare", "-n", "true"], capture_output=True, check=False)
-    return probe.returncode == 0
-
-
 def codex_exec(codex: Path, *model: str) -> dict[str, Any]:
-    mode = "isolated" if isolated() else "shared"
-    command = [sys.executable, "-m", "tests.clients.codex", str(codex), PROMPT, mode, *model]
-    if isolated():
-        command = ["unshare", "-n", *command]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, timeout=300, check=False)
-    assert done.returncode == 0, done.stderr.decode(errors="replace")[-3000:]
-    result: dict[str, Any] = orjson.loads(done.stdout)
+    result = run_module("tests.clients.codex", str(codex), PROMPT, "{mode}", *model)
     assert result["returncode"] == 0, result["stderr"][-3000:]
     return result
 
