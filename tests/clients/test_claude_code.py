@@ -16,7 +16,7 @@ import orjson
 import pytest
 
 from tests.clients.claude_code import CLAUDE_CODE_VERSION, claude_binary
-from tests.clients.namespace import run_module
+from tests.clients.harness import run_module
 from tests.conftest import OAUTH_TOKEN
 
 PROMPT = "What is 6 times 7? Use a tool."

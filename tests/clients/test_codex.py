@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from tests.clients.codex import ROOT, codex_binary
-from tests.clients.namespace import run_module
+from tests.clients.codex import codex_binary
+from tests.clients.harness import ROOT, run_module
 
 PROMPT = "What is 6 times 7? Use a tool."
 
