@@ -305,9 +305,11 @@ def issue_key(
     temp_dir: Path, env: dict[str, str], options: list[str] | None = None, executable: str = ""
 ) -> str:
     """A fresh ``la_sk_`` key from ``link-assistant-router tokens issue`` (``options``: more
-    flags for it, such as limits; ``executable``: another revision's CLI)."""
+    flags for it, such as limits; ``executable``: another revision's CLI). It lives a day: longer
+    than any run (an hour's soak outlived a key of one hour by a few seconds), and its store is
+    the run's own, removed with it."""
     command = [executable or tool("link-assistant-router"), "tokens", "issue"]
-    command += ["--ttl-hours", "1", "--label", "bench", "--json", *(options or [])]
+    command += ["--ttl-hours", "24", "--label", "bench", "--json", *(options or [])]
     done = subprocess.run(
         command, env=env, cwd=temp_dir, capture_output=True, timeout=60, check=False
     )
