@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import re
 from collections.abc import Iterator
 
 import orjson
 import pytest
 
-from link_assistant_router.logs import configure_logging, redact
+from link_assistant_router.logs import FLUSH_S, configure_logging, redact
 from link_assistant_router.requestlog import RequestLog
 
 
@@ -123,3 +125,65 @@ def test_a_json_line_survives_text_that_is_not_utf8(capsys: pytest.CaptureFixtur
     logging.getLogger("link_assistant_router.test").warning("agent %s", "ev\udcffil/1.0")
     line = orjson.loads(capsys.readouterr().err.strip().splitlines()[-1])
     assert line["message"] == "agent ev\ufffdil/1.0"
+
+
+def _without_time(line: str, fmt: str) -> object:
+    """A line without its time and the request's duration (which the second line differs in)."""
+    line = re.sub(r"duration_ms=[0-9.]+", "duration_ms=", line)
+    if fmt == "json":
+        document = orjson.loads(line)
+        del document["time"], document["duration_ms"]
+        return document
+    return line.split(" ", 1)[1]
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+@pytest.mark.parametrize("outcome", ["ok", "upstream_dropped"])
+def test_the_request_line_written_without_a_record_is_the_records_line(
+    capsys: pytest.CaptureFixture[str], fmt: str, outcome: str
+) -> None:
+    configure_logging("INFO", fmt)
+    entry = finished_request(outcome)
+    entry.key_label = "la_sk_eyJhbGciOiJIUzI1NiJ9.leaked"  # masked on both ways
+    entry.emit()  # the router's handler alone: straight from the entry
+    fast = capsys.readouterr().err.strip()
+
+    captured: list[logging.LogRecord] = []
+    catcher = logging.Handler()
+    catcher.emit = captured.append  # type: ignore[method-assign]
+    logging.getLogger().addHandler(catcher)  # another handler: the line goes through a record
+    entry.emit()
+    logging.getLogger().removeHandler(catcher)
+    through_record = capsys.readouterr().err.strip()
+
+    assert len(captured) == 1 and captured[0].request is entry  # type: ignore[attr-defined]
+    assert "leaked" not in fast and "la_sk_***" in fast
+    assert _without_time(fast, fmt) == _without_time(through_record, fmt)
+
+
+def test_lines_wait_for_each_other_while_the_loop_runs_and_errors_go_out_at_once(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging("INFO", "text")
+    log = logging.getLogger("link_assistant_router.test")
+
+    async def busy_router() -> list[str]:
+        seen = []
+        finished_request().emit()
+        log.info("second")
+        seen.append(capsys.readouterr().err)  # both wait for the timer
+        await asyncio.sleep(FLUSH_S * 3)
+        seen.append(capsys.readouterr().err)  # written together
+        log.info("before the warning")
+        log.warning("a warning")  # at once, after what was waiting
+        seen.append(capsys.readouterr().err)
+        log.info("last")
+        return seen
+
+    waiting, batch, warned = asyncio.run(busy_router())
+    logging.getLogger().handlers[0].flush()  # as logging's shutdown does at exit
+
+    assert waiting == ""
+    assert batch.count("\n") == 2 and "outcome=ok" in batch and batch.endswith("second\n")
+    assert warned.index("before the warning") < warned.index("a warning")
+    assert capsys.readouterr().err.endswith("INFO link_assistant_router.test: last\n")

@@ -222,6 +222,15 @@ class RequestLog:
             message += f" refused={self.refused!r}"
         if self.tools_left_out:
             message += f" tools_left_out={','.join(self.tools_left_out)!r}"
+        # The router's own handler alone (``logs.LineHandler``): the line is written from this
+        # record without a ``LogRecord``; anything else (tests' capture, an embedding app's
+        # handlers) gets the record.
+        handlers = logging.root.handlers
+        if len(handlers) == 1 and not log.handlers and not handlers[0].filters:
+            access = getattr(handlers[0], "access", None)
+            if access is not None:
+                access(level, log.name, self, message)
+                return
         log.log(level, message, extra={"request": self})
 
     def fields(self) -> dict[str, object]:

@@ -43,11 +43,17 @@ _MIN_WORKER_LIFETIME_S = 5.0
 
 def run_loop(main: Coroutine[Any, Any, None]) -> None:
     try:
-        import uvloop
-    except ImportError:  # no uvloop on this platform
-        asyncio.run(main)
-    else:
-        uvloop.run(main)
+        try:
+            import uvloop
+        except ImportError:  # no uvloop on this platform
+            asyncio.run(main)
+        else:
+            uvloop.run(main)
+    finally:
+        # Log lines wait for each other while a loop runs (``logs.LineHandler``); a worker
+        # process ends without logging's shutdown, so nothing may be left waiting.
+        for handler in logging.getLogger().handlers:
+            handler.flush()
 
 
 def connection_rules(settings: Settings) -> ConnectionRules:
