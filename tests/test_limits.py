@@ -424,3 +424,33 @@ async def test_the_ledger_folds_old_days_once_a_day(store: SqlStore) -> None:
     calls = dict(counting.calls)
     await ledger.roll_up("holder-a")  # the same day again: nothing to do, no store call
     assert counting.calls == calls
+
+
+async def test_an_answers_rate_headers_are_those_of_its_check_remade_each_second(
+    store: SqlStore,
+) -> None:
+    clock = Clock(NOW)
+    ledger = UsageLedger(store, cache_read_weight=0.0, retention_days=90, clock=clock)
+    governor = Governor(store, ledger, clock=clock)
+    key = await make_key(store, KeyLimits(budgets={"5h": 1000}))
+    unmetered = await make_key(store, KeyLimits(rpm=100))
+
+    def utilization(entry: RequestLog) -> str:
+        assert entry.rate_headers is not None
+        return dict(entry.rate_headers)["anthropic-ratelimit-unified-5h-utilization"]
+
+    first = RequestLog("POST", "/v1/messages")
+    await governor.admit(key, first, None)
+    ledger.record(finished_request(key, Usage(input_tokens=100)))  # 10% spent, not flushed
+    same_second = RequestLog("POST", "/v1/messages")
+    clock.now = NOW + 0.5
+    await governor.admit(key, same_second, None)
+    clock.now = NOW + 1.0
+    next_second = RequestLog("POST", "/v1/messages")
+    await governor.admit(key, next_second, None)
+    no_budget = RequestLog("POST", "/v1/messages")
+    await governor.admit(unmetered, no_budget, None)
+
+    assert utilization(first) == utilization(same_second) == "0.0000"
+    assert utilization(next_second) == "0.1000"
+    assert no_budget.rate_headers is None  # its answers keep the upstream's headers

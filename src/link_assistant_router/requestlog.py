@@ -147,6 +147,7 @@ class RequestLog:
         "model",
         "outcome",
         "path",
+        "rate_headers",
         "refused",
         "remote",
         "request_id",
@@ -192,6 +193,9 @@ class RequestLog:
         # a translated request left out (UNSUPPORTED_TOOLS=drop): said on the log line.
         self.refused: str | None = None
         self.tools_left_out: tuple[str, ...] = ()
+        # The key's own rate-limit headers, set when its budgets were checked (None: the key
+        # has none, and its answers keep the upstream's).
+        self.rate_headers: list[tuple[str, str]] | None = None
 
     def mark_first_byte(self) -> None:
         self.ttfb = time.perf_counter() - self.started

@@ -164,6 +164,7 @@ class Governor:
         self._slots: dict[str, _Slots] = {}
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._leased: dict[str, str] = {}  # request id -> key id
+        self._headers: dict[str, tuple[int, list[tuple[str, str]]]] = {}  # key id -> (second, ...)
         self._slot_prefix = "slot:" + os.urandom(6).hex()
         self._slot_count = 0
         ledger.on_flush(self._forget)
@@ -194,7 +195,7 @@ class Governor:
             if limits.concurrency is not None:
                 await self._take_slot(key.id, limits.concurrency, entry)
             if limits.has_budgets():
-                states = await self.windows(key)
+                states = await self.windows(key, budgeted_only=True)
         except StoreError as exc:
             self.release(entry)
             raise StoreError(
@@ -202,6 +203,19 @@ class Governor:
             ) from exc
         if limits.has_budgets():
             self._check_budgets(entry, states)
+            entry.rate_headers = self._rate_headers(key.id, states)
+
+    def _rate_headers(self, key_id: str, states: list[WindowState]) -> list[tuple[str, str]]:
+        """The key's own rate-limit headers for its answers, from the windows just checked;
+        made at most once a second per key (a tenth of a small request's cost otherwise): what
+        they say may be a second old, as the windows read from the store may be. Never
+        changed once made: answers share them."""
+        now = self._clock()
+        second = int(now)
+        made = self._headers.get(key_id)
+        if made is None or made[0] != second:
+            made = self._headers[key_id] = (second, rate_headers(states, now))
+        return made[1]
 
     def _check_budgets(self, entry: RequestLog, states: list[WindowState]) -> None:
         spent = [state for state in states if state.spent()]
@@ -250,7 +264,7 @@ class Governor:
         await self.admit(key, entry, None)
         if not limits.budgets:
             return
-        states = await self.windows(key)
+        states = await self.windows(key, budgeted_only=True)
         for state in states:
             if state.budget is None:
                 continue
@@ -379,9 +393,10 @@ class Governor:
         self._slots.clear()
         await self._store.release(held)
 
-    async def windows(self, key: KeyRecord) -> list[WindowState]:
+    async def windows(self, key: KeyRecord, *, budgeted_only: bool = False) -> list[WindowState]:
         """The key's windows now: stored tokens and cost (cached briefly) plus those not yet
-        flushed."""
+        flushed (``budgeted_only``: only those it has a budget for, all a request is checked
+        against)."""
         now = self._clock()
         cached = self._windows.get(key.id)
         if cached is not None and now - cached[0] < WINDOW_CACHE_S:
@@ -393,11 +408,6 @@ class Governor:
                 if not self._local or cached is None:
                     raise  # offline and never read: the budget cannot be told
                 stored = cached[1]  # offline: the last read, plus what this process spent
-        return self._states(key, stored, now)
-
-    def _states(
-        self, key: KeyRecord, stored: dict[str, WindowTokens], now: float
-    ) -> list[WindowState]:
         ledger = self._ledger
         return window_states(
             key.limits,
@@ -405,6 +415,7 @@ class Governor:
             ledger.pending_tokens.get(key.id, 0.0),
             now,
             pending_cost=ledger.pending_cost.get(key.id, 0),
+            budgeted_only=budgeted_only,
         )
 
     async def _read_windows(self, key_id: str, now: float) -> dict[str, WindowTokens]:
@@ -417,16 +428,6 @@ class Governor:
         fetched = await asyncio.shield(read)
         self._windows[key_id] = (now, fetched)
         return fetched
-
-    def headers_for(self, key: KeyRecord) -> list[tuple[str, str]] | None:
-        """The key's own ``anthropic-ratelimit-unified-*`` headers, from the windows ``admit``
-        just read; None for a key without budgets (its answers keep the upstream's headers)."""
-        if key.limits is None or not key.limits.has_budgets():
-            return None
-        cached = self._windows.get(key.id)
-        stored = cached[1] if cached is not None else {}
-        now = self._clock()
-        return rate_headers(self._states(key, stored, now), now)
 
     def _forget(self, keys: set[str]) -> None:
         """Flushed tokens left ``pending``: the next check re-reads these keys' windows."""
@@ -447,12 +448,17 @@ def window_states(
     now: float,
     *,
     pending_cost: int = 0,
+    budgeted_only: bool = False,
 ) -> list[WindowState]:
-    """Every window (the lifetime one last) with what was spent in it and the key's budgets."""
+    """Every window (the lifetime one last) with what was spent in it and the key's budgets
+    (``budgeted_only``: only the windows with a budget)."""
     budgets = limits.budgets if limits is not None else {}
     dollars = limits.budgets_usd if limits is not None else {}
+    names: tuple[str, ...] = ALL_WINDOWS
+    if budgeted_only:
+        names = tuple(name for name in ALL_WINDOWS if budgets.get(name) or dollars.get(name))
     states = []
-    for name in ALL_WINDOWS:
+    for name in names:
         window = stored.get(name)
         if window is not None and window.started_at >= fresh_after(name, now):
             used, cost, start = (

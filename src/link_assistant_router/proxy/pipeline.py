@@ -172,7 +172,7 @@ class Proxy:
                 entry,
                 answer.prefix,
                 answer.complete,
-                rate_headers=self._governor.headers_for(key),
+                rate_headers=entry.rate_headers,
             )
         finally:
             # A no-op once the body was read to the end (the connection is back in the pool);
