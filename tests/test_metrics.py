@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,14 @@ import openai
 import orjson
 from prometheus_client.parser import text_string_to_metric_families
 
-from link_assistant_router.metrics import MAX_MODEL_LABELS
+from link_assistant_router.app import USAGE_FLUSH_S
+from link_assistant_router.metrics import (
+    DURATION_BUCKETS,
+    MAX_MODEL_LABELS,
+    TTFB_BUCKETS,
+    Metrics,
+)
+from link_assistant_router.requestlog import RequestLog, Usage
 from tests.conftest import (
     OAUTH_TOKEN,
     TEST_SECRET,
@@ -195,7 +203,8 @@ async def test_two_workers_report_every_request_whichever_answers_the_scrape(
         ) as http:
             statuses = await asyncio.gather(*(send(http, url, key) for _ in range(30)))
             assert statuses == [200] * 30
-            await asyncio.sleep(0.2)
+            # Each worker counts its requests into the shared files every USAGE_FLUSH_S.
+            await asyncio.sleep(0.2 + USAGE_FLUSH_S)
             totals = []
             for _ in range(6):
                 samples = parse((await scrape(http, f"http://127.0.0.1:{admin_port}"))[1])
@@ -226,3 +235,62 @@ async def test_invented_model_names_do_not_grow_the_metrics(
     assert len(models) <= MAX_MODEL_LABELS + 1
     assert "other" in models
     assert len(after) < len(before) + 64 * 4000  # bounded, whatever the names
+
+
+def test_requests_counted_in_one_go_read_as_if_counted_one_by_one() -> None:
+    """``observe`` notes, ``fold`` counts: the samples are those of prometheus_client's own
+    ``Histogram.observe`` and ``Counter.inc`` called for each request, bucket bounds included."""
+    from prometheus_client import CollectorRegistry, Counter, Histogram
+
+    metrics = Metrics(per_key=True)
+    reference = CollectorRegistry()
+    ttfb = Histogram(
+        "lar_time_to_first_byte_seconds", "", ["route"], buckets=TTFB_BUCKETS, registry=reference
+    )
+    duration = Histogram(
+        "lar_request_duration_seconds", "", ["route"], buckets=DURATION_BUCKETS, registry=reference
+    )
+    tokens = Counter("lar_tokens", "", ["type", "account", "model", "key"], registry=reference)
+    # On bucket bounds, between them, past the last; two routes; one request without a byte.
+    firsts = [0.005, 0.0051, 0.01, 0.3, 60.0, 61.0, None]
+    tooks = [0.03, 0.07, 2.0, 40.0, 700.0, 0.001, 0.2]  # measured at observe: off the bounds
+    for number, (first, took) in enumerate(zip(firsts, tooks, strict=True)):
+        entry = RequestLog("POST", "/v1/messages")
+        entry.route = "messages" if number % 2 else "chat_completions"
+        entry.status, entry.account, entry.model = 200, "primary", "claude-sonnet-5"
+        entry.key_id, entry.key_label = "key-1", "laptop"
+        entry.ttfb, entry.started = first, time.perf_counter() - took
+        entry.usage = Usage(input_tokens=10 + number, output_tokens=number)
+        metrics.observe(entry, cost_micros=1_000)
+        if first is not None:
+            ttfb.labels(entry.route).observe(first)
+        duration.labels(entry.route).observe(took)
+        tokens.labels("input", "primary", "claude-sonnet-5", "laptop").inc(10 + number)
+        if number:
+            tokens.labels("output", "primary", "claude-sonnet-5", "laptop").inc(number)
+
+    def samples(registry: CollectorRegistry, names: tuple[str, ...]) -> dict[Any, float]:
+        return {
+            (sample.name, frozenset(sample.labels.items())): round(sample.value, 3)
+            for family in registry.collect()
+            for sample in family.samples
+            if family.name in names and not sample.name.endswith("_created")
+        }
+
+    names = ("lar_time_to_first_byte_seconds", "lar_request_duration_seconds", "lar_tokens")
+    assert samples(metrics.registry, names) == samples(reference, names)  # folded on collect
+    requests = metrics.registry.get_sample_value(
+        "lar_requests_total",
+        {
+            "route": "messages",
+            "status_class": "2xx",
+            "outcome": "ok",
+            "account": "primary",
+            "model": "claude-sonnet-5",
+        },
+    )
+    assert requests == 3
+    cost = metrics.registry.get_sample_value(
+        "lar_cost_usd_total", {"account": "primary", "model": "claude-sonnet-5", "key": "laptop"}
+    )
+    assert cost == 7 * 1_000 / 1_000_000

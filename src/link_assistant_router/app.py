@@ -334,10 +334,11 @@ async def _maintain(router: Router) -> None:
 
 
 async def _every_second(router: Router) -> None:
-    """Write the usage ledger twice a second (a hard kill loses at most the last second); tend
-    the concurrency slots this process holds."""
+    """Write the usage ledger twice a second (a hard kill loses at most the last second); count
+    the requests noted for the metrics; tend the concurrency slots this process holds."""
     while True:
         await asyncio.sleep(USAGE_FLUSH_S)
+        router.metrics.fold()
         await _quietly(router, "record usage", router.ledger.flush())
         await _quietly(router, "tend concurrency slots", router.governor.tick())
 

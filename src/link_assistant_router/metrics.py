@@ -5,6 +5,13 @@ With several workers (``ROUTER_WORKERS``), the parent gives them a shared direct
 values in files there and a scrape, answered by any worker, adds them up. Account gauges are
 read at scrape time from that worker's pool, which every worker keeps in step with the store.
 
+A finished request is noted in a list (``observe``, about a microsecond) and the list is
+folded into the counters and histograms in one go (``fold``): before every collection of the
+registry (a scrape, a test reading a value) and twice a second (``_every_second`` in ``app``),
+so another worker's scrape sees this worker's requests at most half a second late. Folding adds
+up the requests with the same labels first: a busy second costs a few updates per label set,
+not ten per request.
+
 Labels stay few and bounded: a route name (not the path), a status class, the account, the
 model (one the upstream answered to, at most ``MAX_MODEL_LABELS`` of them, else ``other``), and
 the key's label only with ``METRICS_PER_KEY=true``. Nothing secret is a label.
@@ -14,6 +21,8 @@ from __future__ import annotations
 
 import os
 import time
+from bisect import bisect_left
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -25,7 +34,7 @@ from prometheus_client.registry import Collector
 
 from link_assistant_router.accounts.account import Account
 from link_assistant_router.prices import MICROS_PER_USD
-from link_assistant_router.requestlog import RequestLog
+from link_assistant_router.requestlog import RequestLog, Usage
 
 __all__ = [
     "CONTENT_TYPE",
@@ -65,8 +74,12 @@ class Metrics:
         self.multiprocess = MULTIPROC_ENV in os.environ
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         self._models: set[str] = set()
+        # Finished requests not yet counted: (route, status, outcome, account, model, time to
+        # first byte, duration, usage, cost, key label).
+        self._noted: list[_Noted] = []
         self.registry = CollectorRegistry()
         registry = self.registry
+        registry.register(_Folding(self))  # first: whatever collects sees every request
         self.requests = Counter(
             "lar_requests",
             "Requests answered, by route, status class, outcome (how it ended), account and model.",
@@ -136,26 +149,56 @@ class Metrics:
         )
 
     def observe(self, entry: RequestLog, cost_micros: int = 0) -> None:
-        """Count a finished request and its cost (called once per request, after its log
-        line and its ledger row)."""
-        route = entry.route
-        status = entry.status
-        status_class = _STATUS_CLASSES.get(status // 100 if status else 0, "none")
-        account = entry.account or ""
-        model = self._model_label(entry.model, status)
-        self._child(self.requests, (route, status_class, entry.outcome, account, model)).inc()
-        if entry.ttfb is not None:
-            self._child(self.ttfb, (route,)).observe(entry.ttfb)
-        self._child(self.duration, (route,)).observe(time.perf_counter() - entry.started)
-        usage = entry.usage
-        if usage is not None:
-            extra = (entry.key_label or entry.key_id or "",) if self.per_key else ()
-            for kind, field in _TOKEN_KINDS:
-                count = getattr(usage, field)
-                if count:
-                    self._child(self.tokens, (kind, account, model, *extra)).inc(count)
-            if cost_micros:
-                self._child(self.cost, (account, model, *extra)).inc(cost_micros / MICROS_PER_USD)
+        """Note a finished request and its cost (called once per request, after its log line
+        and its ledger row); counted at the next ``fold``."""
+        self._noted.append(
+            (
+                entry.route,
+                entry.status,
+                entry.outcome,
+                entry.account or "",
+                entry.model,
+                entry.ttfb,
+                time.perf_counter() - entry.started,
+                entry.usage,
+                cost_micros,
+                (entry.key_label or entry.key_id or "") if self.per_key else None,
+            )
+        )
+
+    def fold(self) -> None:
+        """Count the requests noted since the last fold: each label set's sums updated once."""
+        noted, self._noted = self._noted, []
+        if not noted:
+            return
+        requests: defaultdict[tuple[str, ...], int] = defaultdict(int)
+        tokens: defaultdict[tuple[str, ...], int] = defaultdict(int)
+        cost: defaultdict[tuple[str, ...], int] = defaultdict(int)
+        ttfb = _Buckets(TTFB_BUCKETS)
+        duration = _Buckets(DURATION_BUCKETS)
+        for route, status, outcome, account, model, first, took, usage, micros, key in noted:
+            status_class = _STATUS_CLASSES.get(status // 100 if status else 0, "none")
+            model = self._model_label(model, status)
+            requests[(route, status_class, outcome, account, model)] += 1
+            if first is not None:
+                ttfb.add(route, first)
+            duration.add(route, took)
+            if usage is not None:
+                extra = (key,) if key is not None else ()
+                for kind, field in _TOKEN_KINDS:
+                    count = getattr(usage, field)
+                    if count:
+                        tokens[(kind, account, model, *extra)] += count
+                if micros:
+                    cost[(account, model, *extra)] += micros
+        for labels, count in requests.items():
+            self._child(self.requests, labels).inc(count)
+        for labels, count in tokens.items():
+            self._child(self.tokens, labels).inc(count)
+        for labels, micros in cost.items():
+            self._child(self.cost, labels).inc(micros / MICROS_PER_USD)
+        ttfb.add_to(self.ttfb, self._child)
+        duration.add_to(self.duration, self._child)
 
     def _model_label(self, model: str | None, status: int | None) -> str:
         """The model as a label: only a name the upstream accepted (an answered request), and
@@ -188,6 +231,7 @@ class Metrics:
         """The text format: every worker's values (when there are several), the accounts, and
         this worker's upstream request slots (``upstream``: its client, when it counts them)."""
         if self.multiprocess:
+            self.fold()  # this worker's own requests, up to now; the others' fold each second
             registry = CollectorRegistry()
             MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         else:
@@ -197,6 +241,49 @@ class Metrics:
         if hasattr(upstream, "in_flight"):
             registry.register(UpstreamSlotsCollector(upstream))
         return generate_latest(registry)
+
+
+_Noted = tuple[
+    str, int | None, str, str, str | None, float | None, float, Usage | None, int, str | None
+]
+
+
+class _Buckets:
+    """Observations of one histogram by route, as ``Histogram.observe`` would count them (a
+    value goes to the first bucket whose bound is not below it), added to it in one go."""
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self._bounds = bounds
+        self._routes: dict[str, tuple[list[int], list[float]]] = {}
+
+    def add(self, route: str, value: float) -> None:
+        counts = self._routes.get(route)
+        if counts is None:
+            counts = self._routes[route] = ([0] * (len(self._bounds) + 1), [0.0])
+        counts[0][bisect_left(self._bounds, value)] += 1
+        counts[1][0] += value
+
+    def add_to(self, histogram: Histogram, child: Callable[[Any, tuple[str, ...]], Any]) -> None:
+        for route, (counts, total) in self._routes.items():
+            series = child(histogram, (route,))
+            # prometheus_client's own parts of a histogram series: its sum and its per-bucket
+            # counts (the last for +Inf), which its collect adds up into the cumulative form.
+            series._sum.inc(total[0])
+            for number, count in enumerate(counts):
+                if count:
+                    series._buckets[number].inc(count)
+
+
+class _Folding(Collector):
+    """Registered first in the metrics' registry: a collection folds the noted requests in
+    before the counters are read, and yields nothing of its own."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        self._metrics.fold()
+        return iter(())
 
 
 class _Registered(Collector):
