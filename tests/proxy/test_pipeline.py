@@ -123,6 +123,32 @@ async def test_request_is_forwarded_verbatim(
     assert int(seen.headers["content-length"]) == len(body)
 
 
+async def test_the_router_adds_no_headers_of_its_own(
+    router: RunningRouter, fake_upstream: FakeUpstream
+) -> None:
+    """A bare request (no user-agent, accept, accept-encoding or content-type, sent by hand so
+    no client library adds them) reaches the upstream without them: aiohttp invents none."""
+    key = await router.issue_key()
+    body = b'{"model":"claude-sonnet-5","max_tokens":8,"messages":[]}'
+    host, port = URL(router.url).host, URL(router.url).port
+    reader, writer = await asyncio.open_connection(host, port)
+    writer.write(
+        b"POST /v1/messages HTTP/1.1\r\nHost: router\r\nx-api-key: "
+        + key.encode()
+        + b"\r\nanthropic-version: 2023-06-01\r\nContent-Length: "
+        + str(len(body)).encode()
+        + b"\r\nConnection: close\r\n\r\n"
+        + body
+    )
+    answer = await asyncio.wait_for(reader.read(), 10)
+    writer.close()
+    assert answer.startswith(b"HTTP/1.1 200")
+    seen = fake_upstream.requests[-1].headers
+    assert seen["anthropic-version"] == "2023-06-01"
+    for invented in ("user-agent", "accept", "accept-encoding", "content-type"):
+        assert invented not in seen, invented
+
+
 async def test_expect_continue_is_settled_by_the_router(
     router: RunningRouter, fake_upstream: FakeUpstream, http: aiohttp.ClientSession
 ) -> None:

@@ -28,6 +28,7 @@ __all__ = ["Upstream", "UpstreamClient"]
 
 # Headers aiohttp would otherwise invent; the client's own (if any) are forwarded instead.
 _NO_AUTO_HEADERS = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
+_SKIPPED: CIMultiDict[None] = CIMultiDict((name, None) for name in _NO_AUTO_HEADERS)
 
 
 class Upstream(Protocol):
@@ -39,6 +40,15 @@ class Upstream(Protocol):
     async def open(self) -> None: ...
 
     async def close(self) -> None: ...
+
+
+class _AsSent(aiohttp.ClientRequest):
+    """A request with the headers it was given and none of aiohttp's defaults. aiohttp would
+    build its list of headers not to add, and a copy of the request's headers, for every
+    request (``skip_auto_headers``); the list is always the same here, so it is made once."""
+
+    def update_auto_headers(self, skip_auto_headers: Any) -> None:
+        self._skip_auto_headers = _SKIPPED
 
 
 class _SlotResponse(aiohttp.ClientResponse):
@@ -107,6 +117,7 @@ class UpstreamClient:
                 total=None, sock_connect=self._connect_timeout_s, sock_read=self._idle_timeout_s
             ),
             auto_decompress=False,
+            request_class=_AsSent,
             response_class=_SlotResponse,
             skip_auto_headers=_NO_AUTO_HEADERS,
             # One session serves every client: a cookie the upstream sets for one of them must
