@@ -374,35 +374,57 @@ class Proxy:
 
     async def _hold_prelude(self, response: aiohttp.ClientResponse) -> Answer:
         """Hold a stream's opening events until its first content (or an error) arrives."""
-        held = b""
-        scanned = 0  # the events before this point of the start (in LF form) were looked at
-        crlf = False
+        opening = _Opening()
+        try:
+            # What came with the headers needs no deadline: often the first content is in it.
+            chunk = response.content.read_nowait()
+        except READ_ERRORS as exc:
+            raise self._cut_short(exc, "the stream's start") from exc
+        if chunk and opening.add(chunk):
+            return Answer(response, opening.held, stream_error=opening.error)
         try:
             async with asyncio.timeout(_HOLD_LIMIT_S):  # one deadline, not a timer per read
-                while len(held) < _HOLD_LIMIT_BYTES:
+                while len(opening.held) < _HOLD_LIMIT_BYTES:
                     try:
                         chunk = await response.content.readany()
                     except READ_ERRORS as exc:
                         raise self._cut_short(exc, "the stream's start") from exc
                     if not chunk:
-                        return Answer(response, held, complete=True)
-                    held += chunk
-                    crlf = crlf or b"\r" in chunk
-                    text = lf_lines(held) if crlf else held
-                    # Events are looked at one by one as far as the first content: a large
-                    # first read (a whole short answer) is not cut up.
-                    while (end := text.find(b"\n\n", scanned)) >= 0:
-                        name, data = parse_event(text[scanned:end])
-                        scanned = end + 2
-                        if not data:
-                            continue  # a comment or an empty event: nothing is dispatched
-                        if name == b"error":
-                            return Answer(response, held, stream_error=data)
-                        if name not in _PRELUDE_EVENTS:
-                            return Answer(response, held)
+                        return Answer(response, opening.held, complete=True)
+                    if opening.add(chunk):
+                        return Answer(response, opening.held, stream_error=opening.error)
         except TimeoutError:
             pass  # a slow start: pass on what arrived and relay the rest as it comes
-        return Answer(response, held)
+        return Answer(response, opening.held)
+
+
+@dataclass(slots=True)
+class _Opening:
+    """The start of a stream while it is held: its bytes, how far its events were looked at."""
+
+    held: bytes = b""
+    scanned: int = 0  # the events before this point (in LF form) were looked at
+    crlf: bool = False
+    error: bytes | None = None  # an ``error`` event's data, when the stream began with one
+
+    def add(self, chunk: bytes) -> bool:
+        """Hold ``chunk`` too; True once the first content or an error event is in. Events are
+        looked at one by one as far as that: a large first read (a whole short answer) is not
+        cut up."""
+        self.held += chunk
+        self.crlf = self.crlf or b"\r" in chunk
+        text = lf_lines(self.held) if self.crlf else self.held
+        while (end := text.find(b"\n\n", self.scanned)) >= 0:
+            name, data = parse_event(text[self.scanned : end])
+            self.scanned = end + 2
+            if not data:
+                continue  # a comment or an empty event: nothing is dispatched
+            if name == b"error":
+                self.error = data
+                return True
+            if name not in _PRELUDE_EVENTS:
+                return True
+        return False
 
 
 def parse_object(body: bytes | None, *, empty_ok: bool = False) -> dict[str, Any]:
