@@ -448,9 +448,14 @@ async def test_an_answers_rate_headers_are_those_of_its_check_remade_each_second
     clock.now = NOW + 1.0
     next_second = RequestLog("POST", "/v1/messages")
     await governor.admit(key, next_second, None)
+    ledger.record(finished_request(key, Usage(input_tokens=100)))
+    await ledger.flush()  # written: the next check says so, within the same second
+    after_flush = RequestLog("POST", "/v1/messages")
+    await governor.admit(key, after_flush, None)
     no_budget = RequestLog("POST", "/v1/messages")
     await governor.admit(unmetered, no_budget, None)
 
     assert utilization(first) == utilization(same_second) == "0.0000"
     assert utilization(next_second) == "0.1000"
+    assert utilization(after_flush) == "0.2000"
     assert no_budget.rate_headers is None  # its answers keep the upstream's headers

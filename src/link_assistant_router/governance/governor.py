@@ -207,9 +207,9 @@ class Governor:
 
     def _rate_headers(self, key_id: str, states: list[WindowState]) -> list[tuple[str, str]]:
         """The key's own rate-limit headers for its answers, from the windows just checked;
-        made at most once a second per key (a tenth of a small request's cost otherwise): what
-        they say may be a second old, as the windows read from the store may be. Never
-        changed once made: answers share them."""
+        made at most once a second per key and again once its spending is written to the store
+        (they cost a tenth of a small request otherwise): what they say may be a second old, as
+        the windows read from the store may be. Never changed once made: answers share them."""
         now = self._clock()
         second = int(now)
         made = self._headers.get(key_id)
@@ -432,6 +432,7 @@ class Governor:
     def _forget(self, keys: set[str]) -> None:
         """Flushed tokens left ``pending``: the next check re-reads these keys' windows."""
         for key in keys:
+            self._headers.pop(key, None)
             cached = self._windows.get(key)
             if cached is not None:
                 self._windows[key] = (0.0, cached[1])
