@@ -644,3 +644,19 @@ def test_unreadable_stream_error_says_so() -> None:
 
 def test_verdict_kinds_have_lowercase_values() -> None:
     assert {kind.value for kind in VerdictKind} == {kind.name.lower() for kind in VerdictKind}
+
+
+def test_parse_quota_reads_repeated_headers_once_and_changed_ones_anew() -> None:
+    first = {
+        "Anthropic-Ratelimit-Unified-5h-Utilization": "0.25",
+        "anthropic-ratelimit-unified-5h-reset": "1900000000",
+        "content-type": "application/json",
+    }
+    again = dict(reversed(list(first.items())))  # same values, another order: read anew
+    changed = {**first, "Anthropic-Ratelimit-Unified-5h-Utilization": "0.5"}
+    snapshot = parse_quota(first)
+    assert snapshot is not None and snapshot.windows["5h"].utilization == 0.25
+    assert parse_quota(dict(first)) is snapshot  # the same headers: the snapshot already read
+    assert parse_quota(again) == snapshot
+    assert parse_quota(changed).windows["5h"].utilization == 0.5  # type: ignore[union-attr]
+    assert parse_quota({"content-type": "application/json"}) is None

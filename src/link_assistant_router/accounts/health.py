@@ -204,6 +204,12 @@ class Verdict:
     cooldown_until: float | None = None
 
 
+# The last snapshots read, by the headers they were read from: an account's answers repeat
+# the same values for seconds at a time (a snapshot is never changed once made).
+_READ: dict[tuple[tuple[str, str], ...], QuotaSnapshot | None] = {}
+_MAX_READ = 256
+
+
 def parse_quota(headers: Mapping[str, str]) -> QuotaSnapshot | None:
     """The quota state a response's headers describe; None when they describe none.
 
@@ -212,14 +218,29 @@ def parse_quota(headers: Mapping[str, str]) -> QuotaSnapshot | None:
     (seconds). Header names are matched case-insensitively; values that cannot be read are
     ignored, and when nothing readable is left the answer is None.
     """
+    relevant = tuple(
+        (lowered, value)
+        for name, value in headers.items()
+        if (lowered := name.lower()).startswith(UNIFIED_PREFIX) or lowered == "retry-after"
+    )
+    if not relevant:
+        return None
+    found = _READ.get(relevant, False)
+    if found is False:
+        if len(_READ) >= _MAX_READ:
+            _READ.clear()
+        found = _READ[relevant] = _parse_quota(relevant)
+    return found  # type: ignore[return-value]
+
+
+def _parse_quota(headers: tuple[tuple[str, str], ...]) -> QuotaSnapshot | None:
     status: str | None = None
     reset: float | None = None
     claim: str | None = None
     overage: str | None = None
     retry_after: float | None = None
     parts: dict[str, dict[str, str]] = {}
-    for name, value in headers.items():
-        lowered = name.lower()
+    for lowered, value in headers:
         if lowered == "retry-after":
             retry_after = _number(value)
             continue

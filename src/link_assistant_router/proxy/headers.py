@@ -86,18 +86,33 @@ def merge_beta(values: list[str], required: str) -> list[str]:
     return [*values[:-1], f"{last},{required}" if last else required]
 
 
+def _kept(
+    incoming: Iterable[tuple[str, str]], dropped: frozenset[str]
+) -> list[tuple[str, str, str]]:
+    """``(name, lowered name, value)`` of the headers not in ``dropped`` nor named by a
+    ``Connection`` header, in their order: one pass, a second only when ``Connection`` names
+    more than the fixed hop-by-hop list."""
+    kept = []
+    listed: frozenset[str] = frozenset()
+    for name, value in incoming:
+        lowered = name.lower()
+        if lowered in dropped:
+            if lowered == "connection":
+                listed |= _connection_listed([(name, value)])
+            continue
+        kept.append((name, lowered, value))
+    if listed - dropped:
+        kept = [header for header in kept if header[1] not in listed]
+    return kept
+
+
 def upstream_request_headers(
     incoming: Iterable[tuple[str, str]], credential: Credential
 ) -> CIMultiDict[str]:
     """The headers to send upstream for a client request, with the credential swapped in."""
-    pairs = list(incoming)
-    dropped = _REQUEST_DROPPED | _connection_listed(pairs)
     outgoing: CIMultiDict[str] = CIMultiDict()
     betas: list[str] = []
-    for name, value in pairs:
-        lowered = name.lower()
-        if lowered in dropped:
-            continue
+    for name, lowered, value in _kept(incoming, _REQUEST_DROPPED):
         if lowered == BETA_HEADER:
             betas.append(value)
             continue
@@ -114,12 +129,8 @@ def upstream_request_headers(
 
 def client_response_headers(upstream: Iterable[tuple[str, str]]) -> CIMultiDict[str]:
     """The upstream's response headers minus hop-by-hop ones (``Content-Length`` is set apart)."""
-    pairs = list(upstream)
-    dropped = _RESPONSE_DROPPED | _connection_listed(pairs)
     outgoing: CIMultiDict[str] = CIMultiDict()
-    for name, value in pairs:
-        if name.lower() in dropped:
-            continue
+    for name, _, value in _kept(upstream, _RESPONSE_DROPPED):
         # A control byte is refused when the header is written (the connection would drop,
         # the answer lost): the header goes instead, and the log says so.
         if not value.isprintable() and _CONTROL.search(value):
