@@ -8,6 +8,7 @@ events, each as soon as the upstream event it comes from is complete.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -373,6 +374,14 @@ _TEXT_DELTA_START = b'event: content_block_delta\ndata: {"type":"content_block_d
 _TEXT_DELTA_MARK = b',"delta":{"type":"text_delta","text":'
 
 
+# A text delta exactly as Anthropic writes it, its text one JSON string with no quote and no
+# backslash pair that could hide one (anything else goes through ``_event``).
+_TEXT_DELTA = re.compile(
+    rb'event: content_block_delta\ndata: \{"type":"content_block_delta","index":\d{1,9},'
+    rb'"delta":\{"type":"text_delta","text":("[^"\\]*(?:\\[^"\\][^"\\]*)*")\}\}'
+)
+
+
 def _text_delta_json(raw: bytes) -> bytes | None:
     """The text of a text delta as the JSON string upstream wrote, if the event has the exact
     layout Anthropic writes (else None): the text goes out without being decoded and encoded."""
@@ -426,6 +435,25 @@ class ChatStreamTranslator(EventTranslator):
 
     def _end(self) -> bytes:
         return _DONE
+
+    def feed(self, chunk: bytes) -> bytes:
+        """``EventTranslator.feed``, with the most frequent event, a plain text delta, made into
+        its chunk by one regular expression instead of a call per event."""
+        if self._done:
+            return b""
+        events = self._events.split(chunk)
+        if not events:
+            return b""
+        text_delta = _TEXT_DELTA.fullmatch
+        opening = self._prefix + _TEXT_OPEN
+        out: list[bytes] = []
+        for raw in events:
+            found = text_delta(raw)
+            if found is not None and not self._done:
+                out += (opening, found[1], _TEXT_CLOSE)
+            else:
+                out.append(self._event(raw))
+        return b"".join(out)
 
     def _event(self, raw: bytes) -> bytes:
         if self._done or not raw:
