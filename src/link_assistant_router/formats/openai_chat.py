@@ -8,7 +8,6 @@ events, each as soon as the upstream event it comes from is complete.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,7 +39,7 @@ from link_assistant_router.formats.openai_tools import (
     custom_input,
     custom_tool,
 )
-from link_assistant_router.proxy.sse import EventTranslator, event_object
+from link_assistant_router.proxy.sse import TEXT_DELTA, EventTranslator, event_object
 
 __all__ = [
     "FINISH_REASONS",
@@ -374,14 +373,6 @@ _TEXT_DELTA_START = b'event: content_block_delta\ndata: {"type":"content_block_d
 _TEXT_DELTA_MARK = b',"delta":{"type":"text_delta","text":'
 
 
-# A text delta exactly as Anthropic writes it, its text one JSON string with no quote and no
-# backslash pair that could hide one (anything else goes through ``_event``).
-_TEXT_DELTA = re.compile(
-    rb'event: content_block_delta\ndata: \{"type":"content_block_delta","index":\d{1,9},'
-    rb'"delta":\{"type":"text_delta","text":("[^"\\]*(?:\\[^"\\][^"\\]*)*")\}\}'
-)
-
-
 def _text_delta_json(raw: bytes) -> bytes | None:
     """The text of a text delta as the JSON string upstream wrote, if the event has the exact
     layout Anthropic writes (else None): the text goes out without being decoded and encoded."""
@@ -444,13 +435,13 @@ class ChatStreamTranslator(EventTranslator):
         events = self._events.split(chunk)
         if not events:
             return b""
-        text_delta = _TEXT_DELTA.fullmatch
+        text_delta = TEXT_DELTA.fullmatch
         opening = self._prefix + _TEXT_OPEN
         out: list[bytes] = []
         for raw in events:
             found = text_delta(raw)
             if found is not None and not self._done:
-                out += (opening, found[1], _TEXT_CLOSE)
+                out += (opening, found[2], _TEXT_CLOSE)
             else:
                 out.append(self._event(raw))
         return b"".join(out)

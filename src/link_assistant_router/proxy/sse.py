@@ -10,12 +10,14 @@ ends); a lone CR, which no upstream sends, is not read as a line end.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Protocol
 
 import orjson
 
 __all__ = [
     "PASSTHROUGH",
+    "TEXT_DELTA",
     "EventSplitter",
     "EventTranslator",
     "Passthrough",
@@ -27,6 +29,13 @@ __all__ = [
 ]
 
 _DEFAULT_NAME = b"message"
+# A text delta (the most frequent event) exactly as Anthropic writes it: its block's index, and
+# its text as one JSON string with no quote and no backslash pair that could hide one. Stream
+# translators take such events without parsing them; anything else is parsed.
+TEXT_DELTA = re.compile(
+    rb'event: content_block_delta\ndata: \{"type":"content_block_delta","index":(\d{1,9}),'
+    rb'"delta":\{"type":"text_delta","text":("[^"\\]*(?:\\[^"\\][^"\\]*)*")\}\}'
+)
 
 
 def parse_event(raw: bytes) -> tuple[bytes, bytes]:
