@@ -5,7 +5,9 @@
   control, 12 tool schemas, a few turns with tool use, ``metadata.user_id``, ``"stream": true``;
 - ``big``: a non-streaming request of exactly 1 MiB, nearly all of it one user message;
 - ``chat``: the ``sse`` case's text as an OpenAI Chat Completions streaming request (~90 KB),
-  sent to ``/v1/chat/completions``: the router only (nothing else translates).
+  sent to ``/v1/chat/completions``: the router only (nothing else translates);
+- ``responses``: the same as an OpenAI Responses streaming request (~90 KB, instructions and an
+  input message, as Codex sends them), sent to ``/v1/responses``: the router only.
 """
 
 from __future__ import annotations
@@ -187,16 +189,40 @@ def chat_body() -> bytes:
     return orjson.dumps(request(prose(SSE_BODY_BYTES - base, seed=3)))
 
 
+def responses_body() -> bytes:
+    """An OpenAI Responses streaming request about as large as ``sse`` (Codex's route)."""
+
+    def request(text: str) -> dict[str, object]:
+        return {
+            "model": "gpt-4o",
+            "instructions": text,
+            "input": [
+                {
+                    "type": "message",
+                    "role": "user",
+                    "content": [{"type": "input_text", "text": prose(400, seed=7)}],
+                }
+            ],
+            "max_output_tokens": 1024,
+            "stream": True,
+            "store": False,
+        }
+
+    base = len(orjson.dumps(request("")))
+    return orjson.dumps(request(prose(SSE_BODY_BYTES - base, seed=3)))
+
+
 BODIES: dict[str, Callable[[], bytes]] = {
     "json": json_body,
     "sse": sse_body,
     "big": big_body,
     "chat": chat_body,
+    "responses": responses_body,
 }
 STREAMING = {"sse"}
 # Cases only the router can serve, and the path each is sent to (others: /v1/messages).
-ROUTER_ONLY = {"chat"}
-PATHS = {"chat": "/v1/chat/completions"}
+ROUTER_ONLY = {"chat", "responses"}
+PATHS = {"chat": "/v1/chat/completions", "responses": "/v1/responses"}
 # Claude Code's requests carry these betas; the other cases send no anthropic-beta header.
 ANTHROPIC_BETA = {"sse": "claude-code-20250219,interleaved-thinking-2025-05-14"}
 

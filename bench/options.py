@@ -79,7 +79,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--cases",
         type=_names(tuple(bodies.BODIES)),
         default=list(bodies.BODIES),
-        help="comma-separated, default json,sse,big,chat",
+        help="comma-separated, default json,sse,big,chat,responses",
     )
     parser.add_argument(
         "--connections", type=_counts, default=[1, 16], help="comma-separated, default 1,16"

@@ -54,6 +54,24 @@ def chat_problems(reply: Reply) -> list[str]:
     return found
 
 
+def responses_problems(reply: Reply) -> list[str]:
+    """What is wrong with a translated (OpenAI Responses) stream."""
+    if reply.status != 200:
+        return [f"status {reply.status}: {reply.body[:300]!r}"]
+    found = []
+    if not reply.content_type.startswith("text/event-stream"):
+        found.append(f"content-type {reply.content_type!r}, expected text/event-stream")
+    deltas = reply.body.count(b"event: response.output_text.delta\n")
+    if deltas < SSE_EVENT_COUNT // 2:
+        found.append(f"{deltas} output_text.delta events")
+    if b"event: response.completed\n" not in reply.body or b'"input_tokens"' not in reply.body:
+        found.append("no response.completed with its usage")
+    return found
+
+
+TRANSLATED = {"chat": chat_problems, "responses": responses_problems}
+
+
 def problems(reply: Reply, streaming: bool, reference: Reply | None) -> list[str]:
     """What is wrong with ``reply``; ``reference`` is the upstream's reply to the same request."""
     found: list[str] = []

@@ -8,7 +8,7 @@ Markdown report of the medians and of the ratios between targets round by round 
 puts it in docs/benchmarks.md). Every process it starts is stopped at the end, and its temporary
 directory removed unless ``--keep``. See docs/benchmarks.md for the method.
 
-    .venv/bin/python bench/run.py [--rounds 5] [--duration 10] [--cases json,sse,big,chat]
+    .venv/bin/python bench/run.py [--rounds 5] [--duration 10] [--cases json,sse,big,chat,responses]
                                   [--connections 1,16] [--targets direct,nginx,aiohttp,router]
                                   [--compare REV] [--profile] [--profile-case sse]
                                   [--write] [--keep]
@@ -159,7 +159,8 @@ def probe_all(bench: Bench) -> list[str]:
                 except (OSError, http.client.HTTPException) as exc:
                     problems.append(f"probe {name} {case}: {type(exc).__name__}: {exc}")
                     continue
-                problems += [f"probe {name} {case}: {p}" for p in probe.chat_problems(reply)]
+                found = probe.TRANSLATED[case](reply)
+                problems += [f"probe {name} {case}: {problem}" for problem in found]
             continue
         reference = probe.send(bench.upstream.port, body, headers(case, bench.key("direct")))
         for name, server in bench.targets.items():

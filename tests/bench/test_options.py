@@ -51,6 +51,7 @@ def test_translated_cases_go_to_every_router_only() -> None:
     assert run.runs_case("chat", "router@abc1234")
     assert run.runs_case("chat", "router")
     assert not run.runs_case("chat", "aiohttp")
+    assert run.runs_case("responses", "router") and not run.runs_case("responses", "nginx")
     assert run.runs_case("sse", "nginx")
 
 
