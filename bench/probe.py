@@ -39,13 +39,21 @@ def send(port: int, body: bytes, headers: dict[str, str], path: str = "/v1/messa
         connection.close()
 
 
-def chat_problems(reply: Reply) -> list[str]:
-    """What is wrong with a translated (OpenAI chat) stream."""
+def _translated_stream(reply: Reply) -> list[str] | None:
+    """What is wrong with a translated stream's status and type: None when it was answered."""
     if reply.status != 200:
         return [f"status {reply.status}: {reply.body[:300]!r}"]
-    found = []
     if not reply.content_type.startswith("text/event-stream"):
-        found.append(f"content-type {reply.content_type!r}, expected text/event-stream")
+        return [f"content-type {reply.content_type!r}, expected text/event-stream"]
+    return None
+
+
+def chat_problems(reply: Reply) -> list[str]:
+    """What is wrong with a translated (OpenAI chat) stream."""
+    found = _translated_stream(reply)
+    if found is not None:
+        return found
+    found = []
     chunks = reply.body.count(b'"object":"chat.completion.chunk"')
     if chunks < SSE_EVENT_COUNT // 2 or not reply.body.endswith(b"data: [DONE]\n\n"):
         found.append(f"{chunks} chunks or no final [DONE]")
@@ -56,11 +64,10 @@ def chat_problems(reply: Reply) -> list[str]:
 
 def responses_problems(reply: Reply) -> list[str]:
     """What is wrong with a translated (OpenAI Responses) stream."""
-    if reply.status != 200:
-        return [f"status {reply.status}: {reply.body[:300]!r}"]
+    found = _translated_stream(reply)
+    if found is not None:
+        return found
     found = []
-    if not reply.content_type.startswith("text/event-stream"):
-        found.append(f"content-type {reply.content_type!r}, expected text/event-stream")
     deltas = reply.body.count(b"event: response.output_text.delta\n")
     if deltas < SSE_EVENT_COUNT // 2:
         found.append(f"{deltas} output_text.delta events")

@@ -20,6 +20,7 @@ from link_assistant_router.formats.openai_chat import (
     message_to_chat,
 )
 from link_assistant_router.formats.openai_common import OpenAIRequestError
+from tests.formats import streams
 
 GOLDEN = Path(__file__).parent / "golden" / "openai_chat"
 TRANSCRIPTS = [
@@ -826,29 +827,16 @@ def test_refusals_never_echo_large_content() -> None:
     assert error.param == "messages[0].content[0].type" and len(error.message) < 200
 
 
-def _delta(index: int, text: bytes) -> bytes:
-    return (
-        b'event: content_block_delta\ndata: {"type":"content_block_delta","index":'
-        + str(index).encode()
-        + b',"delta":{"type":"text_delta","text":'
-        + text
-        + b"}}\n\n"
-    )
-
-
 def test_text_deltas_in_one_chunk_read_as_they_would_one_by_one() -> None:
     """Whole chunks take a shortcut for plain text deltas: the chunks sent are those of the
     events translated one at a time, for every text (escapes, quotes, backslashes) and for an
     error in the middle of a chunk (nothing after it)."""
-    texts = [b'"plain"', b'"caf\\u00e9\\n"', b'"say \\"hi\\""', b'"back\\\\"', b'"\\\\\\""', b'""']
-    start = b'event: message_start\ndata: {"type":"message_start","message":{"usage":{}}}\n\n'
-    block = (
-        b'event: content_block_start\ndata: {"type":"content_block_start","index":0,'
-        b'"content_block":{"type":"text","text":""}}\n\n'
+    body = (
+        streams.MESSAGE_START
+        + streams.TEXT_BLOCK_START
+        + b"".join(streams.text_delta(0, text) for text in streams.TEXTS)
     )
-    error = b'event: error\ndata: {"type":"error","error":{"type":"overloaded_error"}}\n\n'
-    body = start + block + b"".join(_delta(0, text) for text in texts)
-    with_error = body + error + _delta(0, b'"after the error"')
+    with_error = body + streams.OVERLOADED + streams.text_delta(0, b'"after the error"')
 
     for stream in (body, with_error):
         whole = translator()
@@ -858,6 +846,6 @@ def test_text_deltas_in_one_chunk_read_as_they_would_one_by_one() -> None:
         one_by_one = b"".join(single._event(event[:-2]) for event in events)
         one_by_one += single.close()
         assert at_once == one_by_one
-        assert at_once.count(b'"content":') == len(texts) + 1  # the role chunk's too
+        assert at_once.count(b'"content":') == len(streams.TEXTS) + 1  # the role chunk's too
     assert b"after the error" not in at_once
     assert b'say \\"hi\\"' in at_once and b"caf\\u00e9\\n" in at_once

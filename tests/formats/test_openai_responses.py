@@ -17,7 +17,7 @@ from link_assistant_router.formats.openai_common import OpenAIRequestError
 from link_assistant_router.formats.openai_responses import responses_to_messages
 from link_assistant_router.formats.openai_responses_output import message_to_response
 from link_assistant_router.formats.openai_responses_stream import ResponsesStreamTranslator
-from link_assistant_router.proxy.sse import EventTranslator
+from tests.formats import streams
 
 GOLDEN = Path(__file__).parent / "golden"
 NAMES = [
@@ -318,32 +318,27 @@ def test_text_deltas_in_one_chunk_read_as_they_would_one_by_one() -> None:
     """Whole chunks take a shortcut for plain text deltas of a message: the same bytes as the
     events translated one at a time, for every text (escapes, quotes, backslashes), a text
     delta for a block that is not a message, and an error mid-chunk (nothing after it)."""
-
-    def delta(index: int, text: bytes) -> bytes:
-        return (
-            b'event: content_block_delta\ndata: {"type":"content_block_delta","index":'
-            + str(index).encode()
-            + b',"delta":{"type":"text_delta","text":'
-            + text
-            + b"}}\n\n"
-        )
-
-    texts = [b'"plain"', b'"caf\\u00e9\\n"', b'"say \\"hi\\""', b'"back\\\\"', b'"\\/"', b'""']
-    start = b'event: message_start\ndata: {"type":"message_start","message":{"usage":{}}}\n\n'
-    block = (
-        b'event: content_block_start\ndata: {"type":"content_block_start","index":0,'
-        b'"content_block":{"type":"text","text":""}}\n\n'
-    )
     stop = b'event: content_block_stop\ndata: {"type":"content_block_stop","index":0}\n\n'
-    error = b'event: error\ndata: {"type":"error","error":{"type":"overloaded_error"}}\n\n'
-    body = start + block + b"".join(delta(0, text) for text in texts) + delta(7, b'"nobody"')
-    for stream in (body + stop, body + error + delta(0, b'"after the error"')):
+    body = (
+        streams.MESSAGE_START
+        + streams.TEXT_BLOCK_START
+        + b"".join(streams.text_delta(0, text) for text in streams.TEXTS)
+    )
+    body += streams.text_delta(7, b'"nobody"')
+    for stream in (
+        body + stop,
+        body + streams.OVERLOADED + streams.text_delta(0, b'"after the error"'),
+    ):
         outs = []
         for whole in (True, False):
             translator = ResponsesStreamTranslator(model="m", response_id="resp_1", created=1)
-            fed = translator.feed(stream) if whole else EventTranslator.feed(translator, stream)
+            fed = translator.feed(stream) if whole else _one_by_one(translator, stream)
             outs.append(fed + translator.close())
         assert outs[0] == outs[1]
-        assert outs[0].count(b"response.output_text.delta\n") == len(texts)
+        assert outs[0].count(b"response.output_text.delta\n") == len(streams.TEXTS)
     assert b"after the error" not in outs[0] and b"nobody" not in outs[0]
     assert b'"delta":"say \\"hi\\""' in outs[0]
+
+
+def _one_by_one(translator: ResponsesStreamTranslator, stream: bytes) -> bytes:
+    return b"".join(translator._event(event) for event in stream.split(b"\n\n") if event)

@@ -8,6 +8,7 @@ events, each as soon as the upstream event it comes from is complete.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,7 +40,7 @@ from link_assistant_router.formats.openai_tools import (
     custom_input,
     custom_tool,
 )
-from link_assistant_router.proxy.sse import TEXT_DELTA, EventTranslator, event_object
+from link_assistant_router.proxy.sse import EventTranslator, event_object
 
 __all__ = [
     "FINISH_REASONS",
@@ -427,24 +428,11 @@ class ChatStreamTranslator(EventTranslator):
     def _end(self) -> bytes:
         return _DONE
 
-    def feed(self, chunk: bytes) -> bytes:
-        """``EventTranslator.feed``, with the most frequent event, a plain text delta, made into
-        its chunk by one regular expression instead of a call per event."""
-        if self._done:
-            return b""
-        events = self._events.split(chunk)
-        if not events:
-            return b""
-        text_delta = TEXT_DELTA.fullmatch
-        opening = self._prefix + _TEXT_OPEN
-        out: list[bytes] = []
-        for raw in events:
-            found = text_delta(raw)
-            if found is not None and not self._done:
-                out += (opening, found[2], _TEXT_CLOSE)
-            else:
-                out.append(self._event(raw))
-        return b"".join(out)
+    takes_text_deltas = True
+
+    def _text_delta(self, found: re.Match[bytes]) -> bytes:
+        """A plain text delta's chunk: the text's JSON string as the upstream wrote it."""
+        return b"".join((self._prefix, _TEXT_OPEN, found[2], _TEXT_CLOSE))
 
     def _event(self, raw: bytes) -> bytes:
         if self._done or not raw:

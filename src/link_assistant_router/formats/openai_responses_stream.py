@@ -7,6 +7,7 @@ as the upstream event it comes from is complete, building the output items
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
@@ -25,7 +26,7 @@ from link_assistant_router.formats.openai_responses_output import (
     web_search_item,
 )
 from link_assistant_router.formats.openai_tools import CustomInputStream, ToolRef, custom_input
-from link_assistant_router.proxy.sse import TEXT_DELTA, EventTranslator, event_object
+from link_assistant_router.proxy.sse import EventTranslator, event_object
 
 __all__ = [
     "ResponsesStreamTranslator",
@@ -110,25 +111,14 @@ class ResponsesStreamTranslator(EventTranslator):
         """The upstream stopped without message_stop."""
         return self._failed({"code": "server_error", "message": "the upstream stream ended early"})
 
-    def feed(self, chunk: bytes) -> bytes:
-        """``EventTranslator.feed``, with the most frequent event, a plain text delta of a
-        message, read by one regular expression instead of being parsed whole (the same bytes
-        out)."""
-        if self._done:
-            return b""
-        events = self._events.split(chunk)
-        if not events:
-            return b""
-        text_delta = TEXT_DELTA.fullmatch
-        out: list[bytes] = []
-        for raw in events:
-            found = text_delta(raw)
-            item = self._items.get(int(found[1])) if found is not None else None
-            if item is not None and item.kind == "message" and not self._done:
-                out.append(self._text(item, orjson.loads(found[2])))  # type: ignore[index]
-            else:
-                out.append(self._event(raw))
-        return b"".join(out)
+    takes_text_deltas = True
+
+    def _text_delta(self, found: re.Match[bytes]) -> bytes | None:
+        """A plain text delta of a message, its text decoded alone (no whole-event parse)."""
+        item = self._items.get(int(found[1]))
+        if item is None or item.kind != "message":
+            return None
+        return self._text(item, orjson.loads(found[2]))
 
     def _emit(self, kind: str, fields: dict[str, Any]) -> bytes:
         data = {"type": kind, "sequence_number": self._sequence, **fields}

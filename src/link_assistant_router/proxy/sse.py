@@ -182,6 +182,10 @@ class EventTranslator:
         self._events = EventSplitter()
         self._done = False
 
+    # Translators that take plain text deltas without parsing them (``_text_delta``) say so:
+    # for the others every event is parsed, with no expression tried first.
+    takes_text_deltas = False
+
     def feed(self, chunk: bytes) -> bytes:
         """Any slice of the upstream SSE body -> the translated bytes (b"" if none complete)."""
         if self._done:
@@ -189,9 +193,22 @@ class EventTranslator:
         events = self._events.split(chunk)
         if not events:
             return b""
-        if len(events) == 1:
-            return self._event(events[0])
-        return b"".join([self._event(raw) for raw in events])
+        if not self.takes_text_deltas:
+            if len(events) == 1:
+                return self._event(events[0])
+            return b"".join([self._event(raw) for raw in events])
+        text_delta = TEXT_DELTA.fullmatch
+        out: list[bytes] = []
+        for raw in events:
+            found = text_delta(raw)
+            made = self._text_delta(found) if found is not None and not self._done else None
+            out.append(made if made is not None else self._event(raw))
+        return b"".join(out)
+
+    def _text_delta(self, found: re.Match[bytes]) -> bytes | None:
+        """What a plain text delta (``TEXT_DELTA``'s match: the block index, the text as a JSON
+        string) becomes, without parsing its event; None to have ``_event`` parse it."""
+        return None
 
     def abandon_partial(self) -> None:
         """Forget an event the upstream did not finish (before the connection-lost error)."""
