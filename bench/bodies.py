@@ -17,8 +17,8 @@ from pathlib import Path
 
 import orjson
 
-SMALL_MODEL = "claude-haiku-4-5-20251001"
-CODE_MODEL = "claude-sonnet-4-5-20250929"
+SMALL_MODEL = "claude-haiku-5-5"
+CODE_MODEL = "claude-sonnet-5-5"
 SSE_BODY_BYTES = 90 * 1024
 BIG_BODY_BYTES = 1024 * 1024
 TOOL_NAMES = (

@@ -36,7 +36,7 @@ import uvloop
 from aiohttp import web
 
 SSE_EVENT_COUNT = 200
-MODEL = "claude-sonnet-4-5-20250929"
+MODEL = "claude-sonnet-5-5"
 # The request's "stream" flag; the benchmark's bodies have no other "stream" key.
 _STREAM_TRUE = re.compile(rb'"stream"\s*:\s*true')
 # Scanning 1 MB costs ~300 us, as much as reading it: larger bodies are only searched at the end,
