@@ -40,7 +40,7 @@ from link_assistant_router.formats.openai_tools import (
     custom_input,
     custom_tool,
 )
-from link_assistant_router.proxy.sse import EventTranslator, event_object
+from link_assistant_router.proxy.sse import TEXT_DELTA, EventTranslator, event_object
 
 __all__ = [
     "FINISH_REASONS",
@@ -370,22 +370,6 @@ _PING = b": ping\n\n"
 _TEXT_OPEN = b'{"content":'
 _MORE = b',"finish_reason":null,"logprobs":null}]}\n\n'
 _TEXT_CLOSE = b"}" + _MORE
-_TEXT_DELTA_START = b'event: content_block_delta\ndata: {"type":"content_block_delta","index":'
-_TEXT_DELTA_MARK = b',"delta":{"type":"text_delta","text":'
-
-
-def _text_delta_json(raw: bytes) -> bytes | None:
-    """The text of a text delta as the JSON string upstream wrote, if the event has the exact
-    layout Anthropic writes (else None): the text goes out without being decoded and encoded."""
-    mark = raw.find(_TEXT_DELTA_MARK, len(_TEXT_DELTA_START))
-    if mark < 0:
-        return None
-    text = raw[mark + len(_TEXT_DELTA_MARK) : -2]  # up to the closing `}}`
-    # One JSON string and nothing after it: a quote at each end, no other, neither escaped.
-    # (A text with a quote in it is left to the parser.)
-    if text.count(b'"') != 2 or text[:1] != b'"' or b'\\"' in text:
-        return None
-    return text
 
 
 class ChatStreamTranslator(EventTranslator):
@@ -396,6 +380,8 @@ class ChatStreamTranslator(EventTranslator):
     upstream ``error`` event becomes an OpenAI error chunk and ends the stream. Events it does
     not know (or cannot read) give nothing.
     """
+
+    takes_text_deltas = True
 
     def __init__(
         self,
@@ -428,8 +414,6 @@ class ChatStreamTranslator(EventTranslator):
     def _end(self) -> bytes:
         return _DONE
 
-    takes_text_deltas = True
-
     def _text_delta(self, found: re.Match[bytes]) -> bytes:
         """A plain text delta's chunk: the text's JSON string as the upstream wrote it."""
         return b"".join((self._prefix, _TEXT_OPEN, found[2], _TEXT_CLOSE))
@@ -437,10 +421,9 @@ class ChatStreamTranslator(EventTranslator):
     def _event(self, raw: bytes) -> bytes:
         if self._done or not raw:
             return b""
-        if raw.startswith(_TEXT_DELTA_START) and raw.endswith(b'"}}'):  # the most frequent event
-            text = _text_delta_json(raw)
-            if text is not None:
-                return self._prefix + _TEXT_OPEN + text + _TEXT_CLOSE
+        found = TEXT_DELTA.fullmatch(raw)  # the most frequent event: its text copied as it is
+        if found is not None:
+            return self._text_delta(found)
         event = event_object(raw)
         if event is None:
             return b""

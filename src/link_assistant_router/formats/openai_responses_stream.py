@@ -84,6 +84,8 @@ class ResponsesStreamTranslator(EventTranslator):
     upstream error ends the stream with ``response.failed``.
     """
 
+    takes_text_deltas = True
+
     def __init__(
         self,
         *,
@@ -110,8 +112,6 @@ class ResponsesStreamTranslator(EventTranslator):
     def _end(self) -> bytes:
         """The upstream stopped without message_stop."""
         return self._failed({"code": "server_error", "message": "the upstream stream ended early"})
-
-    takes_text_deltas = True
 
     def _text_delta(self, found: re.Match[bytes]) -> bytes | None:
         """A plain text delta of a message, its text decoded alone (no whole-event parse)."""

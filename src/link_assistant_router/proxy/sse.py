@@ -30,11 +30,11 @@ __all__ = [
 
 _DEFAULT_NAME = b"message"
 # A text delta (the most frequent event) exactly as Anthropic writes it: its block's index, and
-# its text as one JSON string with no quote and no backslash pair that could hide one. Stream
-# translators take such events without parsing them; anything else is parsed.
+# its text as one JSON string (escapes and all). Stream translators take such events without
+# parsing them; anything else is parsed.
 TEXT_DELTA = re.compile(
     rb'event: content_block_delta\ndata: \{"type":"content_block_delta","index":(\d{1,9}),'
-    rb'"delta":\{"type":"text_delta","text":("[^"\\]*(?:\\[^"\\][^"\\]*)*")\}\}'
+    rb'"delta":\{"type":"text_delta","text":("[^"\\]*(?:\\.[^"\\]*)*")\}\}'
 )
 
 
