@@ -35,6 +35,8 @@ import orjson
 import uvloop
 from aiohttp import web
 
+from link_assistant_router.garbage import Collector
+
 SSE_EVENT_COUNT = 200
 MODEL = "claude-sonnet-5-5"
 # The request's "stream" flag; the benchmark's bodies have no other "stream" key.
@@ -269,6 +271,8 @@ async def serve(host: str, port: int, events_per_write: int) -> None:
     await runner.setup()
     site = web.TCPSite(runner, host, port, backlog=1024)
     await site.start()
+    # Collected as the router's workers are, so that its own pauses do not read as theirs.
+    collecting = asyncio.create_task(Collector().run())
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -276,6 +280,7 @@ async def serve(host: str, port: int, events_per_write: int) -> None:
     try:
         await stopping.wait()
     finally:
+        collecting.cancel()
         await runner.cleanup()
 
 

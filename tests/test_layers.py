@@ -38,6 +38,7 @@ FLOORS: tuple[tuple[str, ...], ...] = (
         "times",
         "routes",
         "peers",
+        "garbage",
         "__init__",
     ),
 )

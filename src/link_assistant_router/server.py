@@ -8,8 +8,8 @@ once) and the store's schema (migrated once); everything else they share lives i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
-import gc
 import logging
 import multiprocessing
 import multiprocessing.connection
@@ -28,6 +28,7 @@ from link_assistant_router.app import create_app
 from link_assistant_router.config import Settings
 from link_assistant_router.connections import ConnectionRules, make_runner
 from link_assistant_router.errors import ConfigError
+from link_assistant_router.garbage import Collector
 from link_assistant_router.governance.keys import load_signing_secret
 from link_assistant_router.logs import configure_logging
 from link_assistant_router.metrics import MULTIPROC_ENV
@@ -88,10 +89,9 @@ async def _serve(settings: Settings) -> None:
                 f"cannot listen on {settings.router_host}:{settings.router_port}: {exc.strerror}"
             ) from exc
         await _start_admin_listener(runner, settings)
-        # What start-up built lives as long as the process: keep it out of every later
-        # garbage collection (shorter pauses in the latency tail).
-        gc.collect()
-        gc.freeze()
+        # What start-up built lives as long as the process, and so does what an open stream
+        # holds while it lasts: keep both out of the collections that stall the loop.
+        collecting = asyncio.create_task(Collector().run())
         log.info(
             "listening on http://%s:%d (upstream %s)",
             settings.router_host,
@@ -104,6 +104,9 @@ async def _serve(settings: Settings) -> None:
             loop.add_signal_handler(signum, stopping.set)
         await stopping.wait()
         log.info("shutting down")
+        collecting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await collecting
     finally:
         await runner.cleanup()
 

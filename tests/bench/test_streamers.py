@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 
 from streamers import EventCounter, Plan, offered_rate, plan_streams, planned_peak
@@ -30,16 +32,31 @@ def test_a_chunk_may_complete_many_events() -> None:
     assert counter.ended
 
 
-def test_plans_are_reproducible_ramped_and_longest_first() -> None:
+def test_plans_are_reproducible_ramped_and_in_range() -> None:
     plans = plan_streams(100, "t", 7, (20, 40), (100, 500), 5.0)
     again = plan_streams(100, "u", 7, (20, 40), (100, 500), 5.0)
     assert [(p.interval_ms, p.writes) for p in plans] == [(p.interval_ms, p.writes) for p in again]
     assert plans[0].stream_id == "t-00000" and again[0].stream_id == "u-00000"
     assert [p.offset_s for p in plans[:3]] == [0.0, 0.05, 0.1]
-    durations = [p.duration_s for p in plans]
-    assert durations == sorted(durations, reverse=True)
     assert all(100 <= p.interval_ms <= 500 and 20 <= p.writes <= 40 for p in plans)
     assert plan_streams(100, "t", 8, (20, 40), (100, 500), 5.0) != plans
+
+
+def test_all_are_open_at_the_end_of_the_ramp_and_end_spread_out() -> None:
+    plans = plan_streams(5000, "t", 1, (20, 40), (500, 1500), 30.0)
+    assert all(p.offset_s <= 30.0 <= p.offset_s + p.duration_s for p in plans)
+    ends = Counter(int(p.offset_s + p.duration_s) for p in plans)
+    starts = Counter(int(p.offset_s) for p in plans)
+    # about as many ends as starts in the busiest second (paces drawn first and the longest
+    # started first put 1,969 ends in one second)
+    assert max(ends.values()) <= 1.5 * max(starts.values())
+    assert len({(p.interval_ms, p.writes) for p in plans}) > 1000
+
+
+def test_streams_shorter_than_the_ramp_end_as_soon_as_they_can() -> None:
+    plans = plan_streams(300, "t", 1, (10, 10), (100, 500), 5.0)
+    assert all(p.duration_s <= 4.5 for p in plans)
+    assert planned_peak(plans) < 300
 
 
 def test_a_plan_knows_its_events_duration_and_headers() -> None:
