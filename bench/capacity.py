@@ -350,7 +350,8 @@ def notes(args: argparse.Namespace) -> list[str]:
         f"{args.streams:,} streams, each `POST /v1/messages` with the ~90 KB Claude Code-shaped "
         f"body; the upstream answers with {span_text(args.events)} writes "
         f"{span_text(args.interval_ms)} ms apart (drawn per stream, seed "
-        f"{args.seed}), started over {args.ramp:g} s, longest first",
+        f"{args.seed}), started evenly over {args.ramp:g} s and ending spread out after it "
+        f"(at most {streamers.busiest_end(plans):,} ends in a second)",
         f"open at once, as planned: {streamers.planned_peak(plans):,} of {len(plans):,}; "
         f"writes per second the upstream makes with all of them open: "
         f"~{streamers.offered_rate(plans):,.0f}",

@@ -15,6 +15,7 @@ import asyncio
 import math
 import random
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -113,6 +114,12 @@ def planned_peak(plans: Sequence[Plan]) -> int:
         current += change
         peak = max(peak, current)
     return peak
+
+
+def busiest_end(plans: Sequence[Plan]) -> int:
+    """The most of ``plans`` that end within one second (counted in whole seconds)."""
+    ends = Counter(int(plan.offset_s + plan.duration_s) for plan in plans)
+    return max(ends.values(), default=0)
 
 
 def offered_rate(plans: Sequence[Plan]) -> float:
