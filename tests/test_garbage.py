@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import weakref
 from collections.abc import Iterator
 
@@ -91,7 +92,7 @@ def test_a_young_cycle_is_collected_as_before(collector: Collector) -> None:
 
 
 def test_memory_growth_paces_full_collections(
-    collector: Collector, monkeypatch: pytest.MonkeyPatch
+    collector: Collector, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     blocks = {"now": collector.baseline}
     monkeypatch.setattr(garbage, "_blocks", lambda: blocks["now"])
@@ -100,10 +101,15 @@ def test_memory_growth_paces_full_collections(
     blocks["now"] = 1_900_000  # grown by more than min_growth, not yet doubled
     collector.tick()
     assert collector.full_collections == 1
+    assert not caplog.records
     blocks["now"] = 2_100_000
-    collector.tick()
+    with caplog.at_level(logging.INFO, logger="link_assistant_router.garbage"):
+        collector.tick()
     assert collector.full_collections == 2
     assert collector.baseline == 2_100_000
+    [line] = [record.getMessage() for record in caplog.records]
+    assert line.startswith("full garbage collection:")
+    assert "memory blocks 2100000 -> 2100000" in line and line.endswith(" ms")
 
 
 def test_a_slow_growth_is_collected_after_the_interval(
