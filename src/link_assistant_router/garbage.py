@@ -19,8 +19,9 @@ outlives its references, so a full collection (unfreeze, collect, freeze again) 
 
 - when the interpreter's small-object memory (``sys.getallocatedblocks``, counted in ~70 µs) has
   grown to ``growth`` times what the last full collection left and by ``min_growth`` blocks
-  (~150 MB; 5,000 open streams hold ~1.6 million), as Go's collector paces itself by the
-  heap's growth; a steady load of streams, however many come and go, does not bring one;
+  (~200 MB: a block and its share of the rest come to ~100 bytes; 5,000 open streams hold ~1.5
+  million), as Go's collector paces itself by the heap's growth; a steady load of streams,
+  however many come and go, does not bring one;
 - and at least every ``interval_s`` when it has grown by a tenth of that since.
 """
 
