@@ -118,12 +118,14 @@ def test_a_slow_growth_is_collected_after_the_interval(
     blocks = {"now": 1_000_000}
     monkeypatch.setattr(garbage, "_blocks", lambda: blocks["now"])
     collector.baseline = 1_000_000
-    collector.min_growth = 500_000
+    blocks["now"] = 1_050_000
+    collector.tick()  # grown, but the interval has not passed
+    assert collector.full_collections == 1
     collector.interval_s = 0.0
-    blocks["now"] = 1_040_000  # under a tenth of min_growth: not worth a pause
+    blocks["now"] = 1_008_000  # within 1% of what the last one left: not worth a pause
     collector.tick()
     assert collector.full_collections == 1
-    blocks["now"] = 1_060_000
+    blocks["now"] = 1_012_000
     collector.tick()
     assert collector.full_collections == 2
 
