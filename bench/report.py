@@ -200,6 +200,14 @@ def latency_series(measurements: Sequence[Measurement]) -> list[Series]:
     ]
 
 
+def median_floor_ratio(
+    measurements: Sequence[Measurement], case: str, connections: int
+) -> float | None:
+    """The median of router ÷ floor over the rounds of ``case`` at ``connections``."""
+    found = _find(cpu_ratios(measurements, ROUTER, FLOOR), case, connections)
+    return None if found is None else found.median
+
+
 def _find(series: Sequence[Series], case: str, connections: int) -> Spread | None:
     for item in series:
         if (item.case, item.connections) == (case, connections):
@@ -267,8 +275,35 @@ def verdicts(measurements: Sequence[Measurement]) -> list[str]:
     return lines
 
 
+OWN_CODE = ("router", "store")  # the owners (profiler.OWNERS) a change to the router can shrink
+
+
+def owner_lines(profile: Profile, floor_ratio: float | None) -> list[str]:
+    """The leaf samples per owner, and how low router ÷ floor could go were the router's own
+    code and its store free: the ratio's median scaled by the share left to the stack."""
+    owners = profile.owners()
+    lines = ["| owner | own |", "|---|---:|"]
+    lines += [f"| {name} | {n / profile.samples:.1%} |" for name, n in owners.most_common()]
+    own = sum(owners[name] for name in OWN_CODE) / profile.samples
+    if floor_ratio is None:
+        return lines
+    return [
+        *lines,
+        "",
+        f"Were the router's own code and its store free (their {own:.1%} gone), the router "
+        f"would still spend {_times(floor_ratio * (1 - own))} the floor's CPU here "
+        f"({_times(floor_ratio)}, the rounds' median, x {1 - own:.1%}): the lowest any change "
+        "to the router's Python can reach while the stack costs what it does.",
+    ]
+
+
 def profile_section(
-    profile: Profile, requests_per_s: float, case: str, connections: int, count: int = 15
+    profile: Profile,
+    requests_per_s: float,
+    case: str,
+    connections: int,
+    count: int = 15,
+    floor_ratio: float | None = None,
 ) -> str:
     def table(rows: list[tuple[str, int, int]]) -> list[str]:
         lines = ["| function | own | inclusive |", "|---|---:|---:|"]
@@ -292,6 +327,10 @@ def profile_section(
             f"Top {count} router functions by inclusive time (entry points left out):",
             "",
             *table(profile.top_inclusive(count, "link_assistant_router")),
+            "",
+            "Own time by owner (the router's code, its store, the HTTP stack, the event loop):",
+            "",
+            *owner_lines(profile, floor_ratio),
         ]
     )
 

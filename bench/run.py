@@ -246,7 +246,9 @@ def progress(m: rounds.Measurement, total_rounds: int) -> None:
     )
 
 
-def profile_router(bench: Bench, args: argparse.Namespace) -> tuple[str, list[str]]:
+def profile_router(
+    bench: Bench, args: argparse.Namespace, measurements: list[rounds.Measurement]
+) -> tuple[str, list[str]]:
     """The profile section, or nothing and the reason py-spy could not run."""
     case = args.profile_case
     if case not in bench.bodies:
@@ -262,7 +264,13 @@ def profile_router(bench: Bench, args: argparse.Namespace) -> tuple[str, list[st
     problems = [f"profile run: {problem}" for problem in result.problems]
     if profile.samples == 0:
         return "", [*problems, "profile: py-spy recorded no samples holding the GIL"]
-    section = report.profile_section(profile, result.requests_per_s, case, PROFILE_CONNECTIONS)
+    section = report.profile_section(
+        profile,
+        result.requests_per_s,
+        case,
+        PROFILE_CONNECTIONS,
+        floor_ratio=report.median_floor_ratio(measurements, case, PROFILE_CONNECTIONS),
+    )
     return section, problems
 
 
@@ -293,7 +301,7 @@ def run(
     ]
     profile = ""
     if args.profile:
-        profile, profile_problems = profile_router(bench, args)
+        profile, profile_problems = profile_router(bench, args, measurements)
         problems += profile_problems
     for summary in logged_errors(bench):
         loud(summary)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import profiler
 import report
 from rounds import Measurement
 from wrk import WrkResult
@@ -145,3 +146,27 @@ def test_write_docs_with_other_markers_leaves_the_bench_section_alone(tmp_path: 
     assert docs.read_text(encoding="utf-8") == (
         f"prose\n{bench}\n## X\n\n<!-- x:start -->\ntwo\n<!-- x:end -->\n"
     )
+
+
+def test_the_floor_ratio_is_the_median_of_the_rounds() -> None:
+    measurements = rounds_of("json", 16, {"aiohttp": [100, 100, 100], "router": [200, 260, 220]})
+    assert report.median_floor_ratio(measurements, "json", 16) == 2.2
+    assert report.median_floor_ratio(measurements, "sse", 16) is None
+
+
+def test_owner_lines_bound_the_ratio_by_what_the_stack_costs() -> None:
+    collapsed = (
+        "main (link_assistant_router/app.py) 30\n"
+        "execute (sqlalchemy/engine/base.py) 10\n"
+        "StreamWriter._write (aiohttp/http_writer.py) 50\n"
+        "Runner.run (asyncio/runners.py) 10\n"
+    )
+    profile = profiler.parse_collapsed(collapsed)
+    lines = report.owner_lines(profile, 2.0)
+    assert lines[:3] == ["| owner | own |", "|---|---:|", "| aiohttp | 50.0% |"]
+    assert "| router | 30.0% |" in lines
+    assert "| store | 10.0% |" in lines
+    # 40% is the router's and its store's: 2.0x scaled by the 60% left is 1.2x.
+    assert "(their 40.0% gone)" in lines[-1]
+    assert "still spend 1.20x the floor's CPU" in lines[-1]
+    assert report.owner_lines(profile, None)[-1] == "| event loop | 10.0% |"
